@@ -1,0 +1,116 @@
+/**
+ * A graph under construction: typed values, nodes with inferred output shapes, initializers.
+ * Every node is shape-checked when it is added, so a wrong wiring fails at the line that made it,
+ * with the node's name and its input shapes in the message.
+ */
+import { type AttrsOf, type InferContext, OPS, type OpType } from './ops.js';
+import { type Names, createNames } from './names.js';
+import { type DType, type Shape, type TensorArray, type TensorData, type Value, fmtValue, numel } from './types.js';
+
+export interface Node {
+  readonly name: string;
+  readonly op: OpType;
+  readonly inputs: readonly Value[];
+  readonly outputs: readonly Value[];
+  readonly attrs: Readonly<Record<string, number | readonly number[]>>;
+}
+
+export interface Initializer extends Value {
+  readonly constant: TensorData;
+  /** Trainable parameter (weights) as opposed to a fixed constant (shapes, axes, eps). */
+  readonly trainable: boolean;
+}
+
+export interface Graph {
+  readonly name: string;
+  readonly inputs: Value[];
+  readonly outputs: Value[];
+  readonly initializers: Initializer[];
+  readonly nodes: Node[];
+  readonly names: Names;
+  /** Free-form metadata stored in the model (config, seeds). */
+  readonly metadata: Record<string, string>;
+}
+
+export function createGraph(name: string): Graph {
+  return { name, inputs: [], outputs: [], initializers: [], nodes: [], names: createNames(), metadata: {} };
+}
+
+export function addInput(g: Graph, name: string, dtype: DType, shape: Shape): Value {
+  const v = { name: g.names.exact(name), dtype, shape: [...shape] };
+  g.inputs.push(v);
+  return v;
+}
+
+/** Mark `v` as a graph output called `name` (an Identity renames it when needed). */
+export function addOutput(g: Graph, name: string, v: Value): Value {
+  const out = v.name === name ? v : op(g, 'Identity', [v], {}, { outputNames: [name] })[0]!;
+  g.outputs.push(out);
+  return out;
+}
+
+function typedArray(dtype: DType, values: ArrayLike<number> | TensorArray): TensorArray {
+  if (values instanceof Float32Array || values instanceof BigInt64Array || values instanceof Uint8Array) return values;
+  const arr = Array.from(values);
+  if (dtype === 'float32') return Float32Array.from(arr);
+  if (dtype === 'int64') return BigInt64Array.from(arr.map((x) => BigInt(x)));
+  return Uint8Array.from(arr);
+}
+
+function addInitializer(g: Graph, name: string, dtype: DType, shape: Shape, values: ArrayLike<number> | TensorArray, trainable: boolean): Initializer {
+  const data = typedArray(dtype, values);
+  if (data.length !== numel(shape)) throw new Error(`initializer ${name}: ${data.length} values for shape [${shape.join(',')}]`);
+  const init: Initializer = { name, dtype, shape: [...shape], constant: { dtype, shape: [...shape], data }, trainable };
+  g.initializers.push(init);
+  return init;
+}
+
+/** A trainable parameter named `scope.local` (e.g. `down1.conv1.weight`). */
+export function param(g: Graph, local: string, shape: Shape, values: Float32Array): Initializer {
+  return addInitializer(g, g.names.param(local), 'float32', shape, values, true);
+}
+
+/** A fixed constant tensor (shape operands, axes, scalars) named `scope.local`. */
+export function constant(g: Graph, local: string, dtype: DType, shape: Shape, values: ArrayLike<number>): Initializer {
+  return addInitializer(g, g.names.param(local), dtype, shape, values, false);
+}
+
+export interface OpOptions {
+  /** Exact names for the outputs (graph outputs); default: derived from the node name. */
+  outputNames?: readonly string[];
+}
+
+/** Add one node; returns its outputs with inferred dtype and shape. */
+export function op<T extends OpType>(g: Graph, type: T, inputs: readonly Value[], attrs: AttrsOf<T>, options: OpOptions = {}): Value[] {
+  const spec = OPS[type];
+  const name = g.names.node(type);
+  const describe = (): string => `${name} (${type}) with inputs ${inputs.map(fmtValue).join(', ') || 'none'}`;
+  const ctx: InferContext = {
+    fail(message) {
+      throw new Error(`${describe()}: ${message}`);
+    },
+    ints(index) {
+      const c = inputs[index]?.constant;
+      if (!c || c.dtype !== 'int64') ctx.fail(`input ${index} must be an int64 constant`);
+      return Array.from(c.data as BigInt64Array, Number);
+    },
+  };
+  const [lo, hi] = spec.arity;
+  if (inputs.length < lo || inputs.length > hi) ctx.fail(`expects ${lo}..${hi} inputs, got ${inputs.length}`);
+  for (const key of Object.keys(attrs)) if (!(key in spec.attrs)) ctx.fail(`unknown attribute "${key}"`);
+  // The table's entries are typed per op; here we only need the common call signature.
+  const infer = spec.infer as (i: readonly Value[], a: AttrsOf<T>, c: InferContext) => { dtype: DType; shape: number[] }[];
+  const outputs = infer(inputs, attrs, ctx).map((ts, i) => ({
+    name: options.outputNames?.[i] !== undefined ? g.names.exact(options.outputNames[i]!) : g.names.output(name, i),
+    ...ts,
+  }));
+  g.nodes.push({ name, op: type, inputs: [...inputs], outputs, attrs: attrs as Node['attrs'] });
+  return outputs;
+}
+
+/** Single-output shorthand for `op`. */
+export const op1 = <T extends OpType>(g: Graph, type: T, inputs: readonly Value[], attrs: AttrsOf<T> = {} as AttrsOf<T>): Value =>
+  op(g, type, inputs, attrs)[0]!;
+
+/** Run `fn` inside a naming scope. */
+export const scope = <T>(g: Graph, name: string, fn: () => T): T => g.names.scoped(name, fn);
