@@ -29,7 +29,7 @@ export type PresetName = keyof typeof PRESETS;
 
 export const DEFAULTS = { batch: 1, samples: 10, p: 0.5, norm: 'none', groups: 4, seed: 1 } as const;
 
-export function presetConfig(preset: PresetName, overrides: Partial<ModelConfig> & { unet?: Partial<UNetConfig> } = {}): ModelConfig {
+export function presetConfig(preset: PresetName, overrides: Partial<Omit<ModelConfig, 'unet'>> & { unet?: Partial<UNetConfig> } = {}): ModelConfig {
   if (!(preset in PRESETS)) throw new ConfigError('preset', preset, `one of ${Object.keys(PRESETS).join(', ')}`);
   const { depth, base, imageSize } = PRESETS[preset];
   return {
