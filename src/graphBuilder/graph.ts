@@ -70,9 +70,9 @@ export function param(g: Graph, local: string, shape: Shape, values: Float32Arra
   return addInitializer(g, g.names.param(local), 'float32', shape, values, true);
 }
 
-/** A fixed constant tensor (shape operands, axes, scalars) named `scope.local`. */
+/** A fixed constant tensor (shape operands, axes, scalars) named `scope.local` (numbered on repeats). */
 export function constant(g: Graph, local: string, dtype: DType, shape: Shape, values: ArrayLike<number>): Initializer {
-  return addInitializer(g, g.names.param(local), dtype, shape, values, false);
+  return addInitializer(g, g.names.constant(local), dtype, shape, values, false);
 }
 
 export interface OpOptions {

@@ -10,8 +10,10 @@ export interface Names {
   node(op: string): string;
   /** The output value name of a node. */
   output(node: string, index: number): string;
-  /** A parameter / constant name `scope.local`; throws on a repeat (two weights, one name). */
+  /** A parameter name `scope.local`; throws on a repeat (two weights, one name). */
   param(local: string): string;
+  /** A constant's name `scope.local`, suffixed `_1`, `_2`... on repeats. */
+  constant(local: string): string;
   /** Reserve an exact name (graph inputs and outputs); throws if taken. */
   exact(name: string): string;
 }
@@ -25,6 +27,12 @@ export function createNames(): Names {
     taken.add(name);
     return name;
   };
+  const numbered = (base: string): string => {
+    let n = counts.get(base) ?? 0;
+    while (taken.has(n === 0 ? base : `${base}_${n}`)) n++;
+    counts.set(base, n + 1);
+    return claim(n === 0 ? base : `${base}_${n}`);
+  };
   return {
     scoped(name, fn) {
       if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error(`scope name "${name}" must be [A-Za-z0-9_]+`);
@@ -35,12 +43,8 @@ export function createNames(): Names {
         scopes.pop();
       }
     },
-    node(op) {
-      const base = [...scopes, op].join('/');
-      const n = counts.get(base) ?? 0;
-      counts.set(base, n + 1);
-      return claim(n === 0 ? base : `${base}_${n}`);
-    },
+    node: (op) => numbered([...scopes, op].join('/')),
+    constant: (local) => numbered([...scopes, local].join('.')),
     output: (node, index) => claim(`${node}_output_${index}`),
     param: (local) => claim([...scopes, local].join('.')),
     exact: claim,

@@ -148,8 +148,10 @@ export const OPS = {
   Div: binary,
   Max: binary,
   Min: binary,
+  Sign: unary,
   Less: compare,
   Greater: compare,
+  Equal: compare,
   Where: def({
     attrs: {},
     arity: [3, 3],
@@ -326,11 +328,25 @@ export const OPS = {
         const ax = normAxis(axis, x.shape.length, ctx);
         const dim = x.shape[ax]!;
         const step = steps[i]!;
-        if (step <= 0) ctx.fail('only positive steps are supported');
-        const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
+        if (step === 0) ctx.fail('steps must be non-zero');
+        // ONNX clamping: [0, dim] for positive steps, [-1, dim-1] for negative ones.
+        const [lo, hi] = step > 0 ? [0, dim] : [-1, dim - 1];
+        const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + dim : v, lo), hi);
         out[ax] = Math.max(0, Math.ceil((clamp(ends[i]!) - clamp(starts[i]!)) / step));
       });
       return [{ dtype: x.dtype, shape: out }];
+    },
+  }),
+  Pad: def({
+    // Constant-mode padding (the default mode); pads = [begin_0.., end_0..] as an int64 constant.
+    attrs: {},
+    arity: [2, 3],
+    outputs: 1,
+    infer: ([x], _a, ctx) => {
+      const pads = ctx.ints(1);
+      const rank = x!.shape.length;
+      if (pads.length !== 2 * rank) ctx.fail(`pads has ${pads.length} values, expected ${2 * rank}`);
+      return [{ dtype: x!.dtype, shape: x!.shape.map((d, i) => d + pads[i]! + pads[i + rank]!) }];
     },
   }),
   Expand: def({
