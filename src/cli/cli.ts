@@ -3,8 +3,7 @@
  * non-zero exit codes, progress on stderr.
  */
 import { parseArgs } from 'node:util';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+export { writeFileAtomic } from '../common/files.js';
 
 export interface FlagSpec {
   type: 'string' | 'boolean';
@@ -45,19 +44,20 @@ export function parseFlags<F extends Record<string, FlagSpec>>(
   return out as never;
 }
 
+/** Run a flag parser (e.g. parseLoss) whose errors name the flag: they become usage errors. */
+export function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 /** A number flag, or a UsageError naming it. */
 export function numberFlag(name: string, value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${value}"`);
   return n;
-}
-
-/** Write a file via a temporary name and rename, so a crash never leaves half a file. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
 }
 
 export const progress = (message: string): void => void process.stderr.write(`${message}\n`);

@@ -5,6 +5,8 @@
  */
 import { type Graph, addInput, addOutput, constant, createGraph, op1 } from './graph.js';
 import { type UNetConfig, unet } from './unet.js';
+import { type LossWeights, LOSS_PRESETS } from './losses.js';
+import { DEFAULT_OPTIMIZER, type OptimizerConfig } from './optimizers.js';
 import type { Value } from './types.js';
 
 export interface ModelConfig {
@@ -15,6 +17,8 @@ export interface ModelConfig {
   batch: number;
   /** MC-Dropout samples per image (N in METHOD.md §3). */
   samples: number;
+  /** What the training graphs optimize. */
+  training: { loss: LossWeights; optimizer: OptimizerConfig };
 }
 
 export const PRESETS = {
@@ -36,6 +40,7 @@ export function presetConfig(preset: PresetName, overrides: Partial<Omit<ModelCo
     imageSize: overrides.imageSize ?? imageSize,
     batch: overrides.batch ?? DEFAULTS.batch,
     samples: overrides.samples ?? DEFAULTS.samples,
+    training: overrides.training ?? { loss: LOSS_PRESETS.polydice1, optimizer: DEFAULT_OPTIMIZER },
     unet: {
       depth,
       base,
@@ -122,6 +127,3 @@ export function buildMcModel(c: ModelConfig): Graph {
   addOutput(g, 'samples', op1(g, 'Reshape', [probs, shape]));
   return g;
 }
-
-/** Every graph shipped for a config, in a fixed order. */
-export const shippedGraphs = (c: ModelConfig): Graph[] => [buildInferenceModel(c), buildMcModel(c)];

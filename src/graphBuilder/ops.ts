@@ -267,7 +267,7 @@ export const OPS = {
   }),
   Concat: def({
     attrs: { axis: 'int' },
-    arity: [1, 64],
+    arity: [1, 65536],
     outputs: 1,
     infer: (xs, a, ctx) => {
       const rank = xs[0]!.shape.length;

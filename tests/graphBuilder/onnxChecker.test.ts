@@ -9,7 +9,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { presetConfig, shippedGraphs } from '../../src/graphBuilder/models.js';
+import { shippedGraphs } from '../../src/graphBuilder/artifacts.js';
+import { presetConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
 
 const PYTHON = process.env.ONNX_PYTHON ?? '/usr/bin/python3';

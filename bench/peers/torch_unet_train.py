@@ -1,0 +1,168 @@
+#!/usr/bin/python3
+"""
+Peer measurement: PyTorch CPU train step of the same U-Net as src/graphBuilder/unet.ts.
+
+Run with Debian's PyTorch (apt-get install python3-torch -> /usr/bin/python3), e.g.
+  /usr/bin/python3 bench/peers/torch_unet_train.py --base 16 --size 128 --batch 8 --repeats 10
+
+Model (mirrors unet.ts / layers.ts with norm 'none', dropout off):
+  depth 4 encoder of double convs (3x3, padding 1, bias, ReLU) + 2x2 max-pool, a bottleneck double
+  conv, a decoder of 2x2 stride-2 ConvTranspose (bias) up-sampling, concat [skip, up] on channels,
+  a double conv per level, and a final 1x1 conv to 1 logit. He-normal weights, zero biases.
+Loss: smoothed Dice with squared denominator, per image 1 - (2*sum(p*t) + 1)/(sum(p^2) + sum(t^2) + 1),
+  p = sigmoid(logits), mean over the batch. Optimizer: Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8.
+Timed: the whole train step (zero_grad, forward, loss, backward, optimizer.step); 2 warm-up steps,
+then median / p10 / p90 over --repeats steps. Prints one line of JSON.
+forward_flops counts conv / conv-transpose multiply-adds x2 (bias adds, ReLU, pooling excluded);
+gflops_per_s = 3 * forward_flops / median step time (forward + ~2x for backward).
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class DoubleConv(nn.Sequential):
+    def __init__(self, cin: int, cout: int):
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=True), nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=True), nn.ReLU(inplace=True),
+        )
+
+
+class UNet(nn.Module):
+    def __init__(self, depth: int = 4, base: int = 16, in_channels: int = 3):
+        super().__init__()
+        width = [base * 2 ** i for i in range(depth + 1)]
+        self.down = nn.ModuleList()
+        c = in_channels
+        for i in range(depth):
+            self.down.append(DoubleConv(c, width[i]))
+            c = width[i]
+        self.bottleneck = DoubleConv(c, width[depth])
+        self.upconv = nn.ModuleList()
+        self.updc = nn.ModuleList()
+        for i in reversed(range(depth)):
+            self.upconv.append(nn.ConvTranspose2d(width[i + 1], width[i], 2, stride=2, bias=True))
+            self.updc.append(DoubleConv(2 * width[i], width[i]))
+        self.head = nn.Conv2d(width[0], 1, 1, bias=True)
+        # He-normal weights (std = sqrt(2 / fan_in)) and zero biases, as layers.ts.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
+                nn.init.normal_(m.weight, 0.0, (2.0 / fan_in) ** 0.5)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.ConvTranspose2d):
+                fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1]  # layers.ts: cin * 4
+                nn.init.normal_(m.weight, 0.0, (2.0 / fan_in) ** 0.5)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2, 2)
+        x = self.bottleneck(x)
+        for up, block, skip in zip(self.upconv, self.updc, reversed(skips)):
+            x = block(torch.cat([skip, up(x)], dim=1))
+        return self.head(x)
+
+
+def dice_loss(logits, target, smooth: float = 1.0):
+    p = torch.sigmoid(logits)
+    dims = tuple(range(1, p.dim()))
+    a2 = (p * p).sum(dims)
+    b2 = (target * target).sum(dims)
+    d = (p * target).sum(dims)
+    return (1 - (2 * d + smooth) / (a2 + b2 + smooth)).mean()
+
+
+def forward_flops(depth: int, base: int, in_channels: int, size: int, batch: int) -> int:
+    """2 x multiply-adds of every Conv / ConvTranspose in the forward pass."""
+    macs = 0
+    conv = lambda cin, cout, k, hw: cin * cout * k * k * hw * hw
+    width = [base * 2 ** i for i in range(depth + 1)]
+    c, hw = in_channels, size
+    for i in range(depth):
+        macs += conv(c, width[i], 3, hw) + conv(width[i], width[i], 3, hw)
+        c, hw = width[i], hw // 2
+    macs += conv(c, width[depth], 3, hw) + conv(width[depth], width[depth], 3, hw)
+    for i in reversed(range(depth)):
+        macs += width[i + 1] * width[i] * 4 * hw * hw  # ConvTranspose 2x2 s2: each input pixel x cin x cout x 4
+        hw *= 2
+        macs += conv(2 * width[i], width[i], 3, hw) + conv(width[i], width[i], 3, hw)
+    macs += conv(width[0], 1, 1, hw)
+    return 2 * macs * batch
+
+
+def percentile(xs, q):
+    s = sorted(xs)
+    k = (len(s) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--base', type=int, default=16)
+    ap.add_argument('--size', type=int, default=128)
+    ap.add_argument('--batch', type=int, default=8)
+    ap.add_argument('--repeats', type=int, default=10)
+    ap.add_argument('--threads', type=int, default=os.cpu_count())
+    ap.add_argument('--depth', type=int, default=4)
+    ap.add_argument('--in-channels', type=int, default=3)
+    ap.add_argument('--warmup', type=int, default=2)
+    ap.add_argument('--seed', type=int, default=0)
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    model = UNet(a.depth, a.base, a.in_channels).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+    x = torch.rand(a.batch, a.in_channels, a.size, a.size)
+    t = (torch.rand(a.batch, 1, a.size, a.size) < 0.5).float()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = dice_loss(model(x), t)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(a.warmup):
+        step()
+    times, losses = [], []
+    for _ in range(a.repeats):
+        t0 = time.perf_counter()
+        losses.append(step())
+        times.append((time.perf_counter() - t0) * 1e3)
+
+    med = statistics.median(times)
+    flops = forward_flops(a.depth, a.base, a.in_channels, a.size, a.batch)
+    print(json.dumps({
+        'peer': 'pytorch',
+        'version': torch.__version__,
+        'threads': torch.get_num_threads(),
+        'base': a.base,
+        'size': a.size,
+        'batch': a.batch,
+        'ms_median': round(med, 2),
+        'ms_p10': round(percentile(times, 0.1), 2),
+        'ms_p90': round(percentile(times, 0.9), 2),
+        'images_per_s': round(a.batch * 1e3 / med, 3),
+        'params': sum(p.numel() for p in model.parameters()),
+        'forward_flops': flops,
+        'gflops_per_s': round(3 * flops / (med * 1e-3) / 1e9, 2),
+        'repeats': a.repeats,
+        'last_loss': round(losses[-1], 6),
+    }))
+
+
+if __name__ == '__main__':
+    main()
