@@ -15,6 +15,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# .npmrc sets onnxruntime-node-install-cuda=skip: the CPU and WebGPU providers are bundled in the
+# .npmrc sets onnxruntime-node-install=skip: the CPU and WebGPU providers are bundled in the
 # package; the CUDA provider is added separately on GPU machines (README, "CUDA").
 npm ci --no-audit --no-fund

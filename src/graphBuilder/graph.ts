@@ -122,6 +122,15 @@ export function flatLayout(g: Graph): { slots: ParamSlot[]; values: Float32Array
   return { slots, values };
 }
 
+/** Write a flat parameter vector (e.g. trained weights) into a graph's trainable initializers. */
+export function setParams(g: Graph, flat: Float32Array): void {
+  const params = g.initializers.filter((i) => i.trainable);
+  const slots = packSlots(params);
+  const total = params.reduce((n, p) => n + numel(p.shape), 0);
+  if (total !== flat.length) throw new Error(`${g.name}: ${flat.length} parameter values for ${total} parameters`);
+  params.forEach((p, i) => (p.constant.data as Float32Array).set(flat.subarray(slots[i]!.offset, slots[i]!.offset + numel(p.shape))));
+}
+
 /** Take the parameters of a graph under construction from the flat input `flat` laid out as `slots`. */
 export function useFlatParams(g: Graph, flat: Value, slots: readonly ParamSlot[]): void {
   g.flatParams = { flat, slots: new Map(slots.map((s) => [s.name, s])), values: [] };

@@ -81,6 +81,13 @@ export function doubleConv(g: Graph, x: Value, channels: number, kind: NormKind,
 export interface DropoutControls {
   ratio: Value; // float32 scalar, a graph input: the same graph serves p = 0 and p > 0
   training: Value; // bool scalar
+  /**
+   * Which random stream the Dropout nodes draw from (their `seed` attributes derive from it).
+   * onnxruntime keeps a Dropout's generator state inside the session where no checkpoint can reach
+   * it, so the trainer rebuilds its train-step graph each epoch with the epoch as the stream: a run
+   * resumed at an epoch boundary draws exactly the masks the uninterrupted run drew.
+   */
+  stream: number;
 }
 
 /**

@@ -121,7 +121,7 @@ export function buildMcModel(c: ModelConfig): Graph {
   const image = imageInput(g, c);
   const ratio = addInput(g, 'dropout_ratio', 'float32', []);
   const training = constant(g, 'dropout_training_mode', 'bool', [], [1]);
-  const { logits } = unet(g, image, c.unet, { kind: 'mc', controls: { ratio, training }, samples: c.samples });
+  const { logits } = unet(g, image, c.unet, { kind: 'mc', controls: { ratio, training, stream: 0 }, samples: c.samples });
   const probs = op1(g, 'Sigmoid', [logits]);
   const shape = constant(g, 'samples_shape', 'int64', [4], [c.batch, c.samples, c.imageSize, c.imageSize]);
   addOutput(g, 'samples', op1(g, 'Reshape', [probs, shape]));

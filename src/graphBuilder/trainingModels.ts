@@ -38,8 +38,8 @@ interface Forward {
   eps: Value;
 }
 
-/** Inputs, flat parameters and the U-Net forward; dropout active (training) or absent (eval). */
-function forward(name: string, c: ModelConfig, layout: ParamLayout, dropout: boolean): Forward {
+/** Inputs, flat parameters and the U-Net forward; dropout active (training, on random stream `stream`) or absent (eval). */
+function forward(name: string, c: ModelConfig, layout: ParamLayout, dropout: boolean, stream = 0): Forward {
   checkTrainable(c);
   const g = createGraph(name);
   g.metadata.config = JSON.stringify(c);
@@ -52,7 +52,7 @@ function forward(name: string, c: ModelConfig, layout: ParamLayout, dropout: boo
   useFlatParams(g, params, layout.slots);
   const hasDropout = dropout && (c.unet.dropout.bottleneck || c.unet.dropout.decoder);
   const mode = hasDropout
-    ? { kind: 'mc' as const, samples: 1, controls: { ratio: addInput(g, 'dropout_ratio', 'float32', []), training: constant(g, 'dropout_training_mode', 'bool', [], [1]) } }
+    ? { kind: 'mc' as const, samples: 1, controls: { ratio: addInput(g, 'dropout_ratio', 'float32', []), training: constant(g, 'dropout_training_mode', 'bool', [], [1]), stream } }
     : { kind: 'none' as const };
   const { logits } = unet(g, image, c.unet, mode);
   if (g.flatParams!.values.length !== layout.slots.length) throw new Error(`${name}: built ${g.flatParams!.values.length} parameters, layout has ${layout.slots.length}`);
@@ -69,8 +69,8 @@ function lossAndGradient(f: Forward, c: ModelConfig): { loss: Value; perImage: V
   return { loss: batch, perImage, gradient };
 }
 
-export function buildTrainingModel(c: ModelConfig, layout = paramLayout(c)): Graph {
-  const f = forward('unet_training', c, layout, true);
+export function buildTrainingModel(c: ModelConfig, layout = paramLayout(c), dropoutStream = 0): Graph {
+  const f = forward('unet_training', c, layout, true, dropoutStream);
   const { loss, perImage, gradient } = lossAndGradient(f, c);
   addOutput(f.g, 'loss', loss);
   addOutput(f.g, 'per_image_loss', perImage);
@@ -114,9 +114,9 @@ export function buildEvalModel(c: ModelConfig, layout = paramLayout(c)): Graph {
   return f.g;
 }
 
-/** Forward + backward + optimizer in one session run. */
-export function buildTrainStepModel(c: ModelConfig, layout = paramLayout(c)): Graph {
-  const f = forward('unet_train_step', c, layout, true);
+/** Forward + backward + optimizer in one session run; `dropoutStream` picks the Dropout seeds. */
+export function buildTrainStepModel(c: ModelConfig, layout = paramLayout(c), dropoutStream = 0): Graph {
+  const f = forward('unet_train_step', c, layout, true, dropoutStream);
   const { loss, perImage, gradient } = lossAndGradient(f, c);
   const o = optimizerInputs(f.g, layout.values.length);
   const next = adamStep(f.g, { params: f.params, m: o.m, v: o.v }, gradient, o.step, o.lr, c.training.optimizer);

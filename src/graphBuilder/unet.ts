@@ -63,7 +63,7 @@ export function unet(g: Graph, image: Value, cfg: UNetConfig, mode: DropoutMode)
       skips.forEach((s, i) => (skips[i] = scope(g, `skip${i}`, () => repeatSamples(g, s, mode.samples))));
       x = repeatSamples(g, x, mode.samples);
     }
-    return dropout(g, x, mode.controls, deriveSeed(cfg.seed, `dropout:${g.nodes.length}`));
+    return dropout(g, x, mode.controls, deriveSeed(cfg.seed, `dropout:${mode.controls.stream}:${g.nodes.length}`));
   };
 
   let x = image;

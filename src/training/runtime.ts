@@ -2,21 +2,69 @@
  * The one module that talks to onnxruntime-node for training and evaluation: session creation with
  * the chosen execution providers, and typed feeds. Swapping CPU / CUDA / WebGPU touches only this.
  */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 
-export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
+export const PROVIDERS = ['cpu', 'cuda', 'webgpu'] as const;
+export type ExecutionProvider = (typeof PROVIDERS)[number];
 
-export interface SessionOptions {
-  /** Providers in order of preference; an unavailable one is an error unless a later one is listed. */
-  providers?: ExecutionProvider[];
+/** Parse `--ep cpu`, `--ep cuda,cpu` (a fallback list): known names, no repeats. */
+export function parseProviders(spec: string): ExecutionProvider[] {
+  const list = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((p) => !(PROVIDERS as readonly string[]).includes(p));
+  if (list.length === 0 || bad.length || new Set(list).size !== list.length) {
+    throw new Error(`--ep must be a comma-separated list of ${PROVIDERS.join(', ')} without repeats, got "${spec}"`);
+  }
+  return list as ExecutionProvider[];
 }
 
-export async function createSession(model: Uint8Array | string, options: SessionOptions = {}): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(model as Uint8Array, {
-    executionProviders: options.providers ?? ['cpu'],
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-  });
+const bindingDir = (): string => {
+  const main = createRequire(import.meta.url).resolve('onnxruntime-node');
+  return join(dirname(main), '..', 'bin', `napi-v6`, process.platform, process.arch);
+};
+
+/** Why a provider cannot be used here, with how to fix it; undefined when it can be tried. */
+export function providerProblem(p: ExecutionProvider): string | undefined {
+  if (p !== 'cuda') return undefined;
+  if (process.platform !== 'linux' && process.platform !== 'win32') return `CUDA is not available on ${process.platform}`;
+  const lib = join(bindingDir(), process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so');
+  if (existsSync(lib)) return undefined;
+  return (
+    `onnxruntime-node's CUDA provider library is not installed (${lib} is missing). It is not in the npm ` +
+    'package; on a machine with internet access run `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js` ' +
+    '(see README, "CUDA"), and make the CUDA runtime, cuBLAS and cuDNN 9 libraries findable (LD_LIBRARY_PATH).'
+  );
+}
+
+export interface SessionOptions {
+  /** Providers in order of preference: each must work, unless a later one is listed as a fallback. */
+  providers?: ExecutionProvider[];
+  /** Called when a provider in the list fails and the next one is used. */
+  onFallback?: (provider: ExecutionProvider, why: string) => void;
+}
+
+/** A session on the first provider of the list that works; no silent fallback. */
+export async function createSession(model: Uint8Array, options: SessionOptions = {}): Promise<ort.InferenceSession> {
+  const providers = options.providers ?? ['cpu'];
+  const failures: string[] = [];
+  for (const [i, p] of providers.entries()) {
+    const problem = providerProblem(p);
+    try {
+      if (problem) throw new Error(problem);
+      return await ort.InferenceSession.create(model, {
+        executionProviders: [p],
+        graphOptimizationLevel: 'all',
+        logSeverityLevel: 3,
+      });
+    } catch (e) {
+      const why = (e as Error).message;
+      failures.push(`${p}: ${why}`);
+      if (i < providers.length - 1) options.onFallback?.(p, why);
+    }
+  }
+  throw new Error(`no execution provider could run the model:\n  ${failures.join('\n  ')}`);
 }
 
 export const f32 = (data: Float32Array, dims: readonly number[]): ort.Tensor => new ort.Tensor('float32', data, dims as number[]);
