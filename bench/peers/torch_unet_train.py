@@ -19,6 +19,7 @@ gflops_per_s = 3 * forward_flops / median step time (forward + ~2x for backward)
 import argparse
 import json
 import os
+import resource
 import statistics
 import time
 
@@ -161,6 +162,7 @@ def main():
         'gflops_per_s': round(3 * flops / (med * 1e-3) / 1e9, 2),
         'repeats': a.repeats,
         'last_loss': round(losses[-1], 6),
+        'peak_rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }))
 
 

@@ -5,16 +5,16 @@
  * GFLOP/s; and MC-Dropout (N samples in one run) against N single passes.
  * JSON to --out, a table on stdout, progress on stderr.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { InferenceSession, Tensor, env as ortEnv } from 'onnxruntime-node';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { prng } from '../common/prng.js';
 import { convFlops } from '../graphBuilder/flops.js';
 import type { Graph } from '../graphBuilder/graph.js';
 import { type ModelConfig, type PresetName, buildInferenceModel, buildMcModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
+import { benchTrain, trainReport } from './benchTrain.js';
+import { type Stats, fmtMs, machineInfo, otherCpuMeter, round, stats, table } from './benchUtil.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, writeFileAtomic } from './cli.js';
 
 const WARMUP = 2;
@@ -36,14 +36,6 @@ interface CaseSpec {
   batch: number;
 }
 
-interface Stats {
-  median: number;
-  p10: number;
-  p90: number;
-  mean: number;
-  min: number;
-  max: number;
-}
 
 interface CaseResult {
   id: string;
@@ -78,81 +70,6 @@ interface CaseResult {
    */
   otherCpuCores: number | null;
   gflopPerS: number;
-}
-
-/** Busy CPU time of the whole machine in seconds (Linux /proc/stat), or null. */
-function machineBusyS(): number | null {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal ...: all but idle and iowait are busy
-    const busy = f.reduce((a, x, i) => (i === 3 || i === 4 || i > 7 ? a : a + x), 0);
-    return busy / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return null;
-  }
-}
-
-/** Starts a meter; calling the result gives the average cores used by other processes since. */
-function otherCpuMeter(): () => number | null {
-  const busy0 = machineBusyS();
-  const own0 = process.cpuUsage();
-  const t0 = performance.now();
-  return () => {
-    const busy1 = machineBusyS();
-    if (busy0 === null || busy1 === null) return null;
-    const own = process.cpuUsage(own0);
-    const wallS = (performance.now() - t0) / 1000;
-    return Math.max(0, (busy1 - busy0 - (own.user + own.system) / 1e6) / wallS);
-  };
-}
-
-/** Linear-interpolation percentile (numpy's default) of sorted values. */
-function percentile(sorted: readonly number[], q: number): number {
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
-
-function stats(xs: readonly number[]): Stats {
-  const s = [...xs].sort((a, b) => a - b);
-  return {
-    median: percentile(s, 0.5),
-    p10: percentile(s, 0.1),
-    p90: percentile(s, 0.9),
-    mean: s.reduce((a, b) => a + b, 0) / s.length,
-    min: s[0]!,
-    max: s[s.length - 1]!,
-  };
-}
-
-const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
-
-function git(args: string[]): string | null {
-  try {
-    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return null;
-  }
-}
-
-function machineInfo() {
-  const cpus = os.cpus();
-  const commit = git(['rev-parse', '--short', 'HEAD']);
-  const status = commit === null ? null : git(['status', '--porcelain', '--untracked-files=no']);
-  return {
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
-    cpuCount: cpus.length,
-    availableParallelism: os.availableParallelism(),
-    totalMemoryGiB: round(os.totalmem() / 2 ** 30, 1),
-    node: process.version,
-    onnxruntime: ortEnv.versions.node ?? ortEnv.versions.common,
-    gitCommit: commit,
-    gitDirty: status === null ? null : status.length > 0,
-    /** 1-minute load average when the bench started: other work on the machine skews the timings. */
-    loadAverageAtStart: round(os.loadavg()[0]!, 2),
-  };
 }
 
 function randomImage(c: ModelConfig): Tensor {
@@ -260,16 +177,6 @@ async function warmRuntime(): Promise<number> {
   return performance.now() - t0;
 }
 
-// ---- table ------------------------------------------------------------------------------------
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
-
-const fmtMs = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
-
 interface McSummary {
   preset: PresetName;
   imageSize: number;
@@ -347,21 +254,23 @@ runMain(async () => {
       'build and session-creation time, batch-1 and batch-8 latency (median, p10, p90), images/s, conv GFLOP/s,\n' +
       `and MC-Dropout with N=${SAMPLES} samples against ${SAMPLES} single passes. JSON to --out, a table on stdout.`,
     {
-      out: { type: 'string', description: 'JSON results file', default: 'artifacts/bench/inference.json' },
+      out: { type: 'string', description: 'JSON results file', default: 'artifacts/bench/bench.json' },
       repeats: { type: 'string', description: `measured runs per case, after ${WARMUP} warm-up runs; slow cases are capped to ~${CASE_BUDGET_S} s`, default: `10 (${QUICK_REPEATS} with --quick)` },
-      quick: { type: 'boolean', description: `smoke test: the small preset only, ${QUICK_REPEATS} runs per case` },
+      quick: { type: 'boolean', description: `smoke test: the small preset only, ${QUICK_REPEATS} runs per case; a tiny train case without the PyTorch peer` },
+      only: { type: 'string', description: 'inference or train (default: both)', default: 'both' },
     },
   );
   const repeatsGiven = !f.repeats.startsWith('10 (');
   const repeats = repeatsGiven ? numberFlag('repeats', f.repeats) : f.quick ? QUICK_REPEATS : 10;
   if (!Number.isInteger(repeats) || repeats < 1) throw new UsageError(`--repeats must be a positive integer, got "${f.repeats}"`);
 
+  if (!['both', 'inference', 'train'].includes(f.only)) throw new UsageError(`--only must be inference or train, got "${f.only}"`);
   const start = performance.now();
   const machine = machineInfo();
   progress(`bench: ${machine.cpuModel} x ${machine.cpuCount}, node ${machine.node}, onnxruntime ${machine.onnxruntime}${f.quick ? ', quick' : ''}`);
   const runtimeWarmupMs = await warmRuntime();
 
-  const presets: PresetName[] = f.quick ? ['small'] : ['small', 'paper'];
+  const presets: PresetName[] = f.only === 'train' ? [] : f.quick ? ['small'] : ['small', 'paper'];
   const specs: CaseSpec[] = presets.flatMap((preset): CaseSpec[] => [
     { preset, kind: 'inference', batch: 1 },
     { preset, kind: 'inference', batch: 8 },
@@ -385,11 +294,23 @@ runMain(async () => {
       flopRatio: round(m.flops.perRun / (SAMPLES * single.flops.perRun), 4),
     };
   });
+  const train =
+    f.only === 'inference'
+      ? null
+      : await benchTrain(
+          f.quick
+            ? [{ base: 8, size: 64, batch: 2, steps: 3 }]
+            : [
+                { base: 16, size: 128, batch: 8, steps: 10, profile: true },
+                { base: 32, size: 224, batch: 4, steps: 5 },
+              ],
+          !f.quick,
+        );
   const totalS = (performance.now() - start) / 1000;
   const loadAtEnd = round(os.loadavg()[0]!, 2);
 
   const result = {
-    benchmark: 'inference',
+    benchmark: 'inference and train step',
     date: new Date().toISOString(),
     quick: f.quick,
     machine,
@@ -412,9 +333,11 @@ runMain(async () => {
     loadAverageAtEnd: loadAtEnd,
     cases,
     mcDropout: mc,
+    train,
     totalS: round(totalS, 1),
   };
   writeFileAtomic(f.out, `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write(report(machine, cases, mc, totalS, loadAtEnd));
+  if (cases.length) process.stdout.write(report(machine, cases, mc, totalS, loadAtEnd));
+  if (train) process.stdout.write(`${cases.length ? '\n' : ''}${trainReport(train)}`);
   progress(`bench: wrote ${f.out}`);
 });
