@@ -1,0 +1,199 @@
+/** npm run train: k-fold training of the U-Net on a dataset (default: the built-in synthetic set). */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type DatasetFormat, loadDataset } from '../training/datasets.js';
+import { LOSS_PRESETS, parseLoss } from '../graphBuilder/losses.js';
+import { PRESETS, type PresetName, presetConfig, validateConfig } from '../graphBuilder/models.js';
+import { DEFAULT_OPTIMIZER } from '../graphBuilder/optimizers.js';
+import { paramLayout } from '../graphBuilder/trainingModels.js';
+import { DEFAULT_AUGMENT, NO_AUGMENT } from '../training/augment.js';
+import { parseProviders } from '../training/runtime.js';
+import { groupedKFoldSplits, kFoldSplits } from '../training/splits.js';
+import { type EpochLog, type FoldResult, type Progress, trainFold } from '../training/trainer.js';
+import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
+
+/** The paper's protocol (METHOD.md §5) on a GPU; a CPU needs a smaller network and images. */
+const GPU_DEFAULTS = { preset: 'paper', size: 224, batch: 32, epochs: 200 } as const;
+const CPU_DEFAULTS = { preset: 'small', size: 128, batch: 8, epochs: 30 } as const;
+
+interface RunOptions {
+  data: string | null;
+  format: DatasetFormat;
+  fold: number | 'all';
+  folds: number;
+  split: 'random' | 'sequence';
+  epochs: number;
+  batch: number;
+  lr: number;
+  size: number;
+  loss: string;
+  eps: number;
+  preset: PresetName;
+  ep: string;
+  seed: number;
+  dropoutP: number;
+  valFraction: number;
+  syntheticCount: number;
+  limit: number | null;
+  augment: boolean;
+}
+
+function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean } {
+  const f = parseFlags(
+    'train',
+    'Trains the U-Net with k-fold cross-validation. Each fold keeps the weights of its lowest validation loss,\n' +
+      'exports them as model.onnx and writes test-fold metrics. Defaults follow the paper (METHOD.md §5: 224², batch 32,\n' +
+      `Adam 1e-3, 200 epochs) on a GPU (--ep cuda/webgpu). On CPU the defaults are the small preset (base 16), 128²,\n` +
+      'batch 8 and 30 epochs, so that the default run (synthetic data, one fold) finishes in a few minutes on 2 cores.',
+    {
+      data: { type: 'string', description: 'dataset folder (CVC-ClinicDB, its original TIFF layout, Kvasir-SEG, or image/mask pairs)', default: 'the built-in synthetic set' },
+      format: { type: 'string', description: 'auto, cvc, cvc-original, kvasir, pairs or synthetic', default: 'auto' },
+      fold: { type: 'string', description: 'which fold to train: 0..folds-1, or all', default: '0' },
+      folds: { type: 'string', description: 'k of k-fold cross-validation', default: '5' },
+      split: { type: 'string', description: 'random (frame-level) or sequence (CVC-ClinicDB video sequences kept in one fold)', default: 'random' },
+      'val-fraction': { type: 'string', description: 'share of each training part held out for validation', default: '0.1' },
+      epochs: { type: 'string', description: 'epochs per fold', default: `${GPU_DEFAULTS.epochs} (GPU), ${CPU_DEFAULTS.epochs} (CPU)` },
+      batch: { type: 'string', description: 'images per train step', default: `${GPU_DEFAULTS.batch} (GPU), ${CPU_DEFAULTS.batch} (CPU)` },
+      lr: { type: 'string', description: 'Adam learning rate', default: '0.001' },
+      size: { type: 'string', description: 'images are resized to size×size', default: `${GPU_DEFAULTS.size} (GPU), ${CPU_DEFAULTS.size} (CPU)` },
+      loss: { type: 'string', description: Object.keys(LOSS_PRESETS).join(', '), default: 'polydice1' },
+      eps: { type: 'string', description: 'fixed ε_1 of PolyDice-1 for every image', default: '0' },
+      preset: { type: 'string', description: Object.keys(PRESETS).join(', '), default: `${GPU_DEFAULTS.preset} (GPU), ${CPU_DEFAULTS.preset} (CPU)` },
+      ep: { type: 'string', description: 'execution providers: cpu, cuda, webgpu, or a fallback list such as cuda,cpu', default: 'cpu' },
+      seed: { type: 'string', description: 'seed of weights, folds, shuffling, augmentation and dropout', default: '1' },
+      'dropout-p': { type: 'string', description: 'dropout probability while training (bottleneck and decoder)', default: '0.5' },
+      'synthetic-count': { type: 'string', description: 'images in the synthetic set', default: '80' },
+      limit: { type: 'string', description: 'use only the first N images of the dataset (quick trials)', default: 'all' },
+      'no-augment': { type: 'boolean', description: 'turn off flips and brightness/contrast augmentation' },
+      out: { type: 'string', description: 'run folder', default: 'runs/<date>-<preset>' },
+      resume: { type: 'boolean', description: 'continue the run in --out from its last checkpoints (its saved options are used)' },
+    },
+  );
+  const providers = usage(() => parseProviders(f.ep));
+  const gpu = providers[0] !== 'cpu';
+  const d = gpu ? GPU_DEFAULTS : CPU_DEFAULTS;
+  // These flags' defaults depend on the provider; their help text shows both ("200 (GPU), 30 (CPU)").
+  const byProvider = (name: 'epochs' | 'batch' | 'size', fallback: number): number => (f[name].includes('(GPU)') ? fallback : numberFlag(name, f[name]));
+  const preset = (f.preset.includes('(GPU)') ? d.preset : f.preset) as PresetName;
+  if (!(preset in PRESETS)) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got "${f.preset}"`);
+  const fold = f.fold === 'all' ? 'all' : numberFlag('fold', f.fold);
+  if (f.split !== 'random' && f.split !== 'sequence') throw new UsageError(`--split must be random or sequence, got "${f.split}"`);
+  usage(() => parseLoss(f.loss));
+  const options: RunOptions = {
+    data: f.data.startsWith('the built-in') ? null : f.data,
+    format: f.format as DatasetFormat,
+    fold,
+    folds: numberFlag('folds', f.folds),
+    split: f.split,
+    epochs: byProvider('epochs', d.epochs),
+    batch: byProvider('batch', d.batch),
+    lr: numberFlag('lr', f.lr),
+    size: byProvider('size', d.size),
+    loss: f.loss,
+    eps: numberFlag('eps', f.eps),
+    preset,
+    ep: f.ep,
+    seed: numberFlag('seed', f.seed),
+    dropoutP: numberFlag('dropout-p', f['dropout-p']),
+    valFraction: numberFlag('val-fraction', f['val-fraction']),
+    syntheticCount: numberFlag('synthetic-count', f['synthetic-count']),
+    limit: f.limit === 'all' ? null : numberFlag('limit', f.limit),
+    augment: !f['no-augment'],
+  };
+  if (!(options.epochs >= 1 && Number.isInteger(options.epochs))) throw new UsageError(`--epochs must be a positive integer, got ${options.epochs}`);
+  if (!(options.valFraction > 0 && options.valFraction <= 0.5)) throw new UsageError(`--val-fraction must be in (0, 0.5]: the best model is chosen on validation loss, got ${options.valFraction}`);
+  if (!(options.lr > 0)) throw new UsageError(`--lr must be positive, got ${options.lr}`);
+  if (!(options.eps > -0.5)) throw new UsageError(`--eps must be greater than -0.5 (at -0.5 PolyDice-1 stops depending on the overlap), got ${options.eps}`);
+  if (fold !== 'all' && !(Number.isInteger(fold) && fold >= 0 && fold < options.folds)) throw new UsageError(`--fold must be all or an integer in 0..${options.folds - 1}, got "${f.fold}"`);
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const out = f.out.startsWith('runs/<') ? join('runs', `${stamp}-${preset}`) : f.out;
+  if (f.resume && !existsSync(join(out, 'train.json'))) throw new UsageError(`--resume needs --out pointing at an existing run folder (no ${join(out, 'train.json')})`);
+  return { options, out, resume: f.resume };
+}
+
+/** A one-line progress bar on a terminal; one line per epoch otherwise (logs, CI). */
+function progressReporter(epochs: number, label: string): Progress {
+  const tty = process.stderr.isTTY;
+  const started = performance.now();
+  let done = 0;
+  return {
+    step(epoch, i, total, loss) {
+      if (!tty) return;
+      const width = 24;
+      const filled = Math.round((i / total) * width);
+      process.stderr.write(`\r${label} epoch ${epoch + 1}/${epochs} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${i}/${total} loss ${loss.toFixed(4)}   `);
+    },
+    epoch(log: EpochLog) {
+      done++;
+      const perEpoch = (performance.now() - started) / 1000 / done;
+      const eta = Math.round(perEpoch * (epochs - log.epoch));
+      const line = `${label} epoch ${log.epoch}/${epochs}  train loss ${log.trainLoss.toFixed(4)}  val loss ${log.valLoss.toFixed(4)}  val Dice ${log.valDice.toFixed(4)}${log.best ? ' *' : '  '}  ${log.seconds.toFixed(1)} s  ETA ${Math.floor(eta / 60)}m${String(eta % 60).padStart(2, '0')}s`;
+      process.stderr.write(tty ? `\r${line}\n` : `${line}\n`);
+    },
+  };
+}
+
+runMain(async () => {
+  const parsed = optionsFromFlags();
+  const { out, resume } = parsed;
+  const options: RunOptions = resume ? (JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')) as { options: RunOptions }).options : parsed.options;
+  const providers = parseProviders(options.ep);
+  const config = presetConfig(options.preset, {
+    imageSize: options.size,
+    batch: options.batch,
+    training: { loss: parseLoss(options.loss), optimizer: DEFAULT_OPTIMIZER },
+    unet: { seed: options.seed, dropout: { bottleneck: true, decoder: true, p: options.dropoutP } },
+  });
+  validateConfig(config);
+
+  progress(`loading ${options.data ?? 'the synthetic set'} at ${options.size}²...`);
+  const t0 = performance.now();
+  const data = await loadDataset(options.data ?? undefined, options.data ? options.format : 'synthetic', options.size, {
+    limit: options.limit ?? undefined,
+    seed: options.seed,
+    syntheticCount: options.syntheticCount,
+  });
+  for (const p of data.problems) progress(`warning: ${p}`);
+  progress(`${data.samples.length} images (${data.format}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const folds =
+    options.split === 'sequence'
+      ? usage(() => groupedKFoldSplits(data.sequences, options.folds, options.seed, options.valFraction))
+      : usage(() => kFoldSplits(data.samples.length, options.folds, options.seed, options.valFraction));
+  if (!resume) writeFileAtomic(join(out, 'train.json'), `${JSON.stringify({ options, config, dataset: { format: data.format, images: data.samples.length } }, null, 2)}\n`);
+
+  const layout = paramLayout(config);
+  const eps = options.eps;
+  const results: FoldResult[] = [];
+  for (const plan of folds.filter((f) => options.fold === 'all' || f.fold === options.fold)) {
+    const dir = join(out, `fold-${plan.fold}`);
+    progress(`fold ${plan.fold}: ${plan.train.length} train, ${plan.val.length} validation, ${plan.test.length} test images → ${dir}`);
+    const result = await trainFold(
+      data.samples,
+      plan,
+      {
+        config,
+        layout,
+        epochs: options.epochs,
+        lr: options.lr,
+        dropoutP: options.dropoutP,
+        augment: options.augment ? DEFAULT_AUGMENT : NO_AUGMENT,
+        providers,
+        seed: options.seed,
+        epsFor: () => eps,
+      },
+      dir,
+      resume,
+      progressReporter(options.epochs, `fold ${plan.fold}`),
+    );
+    results.push(result);
+    const m = result.metrics.mean;
+    progress(`fold ${plan.fold}: best epoch ${result.bestEpoch}, test Dice ${m.dice.toFixed(4)}, IoU ${m.iou.toFixed(4)}`);
+  }
+  const summary = {
+    run: out,
+    folds: results.map((r) => ({ fold: r.fold, bestEpoch: r.bestEpoch, bestValLoss: r.bestValLoss, model: r.model, test: r.metrics.mean })),
+  };
+  writeFileAtomic(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  progress(`done: models, metrics and checkpoints are in ${out}/ (summary.json; per fold: model.onnx, metrics.json, epochs.jsonl, checkpoint/)`);
+});

@@ -1,0 +1,224 @@
+/**
+ * The training loop for one fold: epochs of fused train steps over augmented batches, validation
+ * with the eval model, the best-validation-loss weights kept, a checkpoint and a log line after
+ * every epoch, and at the end the inference model with the best weights and test-fold metrics.
+ *
+ * Resuming is exact at epoch boundaries: every random stream (shuffling, augmentation, Dropout
+ * masks) is either saved in the checkpoint or derived from (seed, epoch).
+ */
+import { appendFileSync, existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { InferenceSession } from 'onnxruntime-node';
+import { type Prng, deriveSeed, prng } from '../common/prng.js';
+import { writeFileAtomic } from '../common/files.js';
+import { buildInferenceModel, type ModelConfig } from '../graphBuilder/models.js';
+import { setParams } from '../graphBuilder/graph.js';
+import { serialize } from '../graphBuilder/serialize.js';
+import { type ParamLayout, buildEvalModel, buildTrainStepModel } from '../graphBuilder/trainingModels.js';
+import { type AugmentOptions, augment } from './augment.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { type ImageMetrics, imageMetrics, summarize } from './metrics.js';
+import { type Batch, type ExecutionProvider, type TrainState, createSession, evaluate, initialState, trainStep } from './runtime.js';
+import type { Sample } from './synthetic.js';
+import { toPlanar } from './synthetic.js';
+
+export interface FoldPlan {
+  fold: number;
+  train: number[];
+  val: number[];
+  test: number[];
+}
+
+export interface TrainSettings {
+  config: ModelConfig; // batch = training batch size; imageSize = the samples' size
+  layout: ParamLayout;
+  epochs: number;
+  lr: number;
+  /** Dropout probability during training (the MC-Dropout layers are active while training). */
+  dropoutP: number;
+  augment: AugmentOptions;
+  providers: ExecutionProvider[];
+  seed: number;
+  /** ε_1 of PolyDice-1 for each image of the dataset (index → ε); the adaptive method replaces it. */
+  epsFor: (index: number, epoch: number) => number;
+  /** Called after each epoch's training, before validation (the MC-Dropout phase hooks in here). */
+  afterEpoch?: (epoch: number, params: Float32Array) => Promise<void>;
+}
+
+export interface EpochLog {
+  epoch: number;
+  step: number;
+  trainLoss: number;
+  valLoss: number;
+  valDice: number;
+  best: boolean;
+  seconds: number;
+}
+
+/** Everything a resumed run needs beyond parameters and moments (stored in the checkpoint's JSON). */
+interface LoopState {
+  shuffle: number[];
+  augment: number[];
+  history: EpochLog[];
+  bestValLoss: number;
+  bestEpoch: number;
+}
+
+export class NonFiniteLossError extends Error {}
+
+export interface FoldResult {
+  fold: number;
+  bestEpoch: number;
+  bestValLoss: number;
+  model: string;
+  metrics: { mean: Record<keyof ImageMetrics, number>; images: ({ name: string } & ImageMetrics)[] };
+}
+
+/** Fill batches of exactly `batch` items (graphs have static shapes): the last one wraps around. */
+export function batchesOf(order: readonly number[], batch: number): { items: number[]; real: number }[] {
+  const out: { items: number[]; real: number }[] = [];
+  for (let i = 0; i < order.length; i += batch) {
+    const items = order.slice(i, i + batch);
+    const real = items.length;
+    for (let k = 0; items.length < batch; k++) items.push(order[k % order.length]!);
+    out.push({ items, real });
+  }
+  return out;
+}
+
+function shuffled(xs: readonly number[], rng: Prng): number[] {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+/** Planar float batch from samples (already augmented or not). */
+function toBatch(samples: readonly Sample[], eps: readonly number[], size: number): Batch {
+  const px = size * size;
+  const image = new Float32Array(samples.length * 3 * px);
+  const target = new Float32Array(samples.length * px);
+  samples.forEach((s, i) => {
+    toPlanar(s.image, px, image, i * 3 * px);
+    for (let k = 0; k < px; k++) target[i * px + k] = s.mask[k]!;
+  });
+  return { image, target, eps: Float32Array.from(eps), dims: [samples.length, 3, size, size] };
+}
+
+export interface Progress {
+  step(epoch: number, done: number, total: number, loss: number): void;
+  epoch(log: EpochLog): void;
+}
+
+/** Loss and per-image probabilities over a list of images, in batches of the eval model's size. */
+export async function predictAll(session: InferenceSession, params: Float32Array, samples: readonly Sample[], indices: readonly number[], batch: number, eps: (i: number) => number) {
+  const size = samples[0]!.width;
+  const losses: number[] = [];
+  const probs: Float32Array[] = [];
+  for (const b of batchesOf(indices, batch)) {
+    const out = await evaluate(session, params, toBatch(b.items.map((i) => samples[i]!), b.items.map(eps), size));
+    for (let k = 0; k < b.real; k++) {
+      losses.push(out.perImage[k]!);
+      probs.push(out.probability.subarray(k * size * size, (k + 1) * size * size));
+    }
+  }
+  return { losses, probs };
+}
+
+const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+/** Train one fold into `dir`; resumes from `dir/checkpoint` when `resume` and it exists. */
+export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: TrainSettings, dir: string, resume: boolean, progress: Progress): Promise<FoldResult> {
+  const c = s.config;
+  const ckptDir = join(dir, 'checkpoint');
+  const logFile = join(dir, 'epochs.jsonl');
+  const evalSession = await createSession(serialize(buildEvalModel(c, s.layout)), { providers: s.providers });
+  const size = c.imageSize;
+
+  let state: TrainState = initialState(s.layout.values);
+  let best: Float32Array = s.layout.values.slice();
+  let loop: LoopState = {
+    shuffle: prng(deriveSeed(s.seed, `shuffle:${plan.fold}`)).state(),
+    augment: prng(deriveSeed(s.seed, `augment:${plan.fold}`)).state(),
+    history: [],
+    bestValLoss: Infinity,
+    bestEpoch: -1,
+  };
+  let startEpoch = 0;
+  if (resume && existsSync(join(ckptDir, 'manifest.json'))) {
+    const ck = loadCheckpoint(ckptDir);
+    state = { params: ck.params, m: ck.adam.m, v: ck.adam.v, step: ck.step };
+    best = ck.extra.best_params!.data as Float32Array;
+    loop = ck.rng as LoopState;
+    startEpoch = ck.epoch;
+    // The log may have a line the checkpoint does not (killed between the two writes): rewrite it.
+    writeFileAtomic(logFile, loop.history.map((h) => `${JSON.stringify(h)}\n`).join(''));
+  } else {
+    rmSync(logFile, { force: true });
+  }
+
+  const shuffleRng = prng(0, loop.shuffle);
+  const augmentRng = prng(0, loop.augment);
+  for (let epoch = startEpoch; epoch < s.epochs; epoch++) {
+    const t0 = performance.now();
+    // A fresh Dropout stream per epoch (see DropoutControls.stream): resumable by construction.
+    const session = await createSession(serialize(buildTrainStepModel(c, s.layout, epoch)), { providers: s.providers });
+    const batches = batchesOf(shuffled(plan.train, shuffleRng), c.batch);
+    const losses: number[] = [];
+    for (const [bi, b] of batches.entries()) {
+      const batch = toBatch(
+        b.items.map((i) => augment(samples[i]!, augmentRng, s.augment)),
+        b.items.map((i) => s.epsFor(i, epoch)),
+        size,
+      );
+      const r = await trainStep(session, state, batch, s.lr, s.dropoutP);
+      if (!Number.isFinite(r.loss)) {
+        const kept = epoch > 0 ? `the last good checkpoint (${ckptDir}, epoch ${epoch}) is intact` : 'no checkpoint had been written yet';
+        throw new NonFiniteLossError(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${bi + 1} (try a lower --lr); ${kept}`);
+      }
+      state = r.state;
+      losses.push(r.loss);
+      progress.step(epoch, bi + 1, batches.length, r.loss);
+    }
+    await session.release();
+    await s.afterEpoch?.(epoch, state.params);
+
+    const val = await predictAll(evalSession, state.params, samples, plan.val, c.batch, (i) => s.epsFor(i, epoch));
+    const valLoss = mean(val.losses);
+    const valDice = mean(val.probs.map((p, k) => imageMetrics(p, samples[plan.val[k]!]!.mask).dice));
+    const isBest = valLoss < loop.bestValLoss;
+    if (isBest) {
+      best = state.params.slice();
+      loop.bestValLoss = valLoss;
+      loop.bestEpoch = epoch;
+    }
+    const log: EpochLog = { epoch: epoch + 1, step: state.step, trainLoss: mean(losses), valLoss, valDice, best: isBest, seconds: (performance.now() - t0) / 1000 };
+    loop = { ...loop, shuffle: shuffleRng.state(), augment: augmentRng.state(), history: [...loop.history, log] };
+    saveCheckpoint(ckptDir, {
+      step: state.step,
+      epoch: epoch + 1,
+      config: c,
+      rng: loop,
+      layout: s.layout.slots,
+      params: state.params,
+      adam: { m: state.m, v: state.v },
+      extra: { best_params: { dtype: 'F32', shape: [best.length], data: best } },
+    });
+    appendFileSync(logFile, `${JSON.stringify(log)}\n`);
+    progress.epoch(log);
+  }
+
+  // The shipped model: the inference graph with the best-validation-loss weights.
+  const inference = buildInferenceModel({ ...c, batch: 1 });
+  setParams(inference, best);
+  const model = join(dir, 'model.onnx');
+  writeFileAtomic(model, serialize(inference));
+
+  const test = await predictAll(evalSession, best, samples, plan.test, c.batch, () => 0);
+  const images = test.probs.map((p, k) => ({ name: samples[plan.test[k]!]!.name, ...imageMetrics(p, samples[plan.test[k]!]!.mask) }));
+  const metrics = { mean: summarize(images), images };
+  writeFileAtomic(join(dir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
+  return { fold: plan.fold, bestEpoch: loop.bestEpoch + 1, bestValLoss: loop.bestValLoss, model, metrics };
+}
