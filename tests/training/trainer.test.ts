@@ -34,6 +34,16 @@ describe('npm run train', () => {
     expect(readdirSync(join(full, 'fold-0')).sort()).toEqual(['checkpoint', 'epochs.jsonl', 'metrics.json', 'model.onnx']);
   });
 
+  const cvc = '../shared/data/CVC-ClinicDB';
+  it.skipIf(!existsSync(cvc))('trains on a CVC-ClinicDB subset: validation loss falls, Dice improves', () => {
+    const dir = join(out, 'cvc');
+    const r = train('--data', cvc, '--limit', '60', '--size', '64', '--preset', 'tiny', '--batch', '4', '--epochs', '6', '--lr', '0.003', '--out', dir);
+    expect(r.status, r.stderr).toBe(0);
+    const log = lines(join(dir, 'fold-0', 'epochs.jsonl')) as unknown as { valLoss: number; valDice: number }[];
+    expect(log.at(-1)!.valLoss).toBeLessThan(log[0]!.valLoss);
+    expect(Math.max(...log.slice(1).map((l) => l.valDice))).toBeGreaterThan(log[0]!.valDice);
+  });
+
   it('resumes after kill -9 to exactly the uninterrupted result', async () => {
     const cut = join(out, 'cut');
     // node itself, not the tsx wrapper: SIGKILL to the wrapper would leave its child training on.
