@@ -20,7 +20,7 @@ import { serialize } from '../graphBuilder/serialize.js';
 import { buildTrainStepModel, paramLayout } from '../graphBuilder/trainingModels.js';
 import { type Batch, initialState, trainStep } from '../training/runtime.js';
 import { syntheticSet, toPlanar } from '../training/synthetic.js';
-import { type Stats, fmtMs, round, stats, table } from './benchUtil.js';
+import { type Stats, fmtMs, otherCpuMeter, round, stats, table } from './benchUtil.js';
 import { progress } from './cli.js';
 
 export interface TrainCase {
@@ -41,6 +41,8 @@ export interface TrainResult {
   flopsPerStep: number;
   gflopPerS: number;
   peakRssMiB: number;
+  /** Cores used by other processes during the measured steps (see bench.ts); near 0 when clean. */
+  otherCpuCores: number | null;
   profile?: { byOpType: { op: string; share: number }[]; split: { forward: number; backward: number; optimizer: number } };
 }
 
@@ -95,11 +97,14 @@ async function runTrainCase(tc: TrainCase): Promise<TrainResult> {
   const batch = syntheticBatch(tc.size, tc.batch);
   let state = initialState(layout.values);
   const times: number[] = [];
+  let other: (() => number | null) | undefined;
   for (let i = 0; i < WARMUP + tc.steps; i++) {
+    if (i === WARMUP) other = otherCpuMeter();
     const t = performance.now();
     state = (await trainStep(session, state, batch, 1e-3, 0.5)).state;
     if (i >= WARMUP) times.push(performance.now() - t);
   }
+  const otherCpuCores = other!();
   let profile: TrainResult['profile'];
   if (profileDir) {
     session.endProfiling();
@@ -117,6 +122,7 @@ async function runTrainCase(tc: TrainCase): Promise<TrainResult> {
     flopsPerStep,
     gflopPerS: round(flopsPerStep / 1e9 / (st.median / 1000), 1),
     peakRssMiB: round(process.resourceUsage().maxRSS / 1024, 0),
+    otherCpuCores: otherCpuCores === null ? null : round(otherCpuCores, 2),
     ...(profile ? { profile } : {}),
   };
 }
@@ -195,7 +201,7 @@ export function trainReport(t: TrainBench): string {
   const lines = [
     `Train step (fused forward + backward + Adam, onnxruntime CPU) vs PyTorch (same U-Net, Dice loss, Adam), ${WARMUP} warm-up steps`,
     table(
-      ['case', 'params', 'steps', 'ms/step', 'p10', 'p90', 'images/s', 'GFLOP/s', 'of GEMM', 'peak MiB', 'PyTorch ms', 'PyTorch MiB', 'PyTorch/ours'],
+      ['case', 'params', 'steps', 'ms/step', 'p10', 'p90', 'images/s', 'GFLOP/s', 'of GEMM', 'peak MiB', 'other CPU', 'PyTorch ms', 'PyTorch MiB', 'PyTorch/ours'],
       t.cases.map((c) => [
         `base ${c.case.base} ${c.case.size}² b${c.case.batch}`,
         `${(c.parameters / 1e6).toFixed(2)}M`,
@@ -207,6 +213,7 @@ export function trainReport(t: TrainBench): string {
         c.gflopPerS.toFixed(1),
         `${Math.round((100 * c.gflopPerS) / t.gemmGflopPerS)}%`,
         String(c.peakRssMiB),
+        c.otherCpuCores === null ? '-' : c.otherCpuCores.toFixed(2),
         c.pytorch.ms_median ? fmtMs(c.pytorch.ms_median) : '-',
         c.pytorch.peak_rss_mib ? String(Math.round(c.pytorch.peak_rss_mib)) : '-',
         c.pytorchOverOurs === null ? (c.pytorch.unavailable ?? '-') : `${c.pytorchOverOurs.toFixed(2)}x`,
