@@ -13,7 +13,7 @@ import type { Graph } from '../graphBuilder/graph.js';
 import { type ModelConfig, type PresetName, buildInferenceModel, buildMcModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
-import { benchTrain, trainReport } from './benchTrain.js';
+import { CVC_DIR, benchTrain, trainReport } from './benchTrain.js';
 import { type Stats, fmtMs, machineInfo, otherCpuMeter, round, stats, table } from './benchUtil.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, writeFileAtomic } from './cli.js';
 
@@ -305,6 +305,7 @@ runMain(async () => {
                 { base: 32, size: 224, batch: 4, steps: 5 },
               ],
           !f.quick,
+          f.quick ? null : CVC_DIR,
         );
   const totalS = (performance.now() - start) / 1000;
   const loadAtEnd = round(os.loadavg()[0]!, 2);

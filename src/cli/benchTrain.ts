@@ -7,7 +7,7 @@
  * Run as a child: `tsx src/cli/benchTrain.ts CASE_JSON` prints one JSON line.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +18,12 @@ import { addInput, addOutput, createGraph, op1 } from '../graphBuilder/graph.js'
 import { buildInferenceModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { buildTrainStepModel, paramLayout } from '../graphBuilder/trainingModels.js';
+import { DEFAULT_AUGMENT, augment } from '../training/augment.js';
+import { loadDataset } from '../training/datasets.js';
 import { type Batch, initialState, trainStep } from '../training/runtime.js';
-import { syntheticSet, toPlanar } from '../training/synthetic.js';
+import { kFoldSplits } from '../training/splits.js';
+import { batchesOf, toBatch } from '../training/trainer.js';
+import { syntheticSet } from '../training/synthetic.js';
 import { type Stats, fmtMs, otherCpuMeter, round, stats, table } from './benchUtil.js';
 import { progress } from './cli.js';
 
@@ -48,16 +52,7 @@ export interface TrainResult {
 
 const WARMUP = 2;
 
-function syntheticBatch(size: number, batch: number): Batch {
-  const px = size * size;
-  const image = new Float32Array(batch * 3 * px);
-  const target = new Float32Array(batch * px);
-  syntheticSet(batch, size, 1).forEach((s, i) => {
-    toPlanar(s.image, px, image, i * 3 * px);
-    s.mask.forEach((m, k) => (target[i * px + k] = m));
-  });
-  return { image, target, eps: new Float32Array(batch), dims: [batch, 3, size, size] };
-}
+const syntheticBatch = (size: number, batch: number): Batch => toBatch(syntheticSet(batch, size, 1), new Array<number>(batch).fill(0), size);
 
 /** Share of kernel time by op type and by phase, from an onnxruntime profile (first run skipped). */
 function summarizeProfile(file: string): TrainResult['profile'] {
@@ -127,13 +122,55 @@ async function runTrainCase(tc: TrainCase): Promise<TrainResult> {
   };
 }
 
+export interface EpochResult {
+  data: string;
+  images: number;
+  loadS: number;
+  steps: number;
+  epochS: number;
+  /** Batch assembly (augmentation + layout) on the main thread, summed over the epoch. */
+  dataS: number;
+  stepS: number;
+  dataShare: number;
+}
+
+/**
+ * One training epoch on CVC-ClinicDB (small preset, 128², batch 8, the training part of fold 0),
+ * timing batch preparation separately from the train steps: onnxruntime-node's run occupies the
+ * main thread, so whatever the data path costs shows up here.
+ */
+async function runEpochCase(dataDir: string): Promise<EpochResult> {
+  const t0 = performance.now();
+  const data = await loadDataset(dataDir, 'auto', 128, {});
+  const loadS = (performance.now() - t0) / 1000;
+  const config = presetConfig('small', { imageSize: 128, batch: 8 });
+  const layout = paramLayout(config);
+  const session = await ort.InferenceSession.create(serialize(buildTrainStepModel(config, layout)), { graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+  const [fold] = kFoldSplits(data.samples.length, 5, 1, 0.1);
+  const rng = prng(1);
+  let state = initialState(layout.values);
+  let [dataMs, stepMs] = [0, 0];
+  const batches = batchesOf(fold!.train, 8);
+  const e0 = performance.now();
+  for (const b of batches) {
+    const d0 = performance.now();
+    const batch = toBatch(b.items.map((i) => augment(data.samples[i]!, rng, DEFAULT_AUGMENT)), b.items.map(() => 0), 128);
+    const s0 = performance.now();
+    state = (await trainStep(session, state, batch, 1e-3, 0.5)).state;
+    dataMs += s0 - d0;
+    stepMs += performance.now() - s0;
+  }
+  const epochS = (performance.now() - e0) / 1000;
+  return { data: dataDir, images: data.samples.length, loadS: round(loadS, 2), steps: batches.length, epochS: round(epochS, 2), dataS: round(dataMs / 1000, 3), stepS: round(stepMs / 1000, 2), dataShare: round(dataMs / (dataMs + stepMs), 4) };
+}
+
 const SELF = fileURLToPath(import.meta.url);
 
 /** One case in a child process (its own peak memory). */
-export function trainCaseInChild(tc: TrainCase): TrainResult {
-  const r = spawnSync('node_modules/.bin/tsx', [SELF, JSON.stringify(tc)], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`train-step case ${JSON.stringify(tc)} failed:\n${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as TrainResult;
+export function inChild<T>(job: TrainCase | { epochOn: string }): T {
+  const r = spawnSync('node_modules/.bin/tsx', [SELF, JSON.stringify(job)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`bench job ${JSON.stringify(job)} failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T;
 }
 
 export interface PeerResult {
@@ -181,20 +218,28 @@ export async function gemmCeiling(n = 2048, runs = 5): Promise<number> {
 
 export interface TrainBench {
   gemmGflopPerS: number;
+  epoch: EpochResult | { unavailable: string } | null;
   cases: (TrainResult & { pytorch: PeerResult; pytorchOverOurs: number | null })[];
 }
 
-export async function benchTrain(cases: TrainCase[], withPeer: boolean): Promise<TrainBench> {
+export const CVC_DIR = '../shared/data/CVC-ClinicDB';
+
+export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn: string | null): Promise<TrainBench> {
   progress('train: GEMM ceiling (MatMul 2048³)');
   const gemmGflopPerS = await gemmCeiling();
   const out: TrainBench['cases'] = [];
   for (const tc of cases) {
     progress(`train: base ${tc.base}, ${tc.size}², batch ${tc.batch}: ${WARMUP} warm-up + ${tc.steps} fused steps${tc.profile ? ' (profiled)' : ''}`);
-    const ours = trainCaseInChild(tc);
+    const ours = inChild<TrainResult>(tc);
     const pytorch = withPeer ? (progress('train: PyTorch peer, same case'), pytorchPeer(tc)) : { peer: 'pytorch', unavailable: 'not run (--quick)' };
     out.push({ ...ours, pytorch, pytorchOverOurs: pytorch.ms_median ? round(pytorch.ms_median / ours.stepMs.median, 2) : null });
   }
-  return { gemmGflopPerS, cases: out };
+  let epoch: TrainBench['epoch'] = null;
+  if (epochOn) {
+    progress(`train: one epoch on ${epochOn} (small preset, 128², batch 8)`);
+    epoch = existsSync(epochOn) ? inChild<EpochResult>({ epochOn }) : { unavailable: `${epochOn} not found` };
+  }
+  return { gemmGflopPerS, epoch, cases: out };
 }
 
 export function trainReport(t: TrainBench): string {
@@ -221,6 +266,15 @@ export function trainReport(t: TrainBench): string {
     ),
     `GFLOP/s counts 3 x forward conv FLOPs per step; GEMM ceiling (onnxruntime MatMul 2048³): ${t.gemmGflopPerS} GFLOP/s; PyTorch/ours > 1: we are faster`,
   ];
+  if (t.epoch && 'unavailable' in t.epoch) lines.push('', `Epoch on CVC-ClinicDB: not measured (${t.epoch.unavailable})`);
+  else if (t.epoch) {
+    const e = t.epoch;
+    lines.push(
+      '',
+      `One epoch on CVC-ClinicDB (${e.images} images decoded and resized in ${e.loadS} s; small preset, 128², batch 8, fold 0 training part):`,
+      `  ${e.steps} steps in ${e.epochS} s: train steps ${e.stepS} s, batch preparation (augmentation, layout) ${e.dataS} s = ${(e.dataShare * 100).toFixed(2)}% of the epoch`,
+    );
+  }
   for (const c of t.cases.filter((x) => x.profile)) {
     const p = c.profile!;
     lines.push(
@@ -233,6 +287,7 @@ export function trainReport(t: TrainBench): string {
 }
 
 if (process.argv[1] === SELF) {
-  const tc = JSON.parse(process.argv[2]!) as TrainCase;
-  runTrainCase(tc).then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+  const job = JSON.parse(process.argv[2]!) as TrainCase | { epochOn: string };
+  const result = 'epochOn' in job ? runEpochCase(job.epochOn) : runTrainCase(job);
+  result.then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
 }

@@ -96,7 +96,7 @@ function shuffled(xs: readonly number[], rng: Prng): number[] {
 }
 
 /** Planar float batch from samples (already augmented or not). */
-function toBatch(samples: readonly Sample[], eps: readonly number[], size: number): Batch {
+export function toBatch(samples: readonly Sample[], eps: readonly number[], size: number): Batch {
   const px = size * size;
   const image = new Float32Array(samples.length * 3 * px);
   const target = new Float32Array(samples.length * px);

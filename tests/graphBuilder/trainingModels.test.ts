@@ -11,18 +11,10 @@ import { presetConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
 import { buildEvalModel, buildOptimizerModel, buildTrainStepModel, buildTrainingModel, paramLayout } from '../../src/graphBuilder/trainingModels.js';
 import { type Batch, createSession, evaluate, f32, initialState, scalar, trainStep } from '../../src/training/runtime.js';
-import { syntheticSet, toPlanar } from '../../src/training/synthetic.js';
+import { syntheticSet } from '../../src/training/synthetic.js';
+import { toBatch } from '../../src/training/trainer.js';
 
-function syntheticBatch(count: number, size: number, seed: number, eps = 0): Batch {
-  const pixels = size * size;
-  const image = new Float32Array(count * 3 * pixels);
-  const target = new Float32Array(count * pixels);
-  syntheticSet(count, size, seed).forEach((s, i) => {
-    toPlanar(s.image, pixels, image, i * 3 * pixels);
-    s.mask.forEach((m, k) => (target[i * pixels + k] = m));
-  });
-  return { image, target, eps: new Float32Array(count).fill(eps), dims: [count, 3, size, size] };
-}
+const syntheticBatch = (count: number, size: number, seed: number, eps = 0): Batch => toBatch(syntheticSet(count, size, seed), new Array<number>(count).fill(eps), size);
 
 const feedsOf = (b: Batch, params: Float32Array) => ({
   image: f32(b.image, b.dims),
