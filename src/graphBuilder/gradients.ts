@@ -99,18 +99,37 @@ const convGrad: GradRule = (ctx) => {
   }
   let dw: Value | undefined;
   if (wants[1]) {
-    const padded = pads.some((p) => p !== 0) ? op1(g, 'Pad', [x, ints(g, 'pads', [0, 0, pads[0]!, pads[1]!, 0, 0, pads[2]!, pads[3]!])]) : x;
-    const windows: Value[] = [];
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const win = kh * kw === 1 ? padded : op1(g, 'Slice', [padded, ints(g, 'starts', [i, j]), ints(g, 'ends', [i + oh, j + ow]), ints(g, 'axes', [2, 3])]);
-        windows.push(reshape(g, win, [n, c, 1, oh * ow]));
+    const [h, wd] = [x.shape[2]!, x.shape[3]!];
+    /** The k² shifted windows of `v` (padded by `p`), each [N, ch, rows·cols], stacked: [N, ch·k², rows·cols]. */
+    const windowStack = (v: Value, ch: number, p: readonly number[], start: (i: number, j: number) => [number, number], rows: number, cols: number): Value => {
+      const padded = p.some((q) => q !== 0) ? op1(g, 'Pad', [v, ints(g, 'pads', [0, 0, p[0]!, p[1]!, 0, 0, p[2]!, p[3]!])]) : v;
+      const windows: Value[] = [];
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const [r, q] = start(i, j);
+          const win = kh * kw === 1 ? padded : op1(g, 'Slice', [padded, ints(g, 'starts', [r, q]), ints(g, 'ends', [r + rows, q + cols]), ints(g, 'axes', [2, 3])]);
+          windows.push(reshape(g, win, [n, ch, 1, rows * cols]));
+        }
       }
+      const stacked = windows.length === 1 ? windows[0]! : op1(g, 'Concat', windows, { axis: 2 });
+      return reshape(g, stacked, [n, ch * kh * kw, rows * cols]);
+    };
+    const sumBatch = (v: Value): Value => op1(g, 'ReduceSum', [v, ints(g, 'axes', [0])], { keepdims: 0 });
+    if (m >= c) {
+      // Windows of the padded input: dW[m, c, i, j] = Σ dY[m, y, x]·Xpad[c, y+i, x+j].
+      const cols = windowStack(x, c, pads, (i, j) => [i, j], oh, ow);
+      const prod = op1(g, 'MatMul', [reshape(g, d, [n, m, oh * ow]), transposeLast2(g, cols)]); // [N, M, C·k²]
+      dw = reshape(g, sumBatch(prod), w.shape);
+    } else {
+      // Fewer output than input channels (the decoder's first conv after a concat): shift dY instead,
+      // half the bytes to copy. dW[m, c, i, j] = Σ X[c, y, x]·dYpad[m, y+k−1−i, x+k−1−j], dY padded
+      // by k−1−p before and by (input − output + p) after.
+      const dyPads = [kh - 1 - pads[0]!, kw - 1 - pads[1]!, h + pads[0]! - oh, wd + pads[1]! - ow];
+      const cols = windowStack(d, m, dyPads, (i, j) => [kh - 1 - i, kw - 1 - j], h, wd);
+      const prod = op1(g, 'MatMul', [cols, transposeLast2(g, reshape(g, x, [n, c, h * wd]))]); // [N, M·k², C]
+      const perTap = reshape(g, sumBatch(prod), [m, kh, kw, c]);
+      dw = op1(g, 'Transpose', [perTap], { perm: [0, 3, 1, 2] });
     }
-    const stacked = windows.length === 1 ? windows[0]! : op1(g, 'Concat', windows, { axis: 2 }); // [N, C, k², HW]
-    const cols = reshape(g, stacked, [n, c * kh * kw, oh * ow]);
-    const prod = op1(g, 'MatMul', [reshape(g, d, [n, m, oh * ow]), transposeLast2(g, cols)]); // [N, M, C·k²]
-    dw = reshape(g, op1(g, 'ReduceSum', [prod, ints(g, 'axes', [0])], { keepdims: 0 }), w.shape);
   }
   const db = b && wants[2] ? op1(g, 'ReduceSum', [d, ints(g, 'axes', [0, 2, 3])], { keepdims: 0 }) : undefined;
   return [dx, dw, b ? db : undefined].slice(0, node.inputs.length);

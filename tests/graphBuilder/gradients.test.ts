@@ -64,6 +64,8 @@ const cases: Case[] = [
   { op: 'Conv', label: '3x3 pad 1', inputs: [{ shape: [2, 3, 6, 6] }, { shape: [4, 3, 3, 3] }, { shape: [4] }], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
   { op: 'Conv', label: '1x1 no bias', inputs: [{ shape: [2, 4, 5, 5] }, { shape: [2, 4, 1, 1] }], attrs: { kernel_shape: [1, 1] } },
   { op: 'Conv', label: '3x3 valid, uneven pads', inputs: [{ shape: [1, 2, 6, 5] }, { shape: [3, 2, 3, 3] }, { shape: [3] }], attrs: { kernel_shape: [3, 3], pads: [0, 1, 1, 0] } },
+  { op: 'Conv', label: '3x3 pad 1, fewer outputs than inputs', inputs: [{ shape: [2, 6, 5, 5] }, { shape: [3, 6, 3, 3] }, { shape: [3] }], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
+  { op: 'Conv', label: '3x3 uneven pads, fewer outputs than inputs', inputs: [{ shape: [1, 4, 6, 5] }, { shape: [2, 4, 3, 3] }], attrs: { kernel_shape: [3, 3], pads: [0, 1, 1, 0] } },
   { op: 'ConvTranspose', label: '2x2 stride 2', inputs: [{ shape: [2, 4, 3, 3] }, { shape: [4, 2, 2, 2] }, { shape: [2] }], attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
   { op: 'MaxPool', label: '2x2 stride 2', inputs: [{ shape: [2, 2, 4, 6], sample: distinct }], attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
   { op: 'Dropout', inputs: [{ shape: [4, 50] }, { floats: [0.5], shape: [] }, { bools: [1], shape: [] }], attrs: { seed: 5 } },
