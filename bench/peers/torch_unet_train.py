@@ -1,9 +1,15 @@
 #!/usr/bin/python3
 """
-Peer measurement: PyTorch CPU train step of the same U-Net as src/graphBuilder/unet.ts.
+Peer measurement: PyTorch train step of the same U-Net as src/graphBuilder/unet.ts, on the CPU or
+on a CUDA GPU (--device cuda).
 
 Run with Debian's PyTorch (apt-get install python3-torch -> /usr/bin/python3), e.g.
   /usr/bin/python3 bench/peers/torch_unet_train.py --base 16 --size 128 --batch 8 --repeats 10
+On a GPU (scripts/gpu/gpu-check.sh runs this for the paper U-Net):
+  python3 bench/peers/torch_unet_train.py --device cuda --base 64 --size 224 --batch 32 --repeats 10
+  With --device cuda: torch.backends.cudnn.benchmark = True (cuDNN picks the fastest algorithms in the
+  warm-up steps), PyTorch's default TF32 policy (convolutions may use TF32, matmuls not; onnxruntime's
+  CUDA provider also uses TF32 by default), and torch.cuda.synchronize() around every timed step.
 
 Model (mirrors unet.ts / layers.ts with norm 'none', dropout off):
   depth 4 encoder of double convs (3x3, padding 1, bias, ReLU) + 2x2 max-pool, a bottleneck double
@@ -11,8 +17,9 @@ Model (mirrors unet.ts / layers.ts with norm 'none', dropout off):
   a double conv per level, and a final 1x1 conv to 1 logit. He-normal weights, zero biases.
 Loss: smoothed Dice with squared denominator, per image 1 - (2*sum(p*t) + 1)/(sum(p^2) + sum(t^2) + 1),
   p = sigmoid(logits), mean over the batch. Optimizer: Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8.
-Timed: the whole train step (zero_grad, forward, loss, backward, optimizer.step); 2 warm-up steps,
-then median / p10 / p90 over --repeats steps. Prints one line of JSON.
+Timed: the whole train step (zero_grad, forward, loss, backward, optimizer.step); --warmup steps (2),
+then median / p10 / p90 over --repeats steps. The batch stays on the device (onnxruntime-node instead
+copies parameters, Adam moments and the batch in and out on every step). Prints one line of JSON.
 forward_flops counts conv / conv-transpose multiply-adds x2 (bias adds, ReLU, pooling excluded);
 gflops_per_s = 3 * forward_flops / median step time (forward + ~2x for backward).
 """
@@ -120,28 +127,37 @@ def main():
     ap.add_argument('--in-channels', type=int, default=3)
     ap.add_argument('--warmup', type=int, default=2)
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    model = UNet(a.depth, a.base, a.in_channels).train()
+    device = torch.device(a.device)
+    if a.device == 'cuda':
+        if not torch.cuda.is_available():
+            raise SystemExit('torch_unet_train.py: --device cuda but torch.cuda.is_available() is False')
+        torch.backends.cudnn.benchmark = True
+    sync = torch.cuda.synchronize if a.device == 'cuda' else (lambda: None)
+    model = UNet(a.depth, a.base, a.in_channels).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
-    x = torch.rand(a.batch, a.in_channels, a.size, a.size)
-    t = (torch.rand(a.batch, 1, a.size, a.size) < 0.5).float()
+    x = torch.rand(a.batch, a.in_channels, a.size, a.size).to(device)
+    t = (torch.rand(a.batch, 1, a.size, a.size) < 0.5).float().to(device)
 
     def step():
         opt.zero_grad(set_to_none=True)
         loss = dice_loss(model(x), t)
         loss.backward()
         opt.step()
-        return loss.item()
+        return loss.item()  # waits for the step to finish on a GPU
 
     for _ in range(a.warmup):
         step()
     times, losses = [], []
     for _ in range(a.repeats):
+        sync()
         t0 = time.perf_counter()
         losses.append(step())
+        sync()
         times.append((time.perf_counter() - t0) * 1e3)
 
     med = statistics.median(times)
@@ -149,6 +165,12 @@ def main():
     print(json.dumps({
         'peer': 'pytorch',
         'version': torch.__version__,
+        'device': a.device,
+        'gpu': torch.cuda.get_device_name(0) if a.device == 'cuda' else None,
+        'cudnn_benchmark': a.device == 'cuda',
+        'tf32_conv': torch.backends.cudnn.allow_tf32 if a.device == 'cuda' else None,
+        'tf32_matmul': torch.backends.cuda.matmul.allow_tf32 if a.device == 'cuda' else None,
+        'peak_memory_mib': round(torch.cuda.max_memory_allocated() / 2**20) if a.device == 'cuda' else None,
         'threads': torch.get_num_threads(),
         'base': a.base,
         'size': a.size,
