@@ -22,7 +22,7 @@ import { DEFAULT_AUGMENT, augment } from '../training/augment.js';
 import { loadDataset } from '../training/datasets.js';
 import { type Batch, initialState, trainStep } from '../training/runtime.js';
 import { kFoldSplits } from '../training/splits.js';
-import { batchesOf, toBatch } from '../training/trainer.js';
+import { batchesOf, toBatch } from '../training/batches.js';
 import { syntheticSet } from '../training/synthetic.js';
 import { type Stats, fmtMs, otherCpuMeter, round, stats, table } from './benchUtil.js';
 import { progress } from './cli.js';

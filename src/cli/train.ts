@@ -10,6 +10,9 @@ import { DEFAULT_AUGMENT, NO_AUGMENT } from '../training/augment.js';
 import { parseProviders } from '../training/runtime.js';
 import { groupedKFoldSplits, kFoldSplits } from '../training/splits.js';
 import { type EpochLog, type FoldResult, type Progress, trainFold } from '../training/trainer.js';
+import { parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
+import { parseEpsMapping } from '../uncertainty/epsilon.js';
+import type { McSettings } from '../uncertainty/mcPhase.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
 
 /** The paper's protocol (METHOD.md §5) on a GPU; a CPU needs a smaller network and images. */
@@ -36,6 +39,13 @@ interface RunOptions {
   syntheticCount: number;
   limit: number | null;
   augment: boolean;
+  /** MC-Dropout phases: every M epochs (0 = none). */
+  mcEvery: number;
+  mcSamples: number;
+  mcP: number;
+  uncertainty: string;
+  aggregate: string;
+  epsMap: string;
 }
 
 function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean } {
@@ -65,6 +75,13 @@ function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean
       'synthetic-count': { type: 'string', description: 'images in the synthetic set', default: '80' },
       limit: { type: 'string', description: 'use only the first N images of the dataset (quick trials)', default: 'all' },
       'no-augment': { type: 'boolean', description: 'turn off flips and brightness/contrast augmentation' },
+      adaptive: { type: 'boolean', description: 'the method (METHOD.md): MC-Dropout phases every --mc-every epochs set each image\'s ε_1 from its difficulty via --eps-map' },
+      'mc-every': { type: 'string', description: 'MC-Dropout phase every M epochs: records each training image\'s difficulty, ε and Dice (trajectory.jsonl); 0 = none', default: '10 with --adaptive, else 0' },
+      'mc-samples': { type: 'string', description: 'stochastic passes per image in an MC phase (N)', default: '10' },
+      'mc-p': { type: 'string', description: 'dropout probability in an MC phase (p)', default: '0.5' },
+      uncertainty: { type: 'string', description: 'pixel uncertainty: variance, entropy or mutual-information', default: 'variance' },
+      aggregate: { type: 'string', description: 'image difficulty from the pixel map: mean, max, quantile[:q], foreground-mean or sum', default: 'mean' },
+      'eps-map': { type: 'string', description: 'difficulty → ε_1 with --adaptive: linear:MIN,MAX[:up|down], rank:MIN,MAX[:up|down], fixed:E; unmeasured images get the midpoint', default: 'linear:0,1:up' },
       out: { type: 'string', description: 'run folder', default: 'runs/<date>-<preset>' },
       resume: { type: 'boolean', description: 'continue the run in --out from its last checkpoints (its saved options are used)' },
     },
@@ -99,7 +116,18 @@ function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean
     syntheticCount: numberFlag('synthetic-count', f['synthetic-count']),
     limit: f.limit === 'all' ? null : numberFlag('limit', f.limit),
     augment: !f['no-augment'],
+    mcEvery: f['mc-every'].includes('with --adaptive') ? (f.adaptive ? 10 : 0) : numberFlag('mc-every', f['mc-every']),
+    mcSamples: numberFlag('mc-samples', f['mc-samples']),
+    mcP: numberFlag('mc-p', f['mc-p']),
+    uncertainty: f.uncertainty,
+    aggregate: f.aggregate,
+    epsMap: f.adaptive ? f['eps-map'] : 'off',
   };
+  if (!(Number.isInteger(options.mcEvery) && options.mcEvery >= 0)) throw new UsageError(`--mc-every must be a non-negative integer, got ${options.mcEvery}`);
+  if (f.adaptive && options.mcEvery === 0) throw new UsageError('--adaptive needs MC phases: --mc-every must be at least 1');
+  if (!(Number.isInteger(options.mcSamples) && options.mcSamples >= 2)) throw new UsageError(`--mc-samples must be an integer ≥ 2, got ${options.mcSamples}`);
+  if (!(options.mcP > 0 && options.mcP < 1)) throw new UsageError(`--mc-p must be in (0, 1), got ${options.mcP}`);
+  mcSettings(options); // validates --uncertainty, --aggregate, --eps-map before anything is written
   if (!(options.epochs >= 1 && Number.isInteger(options.epochs))) throw new UsageError(`--epochs must be a positive integer, got ${options.epochs}`);
   if (!(options.valFraction > 0 && options.valFraction <= 0.5)) throw new UsageError(`--val-fraction must be in (0, 0.5]: the best model is chosen on validation loss, got ${options.valFraction}`);
   if (!(options.lr > 0)) throw new UsageError(`--lr must be positive, got ${options.lr}`);
@@ -109,6 +137,18 @@ function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean
   const out = f.out.startsWith('runs/<') ? join('runs', `${stamp}-${preset}`) : f.out;
   if (f.resume && !existsSync(join(out, 'train.json'))) throw new UsageError(`--resume needs --out pointing at an existing run folder (no ${join(out, 'train.json')})`);
   return { options, out, resume: f.resume };
+}
+
+function mcSettings(o: RunOptions): McSettings | undefined {
+  if (o.mcEvery === 0) return undefined;
+  const { aggregate, q } = usage(() => parseAggregate(o.aggregate));
+  return {
+    every: o.mcEvery,
+    samples: o.mcSamples,
+    p: o.mcP,
+    difficulty: { uncertainty: usage(() => parseUncertainty(o.uncertainty)), aggregate, q },
+    mapping: usage(() => parseEpsMapping(o.epsMap)),
+  };
 }
 
 /** A one-line progress bar on a terminal; one line per epoch otherwise (logs, CI). */
@@ -179,7 +219,8 @@ runMain(async () => {
         augment: options.augment ? DEFAULT_AUGMENT : NO_AUGMENT,
         providers,
         seed: options.seed,
-        epsFor: () => eps,
+        eps,
+        mc: mcSettings(options),
       },
       dir,
       resume,

@@ -18,9 +18,12 @@ import { type ParamLayout, buildEvalModel, buildTrainStepModel } from '../graphB
 import { type AugmentOptions, augment } from './augment.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { type ImageMetrics, imageMetrics, summarize } from './metrics.js';
-import { type Batch, type ExecutionProvider, type TrainState, createSession, evaluate, initialState, trainStep } from './runtime.js';
+import { type ExecutionProvider, type TrainState, createSession, evaluate, initialState, trainStep } from './runtime.js';
 import type { Sample } from './synthetic.js';
-import { toPlanar } from './synthetic.js';
+import { batchesOf, toBatch } from './batches.js';
+import { type McSettings, mcPhase } from '../uncertainty/mcPhase.js';
+import { epsLookup, unmeasuredEps } from '../uncertainty/epsilon.js';
+import { type TrajectoryRow, appendTrajectory, readTrajectory, trimTrajectory } from '../uncertainty/trajectory.js';
 
 export interface FoldPlan {
   fold: number;
@@ -39,10 +42,10 @@ export interface TrainSettings {
   augment: AugmentOptions;
   providers: ExecutionProvider[];
   seed: number;
-  /** ε_1 of PolyDice-1 for each image of the dataset (index → ε); the adaptive method replaces it. */
-  epsFor: (index: number, epoch: number) => number;
-  /** Called after each epoch's training, before validation (the MC-Dropout phase hooks in here). */
-  afterEpoch?: (epoch: number, params: Float32Array) => Promise<void>;
+  /** ε_1 of PolyDice-1 for every image while no MC phase has mapped difficulties to ε. */
+  eps: number;
+  /** MC-Dropout phases (METHOD.md §3–4): difficulty trajectory and, unless the mapping is off, adaptive ε. */
+  mc?: McSettings;
 }
 
 export interface EpochLog {
@@ -74,18 +77,6 @@ export interface FoldResult {
   metrics: { mean: Record<keyof ImageMetrics, number>; images: ({ name: string } & ImageMetrics)[] };
 }
 
-/** Fill batches of exactly `batch` items (graphs have static shapes): the last one wraps around. */
-export function batchesOf(order: readonly number[], batch: number): { items: number[]; real: number }[] {
-  const out: { items: number[]; real: number }[] = [];
-  for (let i = 0; i < order.length; i += batch) {
-    const items = order.slice(i, i + batch);
-    const real = items.length;
-    for (let k = 0; items.length < batch; k++) items.push(order[k % order.length]!);
-    out.push({ items, real });
-  }
-  return out;
-}
-
 function shuffled(xs: readonly number[], rng: Prng): number[] {
   const a = [...xs];
   for (let i = a.length - 1; i > 0; i--) {
@@ -93,18 +84,6 @@ function shuffled(xs: readonly number[], rng: Prng): number[] {
     [a[i], a[j]] = [a[j]!, a[i]!];
   }
   return a;
-}
-
-/** Planar float batch from samples (already augmented or not). */
-export function toBatch(samples: readonly Sample[], eps: readonly number[], size: number): Batch {
-  const px = size * size;
-  const image = new Float32Array(samples.length * 3 * px);
-  const target = new Float32Array(samples.length * px);
-  samples.forEach((s, i) => {
-    toPlanar(s.image, px, image, i * 3 * px);
-    for (let k = 0; k < px; k++) target[i * px + k] = s.mask[k]!;
-  });
-  return { image, target, eps: Float32Array.from(eps), dims: [samples.length, 3, size, size] };
 }
 
 export interface Progress {
@@ -159,6 +138,21 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
     rmSync(logFile, { force: true });
   }
 
+  // ε per image: fixed until an MC phase maps difficulties to ε (then until the next phase).
+  const mapping = s.mc?.mapping ?? { kind: 'off' as const };
+  const epsTable = (rows: readonly TrajectoryRow[]): ((i: number) => number) => {
+    if (mapping.kind === 'off') return () => s.eps;
+    const byIndex = new Map(rows.map((r) => [r.index, r.eps]));
+    return (i) => byIndex.get(i) ?? unmeasuredEps(mapping);
+  };
+  let epsOf = mapping.kind === 'off' ? () => s.eps : epsLookup(mapping, new Map());
+  if (s.mc) {
+    // A phase written after the checkpoint the run resumes from is dropped: it will run again.
+    trimTrajectory(dir, (r) => resume && r.epoch <= startEpoch);
+    const last = readTrajectory(dir).at(-1);
+    if (last) epsOf = epsTable(last.rows);
+  }
+
   const shuffleRng = prng(0, loop.shuffle);
   const augmentRng = prng(0, loop.augment);
   for (let epoch = startEpoch; epoch < s.epochs; epoch++) {
@@ -170,7 +164,7 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
     for (const [bi, b] of batches.entries()) {
       const batch = toBatch(
         b.items.map((i) => augment(samples[i]!, augmentRng, s.augment)),
-        b.items.map((i) => s.epsFor(i, epoch)),
+        b.items.map(epsOf),
         size,
       );
       const r = await trainStep(session, state, batch, s.lr, s.dropoutP);
@@ -183,9 +177,14 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
       progress.step(epoch, bi + 1, batches.length, r.loss);
     }
     await session.release();
-    await s.afterEpoch?.(epoch, state.params);
+    if (s.mc && (epoch + 1) % s.mc.every === 0) {
+      const phase = (epoch + 1) / s.mc.every - 1;
+      const rows = await mcPhase(c, state.params, samples, plan.train, s.mc, s.providers, phase, epoch + 1);
+      appendTrajectory(dir, rows);
+      epsOf = epsTable(rows);
+    }
 
-    const val = await predictAll(evalSession, state.params, samples, plan.val, c.batch, (i) => s.epsFor(i, epoch));
+    const val = await predictAll(evalSession, state.params, samples, plan.val, c.batch, epsOf);
     const valLoss = mean(val.losses);
     const valDice = mean(val.probs.map((p, k) => imageMetrics(p, samples[plan.val[k]!]!.mask).dice));
     const isBest = valLoss < loop.bestValLoss;

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ARGS = ['--preset', 'tiny', '--size', '32', '--batch', '4', '--epochs', '6', '--synthetic-count', '40', '--lr', '0.003'];
+// The method end to end: MC-Dropout phases every 2 epochs set each image's ε_1 from its difficulty.
+const ADAPTIVE = [...ARGS, '--adaptive', '--mc-every', '2', '--mc-samples', '4'];
 const tsx = 'node_modules/.bin/tsx';
 const train = (...args: string[]) => spawnSync(tsx, ['src/cli/train.ts', ...args], { encoding: 'utf8' });
 const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { trainLoss: number; valDice: number; epoch: number });
@@ -34,6 +36,30 @@ describe('npm run train', () => {
     expect(readdirSync(join(full, 'fold-0')).sort()).toEqual(['checkpoint', 'epochs.jsonl', 'metrics.json', 'model.onnx']);
   });
 
+  const adaptive = join(out, 'adaptive');
+  it('runs the adaptive method: trajectory files next to the usual outputs', () => {
+    const r = train(...ADAPTIVE, '--out', adaptive);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readdirSync(join(adaptive, 'fold-0')).sort()).toEqual(['checkpoint', 'epochs.jsonl', 'metrics.json', 'model.onnx', 'trajectory.csv', 'trajectory.jsonl']);
+  });
+
+  it('records the difficulty trajectory (3 MC phases) and maps difficulty to ε within [0, 1], harder → larger', () => {
+    const rows = readFileSync(join(adaptive, 'fold-0', 'trajectory.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { phase: number; epoch: number; difficulty: number; eps: number });
+    expect([...new Set(rows.map((r) => r.epoch))]).toEqual([2, 4, 6]);
+    for (const phase of [0, 1, 2]) {
+      const ps = rows.filter((r) => r.phase === phase).sort((a, b) => a.difficulty - b.difficulty);
+      expect(ps.length).toBeGreaterThan(20);
+      expect(ps.every((r) => r.eps >= 0 && r.eps <= 1)).toBe(true);
+      expect(ps[0]!.eps).toBeCloseTo(0, 6);
+      expect(ps.at(-1)!.eps).toBeCloseTo(1, 6);
+      ps.slice(1).forEach((r, k) => expect(r.eps).toBeGreaterThanOrEqual(ps[k]!.eps));
+    }
+    const r = spawnSync(tsx, ['src/cli/report.ts', adaptive], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const html = readFileSync(join(adaptive, 'report.html'), 'utf8');
+    expect((html.match(/<svg/g) ?? []).length).toBeGreaterThanOrEqual(3);
+  });
+
   const cvc = '../shared/data/CVC-ClinicDB';
   it.skipIf(!existsSync(cvc))('trains on a CVC-ClinicDB subset: validation loss falls, Dice improves', () => {
     const dir = join(out, 'cvc');
@@ -44,10 +70,10 @@ describe('npm run train', () => {
     expect(Math.max(...log.slice(1).map((l) => l.valDice))).toBeGreaterThan(log[0]!.valDice);
   });
 
-  it('resumes after kill -9 to exactly the uninterrupted result', async () => {
+  it('resumes an adaptive run after kill -9 to exactly the uninterrupted result (trajectory included)', async () => {
     const cut = join(out, 'cut');
     // node itself, not the tsx wrapper: SIGKILL to the wrapper would leave its child training on.
-    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/train.ts', ...ARGS, '--out', cut], { stdio: 'ignore' });
+    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/train.ts', ...ADAPTIVE, '--out', cut], { stdio: 'ignore' });
     const manifest = join(cut, 'fold-0', 'checkpoint', 'manifest.json');
     // Kill once two epochs are checkpointed: somewhere inside the third epoch.
     await new Promise<void>((resolve, reject) => {
@@ -67,9 +93,9 @@ describe('npm run train', () => {
     expect(existsSync(join(cut, 'fold-0', 'model.onnx'))).toBe(false);
     const r = train('--out', cut, '--resume');
     expect(r.status, r.stderr).toBe(0);
-    expect(readFileSync(join(cut, 'fold-0', 'metrics.json'), 'utf8')).toBe(readFileSync(join(full, 'fold-0', 'metrics.json'), 'utf8'));
-    expect(readFileSync(join(cut, 'fold-0', 'model.onnx')).equals(readFileSync(join(full, 'fold-0', 'model.onnx')))).toBe(true);
-    expect(lines(join(cut, 'fold-0', 'epochs.jsonl')).map((l) => l.trainLoss)).toEqual(lines(join(full, 'fold-0', 'epochs.jsonl')).map((l) => l.trainLoss));
+    for (const f of ['metrics.json', 'trajectory.jsonl']) expect(readFileSync(join(cut, 'fold-0', f), 'utf8')).toBe(readFileSync(join(adaptive, 'fold-0', f), 'utf8'));
+    expect(readFileSync(join(cut, 'fold-0', 'model.onnx')).equals(readFileSync(join(adaptive, 'fold-0', 'model.onnx')))).toBe(true);
+    expect(lines(join(cut, 'fold-0', 'epochs.jsonl')).map((l) => l.trainLoss)).toEqual(lines(join(adaptive, 'fold-0', 'epochs.jsonl')).map((l) => l.trainLoss));
   });
 
   it.each([
