@@ -109,7 +109,7 @@ export function buildInferenceModel(c: ModelConfig): Graph {
  * (a scalar graph input with no initializer, so the fed value is always the one used; 0 makes
  * all samples equal). Output `samples`: [B, N, H, W] probabilities.
  */
-export function buildMcModel(c: ModelConfig): Graph {
+export function buildMcModel(c: ModelConfig, options: { shareEncoder?: boolean } = {}): Graph {
   validateConfig(c);
   if (!c.unet.dropout.bottleneck && !c.unet.dropout.decoder) {
     throw new ConfigError('dropout', 'none', 'an MC-Dropout model needs dropout in the bottleneck and/or decoder');
@@ -121,7 +121,7 @@ export function buildMcModel(c: ModelConfig): Graph {
   const image = imageInput(g, c);
   const ratio = addInput(g, 'dropout_ratio', 'float32', []);
   const training = constant(g, 'dropout_training_mode', 'bool', [], [1]);
-  const { logits } = unet(g, image, c.unet, { kind: 'mc', controls: { ratio, training, stream: 0 }, samples: c.samples });
+  const { logits } = unet(g, image, c.unet, { kind: 'mc', controls: { ratio, training, stream: 0 }, samples: c.samples, shareEncoder: options.shareEncoder ?? true });
   const probs = op1(g, 'Sigmoid', [logits]);
   const shape = constant(g, 'samples_shape', 'int64', [4], [c.batch, c.samples, c.imageSize, c.imageSize]);
   addOutput(g, 'samples', op1(g, 'Reshape', [probs, shape]));

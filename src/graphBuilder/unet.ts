@@ -28,7 +28,9 @@ export interface UNetConfig {
 /** How dropout behaves in the graph being built. */
 export type DropoutMode =
   | { kind: 'none' } // inference: no Dropout nodes at all
-  | { kind: 'mc'; controls: DropoutControls; samples: number }; // MC-Dropout, N samples per image
+  // MC-Dropout, N samples per image; shareEncoder: compute everything before the first Dropout
+  // once per image (default), or repeat the input itself (the plain formulation, for comparison).
+  | { kind: 'mc'; controls: DropoutControls; samples: number; shareEncoder?: boolean };
 
 export interface UNetOutputs {
   logits: Value; // [B·S, 1, H, W], S = samples (1 without MC)
@@ -67,6 +69,10 @@ export function unet(g: Graph, image: Value, cfg: UNetConfig, mode: DropoutMode)
   };
 
   let x = image;
+  if (mode.kind === 'mc' && mode.shareEncoder === false && !repeated) {
+    repeated = true;
+    x = scope(g, 'input', () => repeatSamples(g, image, mode.samples));
+  }
   for (let i = 0; i < cfg.depth; i++) {
     x = scope(g, `down${i}`, () => {
       const y = doubleConv(g, x, width(i), cfg.norm, cfg.groups, rng);
