@@ -415,6 +415,23 @@ async function fullRgb(o: Opened, path: string, role: string): Promise<Uint8Arra
   }
 }
 
+/** An opened image as size×size RGB. 'fill' squeezes to size×size: the aspect ratio is not kept. */
+async function resizedRgb(img: Opened, path: string, size: number): Promise<Uint8Array> {
+  try {
+    const out = await img.pipeline().removeAlpha().resize(size, size, { fit: 'fill' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    if (out.info.channels !== 3 || out.data.length !== size * size * 3) throw new Error(`resized to ${out.info.width}×${out.info.height}×${out.info.channels}`);
+    return new Uint8Array(out.data);
+  } catch (e) {
+    throw new DatasetError(`unreadable or truncated image ${path}: ${errorText(e)}`, path);
+  }
+}
+
+/** One image file decoded exactly as training decodes it (our TIFF reader first, else sharp), size×size RGB. */
+export async function decodeImage(path: string, size: number): Promise<{ width: number; height: number; rgb: Uint8Array; notes: string[] }> {
+  const img = await openImage(path, 'image');
+  return { width: img.width, height: img.height, rgb: await resizedRgb(img, path, size), notes: img.notes };
+}
+
 interface Decoded {
   sample: Sample;
   info: ItemInfo;
@@ -438,15 +455,7 @@ async function decodePair(item: DatasetItem, size: number): Promise<Decoded> {
   if (img.bits !== 8) note(`${img.bits}-bit image: reduced to 8 bits`, imagePath);
   if (msk.hasAlpha) note('mask with an alpha channel: alpha ignored', maskPath);
 
-  // Image: resized straight from the source. 'fill' squeezes to size×size: the aspect ratio is not kept.
-  let image: Buffer;
-  try {
-    const out = await img.pipeline().removeAlpha().resize(size, size, { fit: 'fill' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    if (out.info.channels !== 3 || out.data.length !== size * size * 3) throw new Error(`resized to ${out.info.width}×${out.info.height}×${out.info.channels}`);
-    image = out.data;
-  } catch (e) {
-    throw new DatasetError(`unreadable or truncated image ${imagePath}: ${errorText(e)}`, imagePath);
-  }
+  const image = await resizedRgb(img, imagePath, size);
 
   // Mask: one channel (max of R, G, B), thresholded at full resolution, then nearest-neighbour resize.
   const pixels = msk.width * msk.height;

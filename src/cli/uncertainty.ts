@@ -1,0 +1,99 @@
+/**
+ * npm run uncertainty: MC-Dropout prediction and uncertainty maps for one image or a folder of images
+ * with a trained model. Writes <name>-prediction.png, <name>-mean.png, <name>-uncertainty.png per image
+ * (all at the image's own size) and prints a JSON summary on stdout; progress goes to stderr.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import { DEFAULT_QUANTILE, parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
+import {
+  PredictError,
+  UNCERTAINTY_PNG_MAX,
+  createMcPredictor,
+  decodeImage,
+  listInputs,
+  loadTrainedModel,
+  mapPng,
+  maskPng,
+  predictImage,
+  resolveModelPath,
+} from '../uncertainty/predictUncertainty.js';
+import { parseProviders } from '../training/runtime.js';
+import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
+
+runMain(async () => {
+  const f = parseFlags(
+    'uncertainty',
+    'Runs a trained model with MC-Dropout on an image or on every image of a folder (.png .jpg .jpeg .tif .tiff .bmp)\n' +
+      'and writes, per image, the prediction mask, the mean probability and the uncertainty map as PNGs at the\n' +
+      "image's size, plus a JSON summary (difficulty per image) on stdout. Uncertainty PNGs use a fixed scale:\n" +
+      '255 = 0.25 for variance, ln 2 for entropy and mutual-information.',
+    {
+      model: { type: 'string', description: 'trained model.onnx, a fold folder or a run folder (uses fold-0/model.onnx)' },
+      input: { type: 'string', description: 'an image file or a folder of images' },
+      out: { type: 'string', description: 'output folder' },
+      samples: { type: 'string', description: 'MC-Dropout samples per image', default: '10' },
+      p: { type: 'string', description: 'dropout ratio at prediction time, in (0, 1)', default: '0.5' },
+      uncertainty: { type: 'string', description: 'variance, entropy or mutual-information', default: 'variance' },
+      aggregate: { type: 'string', description: `mean, max, sum, foreground-mean, quantile[:Q] (Q default ${DEFAULT_QUANTILE})`, default: 'mean' },
+      ep: { type: 'string', description: 'execution providers: cpu, cuda, webgpu, or a fallback list such as cuda,cpu', default: 'cpu' },
+    },
+  );
+  for (const name of ['model', 'input', 'out'] as const) if (!f[name]) throw new UsageError(`--${name} is required (see --help)`);
+  const samples = numberFlag('samples', f.samples);
+  if (!Number.isInteger(samples) || samples < 1 || samples > 1000) throw new UsageError(`--samples must be an integer in 1..1000, got "${f.samples}"`);
+  const p = numberFlag('p', f.p);
+  if (!(p > 0 && p < 1)) throw new UsageError(`--p must be a number in (0, 1) (0 would make every sample equal: no uncertainty), got "${f.p}"`);
+  const kind = usage(() => parseUncertainty(f.uncertainty));
+  const { aggregate, q } = usage(() => parseAggregate(f.aggregate));
+  const providers = usage(() => parseProviders(f.ep));
+  if (existsSync(f.out) && !statSync(f.out).isDirectory()) throw new UsageError(`--out ${f.out} exists and is not a folder`);
+
+  const inputs = usage(() => listInputs(f.input));
+  const modelPath = usage(() => resolveModelPath(f.model));
+  const model = loadTrainedModel(modelPath);
+  progress(`model ${modelPath}: ${model.config.imageSize}×${model.config.imageSize}, depth ${model.config.unet.depth}, base ${model.config.unet.base}; ${samples} samples at p = ${p}`);
+  const mc = await createMcPredictor(model, samples, providers);
+
+  // Output names: the file name without extension, or with it where two inputs would collide.
+  const stems = inputs.map((path) => basename(path, extname(path)));
+  const names = inputs.map((path, i) => (stems.filter((s) => s === stems[i]).length > 1 ? basename(path).replace(/\./g, '_') : stems[i]!));
+
+  const scale = UNCERTAINTY_PNG_MAX[kind];
+  const images = [];
+  const t0 = performance.now();
+  for (const [i, path] of inputs.entries()) {
+    const img = await decodeImage(path, mc.size);
+    const r = await predictImage(mc, img.rgb, p, { uncertainty: kind, aggregate, q });
+    if (!Number.isFinite(r.difficulty)) throw new PredictError(`image ${path}: difficulty is not finite (${r.difficulty})`);
+    const name = names[i]!;
+    const files = {
+      prediction: join(f.out, `${name}-prediction.png`),
+      mean: join(f.out, `${name}-mean.png`),
+      uncertainty: join(f.out, `${name}-uncertainty.png`),
+    };
+    writeFileAtomic(files.prediction, await maskPng(r.meanProb, mc.size, img.width, img.height));
+    writeFileAtomic(files.mean, await mapPng(r.meanProb, mc.size, 1, img.width, img.height, 'linear'));
+    writeFileAtomic(files.uncertainty, await mapPng(r.uncertainty, mc.size, scale, img.width, img.height, 'linear'));
+    images.push({ name, input: path, width: img.width, height: img.height, difficulty: r.difficulty, meanForeground: r.meanForeground, meanProbability: r.meanProbability, files });
+    progress(`[${i + 1}/${inputs.length}] ${name}: difficulty ${r.difficulty.toPrecision(4)}, foreground ${(100 * r.meanForeground).toFixed(1)}%`);
+  }
+  progress(`${inputs.length} image${inputs.length === 1 ? '' : 's'} in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${resolve(f.out)}`);
+
+  const summary = {
+    model: modelPath,
+    imageSize: mc.size,
+    samples,
+    p,
+    uncertainty: kind,
+    aggregate: aggregate === 'quantile' ? `quantile:${q}` : aggregate,
+    pngScale: {
+      prediction: '0/255: MC mean probability > 0.5, nearest-neighbour resize to the image size',
+      mean: 'MC mean probability × 255',
+      uncertainty: `${kind} × 255 / ${scale} (255 = ${scale}, the largest possible ${kind}); clamped`,
+      uncertaintyMax: scale,
+    },
+    images,
+  };
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+});
