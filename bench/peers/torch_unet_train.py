@@ -11,15 +11,22 @@ On a GPU (scripts/gpu/gpu-check.sh runs this for the paper U-Net):
   warm-up steps), PyTorch's default TF32 policy (convolutions may use TF32, matmuls not; onnxruntime's
   CUDA provider also uses TF32 by default), and torch.cuda.synchronize() around every timed step.
 
-Model (mirrors unet.ts / layers.ts with norm 'none', dropout off):
+Model (mirrors unet.ts / layers.ts with norm 'none'):
   depth 4 encoder of double convs (3x3, padding 1, bias, ReLU) + 2x2 max-pool, a bottleneck double
   conv, a decoder of 2x2 stride-2 ConvTranspose (bias) up-sampling, concat [skip, up] on channels,
   a double conv per level, and a final 1x1 conv to 1 logit. He-normal weights, zero biases.
-Loss: smoothed Dice with squared denominator, per image 1 - (2*sum(p*t) + 1)/(sum(p^2) + sum(t^2) + 1),
-  p = sigmoid(logits), mean over the batch. Optimizer: Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8.
+  --dropout P (default 0: off) adds Dropout(P) where the training graphs have it with the default
+  config: after the bottleneck and after every decoder level's double conv.
+Loss (--loss, per image, mean over the batch; p = sigmoid(logits), a2 = sum(p^2), b2 = sum(t^2),
+  d = sum(p*t), smoothing 1, as src/graphBuilder/losses.ts):
+  dice (default): smoothed Dice with squared denominator, 1 - (2d + 1)/(a2 + b2 + 1);
+  polydice1: PolyDice-1 with eps_1 = 0, 1 - s + s/2 * acos(clip((d + 1)/(ab + 1)))^2,
+    s = (2ab + 1)/(a2 + b2 + 1), a = sqrt(a2 + 1e-12), b = sqrt(b2 + 1e-12), clip to [-1, 1] +- 1e-6.
+Optimizer: Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8.
 Timed: the whole train step (zero_grad, forward, loss, backward, optimizer.step); --warmup steps (2),
 then median / p10 / p90 over --repeats steps. The batch stays on the device (onnxruntime-node instead
 copies parameters, Adam moments and the batch in and out on every step). Prints one line of JSON.
+peak_rss_mib: the process's peak resident memory (getrusage ru_maxrss, so the torch import included).
 forward_flops counts conv / conv-transpose multiply-adds x2 (bias adds, ReLU, pooling excluded);
 gflops_per_s = 3 * forward_flops / median step time (forward + ~2x for backward).
 """
@@ -44,8 +51,9 @@ class DoubleConv(nn.Sequential):
 
 
 class UNet(nn.Module):
-    def __init__(self, depth: int = 4, base: int = 16, in_channels: int = 3):
+    def __init__(self, depth: int = 4, base: int = 16, in_channels: int = 3, dropout: float = 0.0):
         super().__init__()
+        self.dropout = dropout
         width = [base * 2 ** i for i in range(depth + 1)]
         self.down = nn.ModuleList()
         c = in_channels
@@ -76,19 +84,27 @@ class UNet(nn.Module):
             x = block(x)
             skips.append(x)
             x = F.max_pool2d(x, 2, 2)
-        x = self.bottleneck(x)
+        x = self.drop(self.bottleneck(x))
         for up, block, skip in zip(self.upconv, self.updc, reversed(skips)):
-            x = block(torch.cat([skip, up(x)], dim=1))
+            x = self.drop(block(torch.cat([skip, up(x)], dim=1)))
         return self.head(x)
 
+    def drop(self, x):
+        return F.dropout(x, self.dropout, self.training) if self.dropout > 0 else x
 
-def dice_loss(logits, target, smooth: float = 1.0):
+
+def seg_loss(kind: str, logits, target, smooth: float = 1.0, norm_eps: float = 1e-12, cos_clip: float = 1e-6):
     p = torch.sigmoid(logits)
     dims = tuple(range(1, p.dim()))
     a2 = (p * p).sum(dims)
     b2 = (target * target).sum(dims)
     d = (p * target).sum(dims)
-    return (1 - (2 * d + smooth) / (a2 + b2 + smooth)).mean()
+    if kind == 'dice':
+        return (1 - (2 * d + smooth) / (a2 + b2 + smooth)).mean()
+    ab = torch.sqrt(a2 + norm_eps) * torch.sqrt(b2 + norm_eps)
+    s = (2 * ab + smooth) / (a2 + b2 + smooth)
+    theta = torch.acos(torch.clamp((d + smooth) / (ab + smooth), -1 + cos_clip, 1 - cos_clip))
+    return (1 - s + s * 0.5 * theta * theta).mean()  # alpha_1 + eps_1 = 1/2 + 0
 
 
 def forward_flops(depth: int, base: int, in_channels: int, size: int, batch: int) -> int:
@@ -128,6 +144,8 @@ def main():
     ap.add_argument('--warmup', type=int, default=2)
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    ap.add_argument('--loss', choices=['dice', 'polydice1'], default='dice')
+    ap.add_argument('--dropout', type=float, default=0.0)
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -138,14 +156,14 @@ def main():
             raise SystemExit('torch_unet_train.py: --device cuda but torch.cuda.is_available() is False')
         torch.backends.cudnn.benchmark = True
     sync = torch.cuda.synchronize if a.device == 'cuda' else (lambda: None)
-    model = UNet(a.depth, a.base, a.in_channels).to(device).train()
+    model = UNet(a.depth, a.base, a.in_channels, a.dropout).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
     x = torch.rand(a.batch, a.in_channels, a.size, a.size).to(device)
     t = (torch.rand(a.batch, 1, a.size, a.size) < 0.5).float().to(device)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = dice_loss(model(x), t)
+        loss = seg_loss(a.loss, model(x), t)
         loss.backward()
         opt.step()
         return loss.item()  # waits for the step to finish on a GPU
@@ -175,6 +193,9 @@ def main():
         'base': a.base,
         'size': a.size,
         'batch': a.batch,
+        'loss': a.loss,
+        'dropout': a.dropout,
+        'warmup': a.warmup,
         'ms_median': round(med, 2),
         'ms_p10': round(percentile(times, 0.1), 2),
         'ms_p90': round(percentile(times, 0.9), 2),

@@ -1,9 +1,13 @@
 /**
- * npm run bench: CPU inference benchmark with onnxruntime-node. Builds the shipped graphs in memory
- * (no files), then measures per model the graph construction, serialization and session creation
- * times, and per case the run latency (median, p10, p90 after warm-up runs), images/s and conv
- * GFLOP/s; and MC-Dropout (N samples in one run) against N single passes.
- * JSON to --out, a table on stdout, progress on stderr.
+ * npm run bench: CPU benchmark with onnxruntime-node.
+ * Inference: builds the shipped graphs in memory (no files), then measures per model the graph
+ * construction, serialization and session creation times, and per case the run latency (median,
+ * p10, p90 after warm-up runs), images/s and conv GFLOP/s; and MC-Dropout (N samples in one run)
+ * against N single passes.
+ * Train (benchTrain.ts): the fused train step of the small preset (base 16, 128², batch 8) and a
+ * larger one (base 32, 224², batch 4): ms/step, images/s, GFLOP/s (3 × forward), peak memory, the
+ * fraction of the GEMM ceiling, where the time goes, and PyTorch's CPU train step side by side.
+ * --only inference|train picks a section. JSON to --out, tables on stdout, progress on stderr.
  */
 import os from 'node:os';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
@@ -13,7 +17,7 @@ import type { Graph } from '../graphBuilder/graph.js';
 import { type ModelConfig, type PresetName, buildInferenceModel, buildMcModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
-import { CVC_DIR, benchTrain, trainReport } from './benchTrain.js';
+import { CVC_DIR, type TrainCase, benchTrain, trainReport } from './benchTrain.js';
 import { type Stats, fmtMs, machineInfo, otherCpuMeter, round, stats, table } from './benchUtil.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, writeFileAtomic } from './cli.js';
 
@@ -29,6 +33,12 @@ const DROPOUT_RATIO = 0.5;
 const CASE_BUDGET_S = 30;
 const MIN_REPEATS = 5;
 const SESSION_OPTIONS: InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
+/** Train cases: the small preset (profiled) and a larger one, or a tiny smoke case with --quick (no PyTorch). */
+const TRAIN_CASES: TrainCase[] = [
+  { base: 16, size: 128, batch: 8, steps: 10, profile: true },
+  { base: 32, size: 224, batch: 4, steps: 5 },
+];
+const QUICK_TRAIN_CASES: TrainCase[] = [{ base: 8, size: 64, batch: 2, steps: 3, profile: true }];
 
 interface CaseSpec {
   preset: PresetName;
@@ -250,9 +260,11 @@ function report(machine: ReturnType<typeof machineInfo>, cases: CaseResult[], mc
 runMain(async () => {
   const f = parseFlags(
     'bench',
-    'CPU inference benchmark (onnxruntime-node): builds the small (128²) and paper (224²) models in memory and measures\n' +
+    'CPU benchmark (onnxruntime-node). Inference: builds the small (128²) and paper (224²) models in memory and measures\n' +
       'build and session-creation time, batch-1 and batch-8 latency (median, p10, p90), images/s, conv GFLOP/s,\n' +
-      `and MC-Dropout with N=${SAMPLES} samples against ${SAMPLES} single passes. JSON to --out, a table on stdout.`,
+      `and MC-Dropout with N=${SAMPLES} samples against ${SAMPLES} single passes. Train: the fused train step (base 16, 128², batch 8;\n` +
+      'base 32, 224², batch 4): ms/step, images/s, GFLOP/s, peak memory, share of the GEMM ceiling, a kernel-time profile,\n' +
+      'and PyTorch\'s CPU train step of the same U-Net side by side. JSON to --out, tables on stdout.',
     {
       out: { type: 'string', description: 'JSON results file', default: 'artifacts/bench/bench.json' },
       repeats: { type: 'string', description: `measured runs per case, after ${WARMUP} warm-up runs; slow cases are capped to ~${CASE_BUDGET_S} s`, default: `10 (${QUICK_REPEATS} with --quick)` },
@@ -297,16 +309,7 @@ runMain(async () => {
   const train =
     f.only === 'inference'
       ? null
-      : await benchTrain(
-          f.quick
-            ? [{ base: 8, size: 64, batch: 2, steps: 3 }]
-            : [
-                { base: 16, size: 128, batch: 8, steps: 10, profile: true },
-                { base: 32, size: 224, batch: 4, steps: 5 },
-              ],
-          !f.quick,
-          f.quick ? null : CVC_DIR,
-        );
+      : await benchTrain(f.quick ? QUICK_TRAIN_CASES : TRAIN_CASES, !f.quick, f.quick ? null : CVC_DIR);
   const totalS = (performance.now() - start) / 1000;
   const loadAtEnd = round(os.loadavg()[0]!, 2);
 

@@ -1,26 +1,27 @@
 /**
  * Train-step benchmark: fused train steps (forward + backward + Adam in one run) on CPU, each case
  * in its own child process so that its peak memory is its own, next to PyTorch's train step of the
- * same U-Net and loss on the same machine, and the machine's GEMM ceiling measured with a plain
- * MatMul graph. One profiled case says where the time goes (by op type; forward / backward /
- * optimizer).
- * Run as a child: `tsx src/cli/benchTrain.ts CASE_JSON` prints one JSON line.
+ * same U-Net, loss and dropout on the same machine (run right after ours, never in parallel), and
+ * the machine's GEMM ceiling measured with a plain MatMul graph. A profiled case adds one extra
+ * step in a second, profiling session (after the timed steps, so profiling never slows them) that
+ * says where the time goes: kernel time by op type and by forward / backward / optimizer.
+ * Run as a child: `node --import tsx src/cli/benchTrain.ts CASE_JSON` prints one JSON line.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { prng } from '../common/prng.js';
 import { convFlops } from '../graphBuilder/flops.js';
-import { addInput, addOutput, createGraph, op1 } from '../graphBuilder/graph.js';
-import { buildInferenceModel, presetConfig } from '../graphBuilder/models.js';
+import { type Graph, addInput, addOutput, createGraph, op1 } from '../graphBuilder/graph.js';
+import { type ModelConfig, buildInferenceModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { buildTrainStepModel, paramLayout } from '../graphBuilder/trainingModels.js';
 import { DEFAULT_AUGMENT, augment } from '../training/augment.js';
 import { loadDataset } from '../training/datasets.js';
-import { type Batch, initialState, trainStep } from '../training/runtime.js';
+import { type Batch, type TrainState, initialState, trainStep } from '../training/runtime.js';
 import { kFoldSplits } from '../training/splits.js';
 import { batchesOf, toBatch } from '../training/batches.js';
 import { syntheticSet } from '../training/synthetic.js';
@@ -32,92 +33,190 @@ export interface TrainCase {
   size: number;
   batch: number;
   steps: number;
+  /** One extra profiled step after the timed ones (in a second session). */
   profile?: boolean;
+}
+
+type Phase = 'forward' | 'backward' | 'optimizer' | 'inserted';
+const PHASES: readonly Phase[] = ['forward', 'backward', 'optimizer', 'inserted'];
+
+interface OpTime {
+  op: string;
+  ms: number;
+  share: number;
+}
+
+export interface TrainProfile {
+  /** Wall time of the profiled step (session.run) and the kernel time inside it, ms. */
+  stepMs: number;
+  kernelMs: number;
+  /** Every op type by kernel time, descending; share of the step's kernel time. */
+  byOpType: OpTime[];
+  /**
+   * Kernel time by phase, each with its op types: forward = the nodes the loss depends on,
+   * optimizer = the Adam scope, backward = the rest (gradients, their accumulation and
+   * flattening); inserted = nodes onnxruntime adds that map to no graph node (NCHWc layout reorders).
+   */
+  byPhase: Record<Phase, { ms: number; share: number; byOpType: OpTime[] }>;
 }
 
 export interface TrainResult {
   case: TrainCase;
   parameters: number;
+  /** Graph construction + serialization of the train-step model, and session creation, ms. */
+  buildMs: number;
   sessionMs: number;
-  stepMs: Stats;
+  warmup: number;
+  stepMs: Stats & { runs: number[] };
   imagesPerS: number;
   /** 3 × forward conv FLOPs per step (the usual estimate: backward ≈ 2 × forward). */
   flopsPerStep: number;
   gflopPerS: number;
+  /** Peak resident memory of the case's own process after the timed steps (before any profiling). */
   peakRssMiB: number;
   /** Cores used by other processes during the measured steps (see bench.ts); near 0 when clean. */
   otherCpuCores: number | null;
-  profile?: { byOpType: { op: string; share: number }[]; split: { forward: number; backward: number; optimizer: number } };
+  /** Loss of the last timed step: a finite number, or the measurement is of a broken step. */
+  lastLoss: number;
+  profile?: TrainProfile;
 }
 
 const WARMUP = 2;
+const LR = 1e-3;
+const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+
+/** The model config of a case: the small preset at the case's size, batch and base width (default loss and optimizer). */
+const trainConfig = (tc: TrainCase): ModelConfig => presetConfig('small', { imageSize: tc.size, batch: tc.batch, unet: { base: tc.base } });
 
 const syntheticBatch = (size: number, batch: number): Batch => toBatch(syntheticSet(batch, size, 1), new Array<number>(batch).fill(0), size);
 
-/** Share of kernel time by op type and by phase, from an onnxruntime profile (first run skipped). */
-function summarizeProfile(file: string): TrainResult['profile'] {
-  const events = JSON.parse(readFileSync(file, 'utf8')) as { cat: string; name: string; ts: number; dur: number; args?: { op_name?: string } }[];
-  const firstRunEnd = Math.min(...events.filter((e) => e.cat === 'Session' && e.name === 'model_run').map((e) => e.ts + e.dur));
-  const byOp = new Map<string, number>();
-  const split = { forward: 0, backward: 0, optimizer: 0 };
-  let total = 0;
-  for (const e of events) {
-    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || e.ts < firstRunEnd) continue;
-    const op = e.args?.op_name ?? '?';
-    byOp.set(op, (byOp.get(op) ?? 0) + e.dur);
-    const phase = e.name.startsWith('adam') ? 'optimizer' : e.name.includes('_Grad/') ? 'backward' : 'forward';
-    split[phase] += e.dur;
-    total += e.dur;
+/** Phase of every node of a train-step graph (see TrainProfile.byPhase). */
+function nodePhases(g: Graph, optimizerScope: string): Map<string, Phase> {
+  const producer = new Map(g.nodes.flatMap((n) => n.outputs.map((o) => [o.name, n] as const)));
+  const forward = new Set<string>();
+  const stack = g.outputs.filter((o) => o.name === 'loss' || o.name === 'per_image_loss').map((o) => o.name);
+  for (let v = stack.pop(); v !== undefined; v = stack.pop()) {
+    const n = producer.get(v);
+    if (!n || forward.has(n.name)) continue;
+    forward.add(n.name);
+    stack.push(...n.inputs.map((i) => i.name));
   }
-  const share = (x: number): number => round(x / total, 3);
-  return {
-    byOpType: [...byOp.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10).map(([op, t]) => ({ op, share: share(t) })),
-    split: { forward: share(split.forward), backward: share(split.backward), optimizer: share(split.optimizer) },
+  return new Map(
+    g.nodes.map((n) => [n.name, forward.has(n.name) ? 'forward' : n.name.startsWith(`${optimizerScope}/`) ? 'optimizer' : 'backward'] as const),
+  );
+}
+
+/**
+ * Phase of a profiled node: its graph node's, or for a node onnxruntime made by fusing or
+ * rewriting (`down0/conv1/Conv_Grad/MatMul/MatmulTransposeFusion/`, `down1/MaxPool_output_0_nchwc`)
+ * that of the longest graph-node name it starts with.
+ */
+function profiledPhase(phases: Map<string, Phase>, name: string): Phase {
+  for (let n = name; n; ) {
+    const p = phases.get(n);
+    if (p) return p;
+    const cut = Math.max(n.lastIndexOf('/'), n.lastIndexOf('_'));
+    if (cut <= 0) break;
+    n = n.slice(0, cut);
+  }
+  return 'inserted';
+}
+
+interface ProfileEvent {
+  cat: string;
+  name: string;
+  ts: number;
+  dur: number;
+  args?: { op_name?: string };
+}
+
+/** Kernel time of the last run in an onnxruntime profile, by op type and by phase. */
+function summarizeProfile(events: ProfileEvent[], phases: Map<string, Phase>): TrainProfile {
+  const run = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').at(-1)!;
+  const kernels = events
+    .filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= run.ts && e.ts <= run.ts + run.dur)
+    .map((e) => ({ op: e.args?.op_name ?? '?', phase: profiledPhase(phases, e.name.slice(0, -'_kernel_time'.length)), us: e.dur }));
+  const totalUs = kernels.reduce((a, k) => a + k.us, 0);
+  const byOp = (ks: typeof kernels): OpTime[] => {
+    const us = new Map<string, number>();
+    for (const k of ks) us.set(k.op, (us.get(k.op) ?? 0) + k.us);
+    return [...us.entries()].sort((a, b) => b[1] - a[1]).map(([op, t]) => ({ op, ms: round(t / 1000, 2), share: round(t / totalUs, 4) }));
   };
+  const phase = (p: Phase) => {
+    const ks = kernels.filter((k) => k.phase === p);
+    const us = ks.reduce((a, k) => a + k.us, 0);
+    return { ms: round(us / 1000, 2), share: round(us / totalUs, 4), byOpType: byOp(ks) };
+  };
+  return {
+    stepMs: round(run.dur / 1000, 1),
+    kernelMs: round(totalUs / 1000, 1),
+    byOpType: byOp(kernels),
+    byPhase: Object.fromEntries(PHASES.map((p) => [p, phase(p)])) as TrainProfile['byPhase'],
+  };
+}
+
+/** One warm-up and one profiled step in a fresh profiling session; the profile of the second. */
+async function profileStep(model: Uint8Array, phases: Map<string, Phase>, state: TrainState, batch: Batch, dropout: number): Promise<TrainProfile> {
+  const dir = mkdtempSync(join(tmpdir(), 'ortprof-'));
+  try {
+    const session = await ort.InferenceSession.create(model, { ...SESSION_OPTIONS, enableProfiling: true, profileFilePrefix: join(dir, 'train') });
+    for (let i = 0; i < 2; i++) state = (await trainStep(session, state, batch, LR, dropout)).state;
+    session.endProfiling();
+    await session.release();
+    return summarizeProfile(JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]!), 'utf8')) as ProfileEvent[], phases);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The serialized train-step model (the graph itself is not kept), its parameter layout and, on request, its node phases. */
+function buildStepModel(config: ModelConfig, withPhases: boolean) {
+  const t0 = performance.now();
+  const layout = paramLayout(config);
+  const graph = buildTrainStepModel(config, layout);
+  const model = serialize(graph);
+  const buildMs = performance.now() - t0;
+  return { layout, model, buildMs, phases: withPhases ? nodePhases(graph, config.training.optimizer.kind) : undefined };
 }
 
 /** One case, in this process. */
 async function runTrainCase(tc: TrainCase): Promise<TrainResult> {
-  const config = presetConfig('small', { imageSize: tc.size, batch: tc.batch, unet: { base: tc.base } });
-  const layout = paramLayout(config);
-  const bytes = serialize(buildTrainStepModel(config, layout));
-  const profileDir = tc.profile ? mkdtempSync(join(tmpdir(), 'ortprof-')) : undefined;
-  const t0 = performance.now();
-  const session = await ort.InferenceSession.create(bytes, {
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-    ...(profileDir ? { enableProfiling: true, profileFilePrefix: join(profileDir, 'p') } : {}),
-  });
-  const sessionMs = performance.now() - t0;
+  const config = trainConfig(tc);
+  const dropout = config.unet.dropout.p;
+  const flopsPerStep = 3 * convFlops(buildInferenceModel(config)).total;
+  const { layout, model, buildMs, phases } = buildStepModel(config, tc.profile === true);
+  const t1 = performance.now();
+  const session = await ort.InferenceSession.create(model, SESSION_OPTIONS);
+  const sessionMs = performance.now() - t1;
   const batch = syntheticBatch(tc.size, tc.batch);
   let state = initialState(layout.values);
+  let loss = Number.NaN;
   const times: number[] = [];
   let other: (() => number | null) | undefined;
   for (let i = 0; i < WARMUP + tc.steps; i++) {
     if (i === WARMUP) other = otherCpuMeter();
     const t = performance.now();
-    state = (await trainStep(session, state, batch, 1e-3, 0.5)).state;
+    ({ state, loss } = await trainStep(session, state, batch, LR, dropout));
     if (i >= WARMUP) times.push(performance.now() - t);
   }
   const otherCpuCores = other!();
-  let profile: TrainResult['profile'];
-  if (profileDir) {
-    session.endProfiling();
-    profile = summarizeProfile(join(profileDir, readdirSync(profileDir)[0]!));
-    rmSync(profileDir, { recursive: true, force: true });
-  }
+  const peakRssMiB = round(process.resourceUsage().maxRSS / 1024, 0);
+  await session.release();
+  const profile = phases && (await profileStep(model, phases, state, batch, dropout));
   const st = stats(times);
-  const flopsPerStep = 3 * convFlops(buildInferenceModel({ ...config, unet: { ...config.unet } })).total;
   return {
     case: tc,
     parameters: layout.values.length,
+    buildMs: round(buildMs, 1),
     sessionMs: round(sessionMs, 1),
-    stepMs: { median: round(st.median), p10: round(st.p10), p90: round(st.p90), mean: round(st.mean), min: round(st.min), max: round(st.max) },
+    warmup: WARMUP,
+    stepMs: { median: round(st.median), p10: round(st.p10), p90: round(st.p90), mean: round(st.mean), min: round(st.min), max: round(st.max), runs: times.map((x) => round(x)) },
     imagesPerS: round((tc.batch * 1000) / st.median, 2),
     flopsPerStep,
     gflopPerS: round(flopsPerStep / 1e9 / (st.median / 1000), 1),
-    peakRssMiB: round(process.resourceUsage().maxRSS / 1024, 0),
+    peakRssMiB,
     otherCpuCores: otherCpuCores === null ? null : round(otherCpuCores, 2),
+    lastLoss: round(loss, 6),
     ...(profile ? { profile } : {}),
   };
 }
@@ -143,9 +242,9 @@ async function runEpochCase(dataDir: string): Promise<EpochResult> {
   const t0 = performance.now();
   const data = await loadDataset(dataDir, 'auto', 128, {});
   const loadS = (performance.now() - t0) / 1000;
-  const config = presetConfig('small', { imageSize: 128, batch: 8 });
-  const layout = paramLayout(config);
-  const session = await ort.InferenceSession.create(serialize(buildTrainStepModel(config, layout)), { graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+  const config = trainConfig({ base: 16, size: 128, batch: 8, steps: 0 });
+  const { layout, model } = buildStepModel(config, false);
+  const session = await ort.InferenceSession.create(model, SESSION_OPTIONS);
   const [fold] = kFoldSplits(data.samples.length, 5, 1, 0.1);
   const rng = prng(1);
   let state = initialState(layout.values);
@@ -156,7 +255,7 @@ async function runEpochCase(dataDir: string): Promise<EpochResult> {
     const d0 = performance.now();
     const batch = toBatch(b.items.map((i) => augment(data.samples[i]!, rng, DEFAULT_AUGMENT)), b.items.map(() => 0), 128);
     const s0 = performance.now();
-    state = (await trainStep(session, state, batch, 1e-3, 0.5)).state;
+    state = (await trainStep(session, state, batch, LR, config.unet.dropout.p)).state;
     dataMs += s0 - d0;
     stepMs += performance.now() - s0;
   }
@@ -165,45 +264,66 @@ async function runEpochCase(dataDir: string): Promise<EpochResult> {
 }
 
 const SELF = fileURLToPath(import.meta.url);
+const REPO_ROOT = resolve(dirname(SELF), '../..');
 
-/** One case in a child process (its own peak memory). */
+/** One case in a child process (its own peak memory); its JSON result. */
 export function inChild<T>(job: TrainCase | { epochOn: string }): T {
-  const r = spawnSync('node_modules/.bin/tsx', [SELF, JSON.stringify(job)], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`bench job ${JSON.stringify(job)} failed:\n${r.stderr}`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', SELF, JSON.stringify(job)], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`bench job ${JSON.stringify(job)} failed (exit ${r.status ?? r.signal}):\n${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T;
 }
 
+/** What bench/peers/torch_unet_train.py prints (the fields used here), or why it did not run. */
 export interface PeerResult {
   peer: string;
   version?: string;
+  threads?: number;
+  params?: number;
+  forward_flops?: number;
   ms_median?: number;
+  ms_p10?: number;
+  ms_p90?: number;
+  images_per_s?: number;
   gflops_per_s?: number;
   peak_rss_mib?: number;
+  command?: string;
   unavailable?: string;
 }
 
 const PEER_PYTHON = '/usr/bin/python3';
+const PEER_SCRIPT = 'bench/peers/torch_unet_train.py';
 
-/** PyTorch's train step of the same U-Net, or why it could not run. */
-export function pytorchPeer(tc: TrainCase): PeerResult {
-  try {
-    execFileSync(PEER_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' });
-  } catch {
-    return { peer: 'pytorch', unavailable: `${PEER_PYTHON} cannot import torch (Debian: apt-get install python3-torch)` };
-  }
-  const out = execFileSync(PEER_PYTHON, ['bench/peers/torch_unet_train.py', '--base', String(tc.base), '--size', String(tc.size), '--batch', String(tc.batch), '--repeats', String(tc.steps)], {
-    encoding: 'utf8',
-  });
-  return JSON.parse(out.trim().split('\n').at(-1)!) as PeerResult;
+/** Why PyTorch cannot run here, or undefined when it can. */
+function pytorchProblem(): string | undefined {
+  const r = spawnSync(PEER_PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (r.status === 0) return undefined;
+  return `not run: ${PEER_PYTHON} cannot import torch (Debian: apt-get install python3-torch)`;
 }
 
-/** The machine's fp32 GEMM rate through onnxruntime: MatMul of two n×n matrices. */
-export async function gemmCeiling(n = 2048, runs = 5): Promise<number> {
+/** PyTorch's train step of the same U-Net, loss and dropout, in its own process. */
+function pytorchPeer(tc: TrainCase): PeerResult {
+  const config = trainConfig(tc);
+  const args = [PEER_SCRIPT, '--base', tc.base, '--depth', config.unet.depth, '--size', tc.size, '--batch', tc.batch, '--repeats', tc.steps, '--warmup', WARMUP]
+    .concat(['--loss', 'polydice1', '--dropout', config.unet.dropout.p])
+    .map(String);
+  const out = execFileSync(PEER_PYTHON, args, { cwd: REPO_ROOT, encoding: 'utf8' });
+  return { ...(JSON.parse(out.trim().split('\n').at(-1)!) as PeerResult), command: `${PEER_PYTHON} ${args.join(' ')}` };
+}
+
+export interface GemmCeiling {
+  n: number;
+  runs: number;
+  msMedian: number;
+  gflopPerS: number;
+}
+
+/** The machine's fp32 GEMM rate through onnxruntime: MatMul of two n×n matrices (median of `runs` after one warm-up). */
+export async function gemmCeiling(n = 2048, runs = 5): Promise<GemmCeiling> {
   const g = createGraph('gemm');
   const a = addInput(g, 'a', 'float32', [n, n]);
   const b = addInput(g, 'b', 'float32', [n, n]);
   addOutput(g, 'c', op1(g, 'MatMul', [a, b]));
-  const session = await ort.InferenceSession.create(serialize(g), { logSeverityLevel: 3 });
+  const session = await ort.InferenceSession.create(serialize(g), SESSION_OPTIONS);
   const r = prng(3);
   const data = Float32Array.from({ length: n * n }, () => r.next());
   const feeds = { a: new ort.Tensor('float32', data, [n, n]), b: new ort.Tensor('float32', data, [n, n]) };
@@ -213,59 +333,158 @@ export async function gemmCeiling(n = 2048, runs = 5): Promise<number> {
     await session.run(feeds);
     if (i > 0) times.push(performance.now() - t);
   }
-  return round((2 * n ** 3) / 1e9 / (stats(times).median / 1000), 1);
+  await session.release();
+  const ms = stats(times).median;
+  return { n, runs, msMedian: round(ms, 1), gflopPerS: round((2 * n ** 3) / 1e9 / (ms / 1000), 1) };
+}
+
+export interface TrainCaseResult extends TrainResult {
+  /** Our GFLOP/s over the GEMM ceiling's. */
+  ofGemm: number;
+  pytorch: PeerResult;
+  /** PyTorch's median step time over ours: > 1 means we are faster; null when PyTorch did not run. */
+  pytorchOverOurs: number | null;
+  /** Same parameter count and forward FLOPs as PyTorch's model (null when PyTorch did not run). */
+  sameModelAsPytorch: boolean | null;
 }
 
 export interface TrainBench {
-  gemmGflopPerS: number;
+  method: Record<string, string>;
+  gemm: GemmCeiling;
   epoch: EpochResult | { unavailable: string } | null;
-  cases: (TrainResult & { pytorch: PeerResult; pytorchOverOurs: number | null })[];
+  cases: TrainCaseResult[];
 }
 
 export const CVC_DIR = '../shared/data/CVC-ClinicDB';
 
+/**
+ * The train cases one after the other (never two measurements at once): ours in a child process,
+ * then, with `withPeer`, PyTorch's. `epochOn`: a CVC-ClinicDB folder for one real epoch, or null.
+ */
 export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn: string | null): Promise<TrainBench> {
-  progress('train: GEMM ceiling (MatMul 2048³)');
-  const gemmGflopPerS = await gemmCeiling();
-  const out: TrainBench['cases'] = [];
-  for (const tc of cases) {
-    progress(`train: base ${tc.base}, ${tc.size}², batch ${tc.batch}: ${WARMUP} warm-up + ${tc.steps} fused steps${tc.profile ? ' (profiled)' : ''}`);
+  progress('train: GEMM ceiling (onnxruntime MatMul 2048³ fp32)');
+  const gemm = await gemmCeiling();
+  progress(`train: GEMM ceiling ${gemm.gflopPerS} GFLOP/s`);
+  const peerProblem = withPeer ? pytorchProblem() : 'not run with --quick';
+  if (withPeer && peerProblem) progress(`train: PyTorch side by side ${peerProblem}`);
+  const out: TrainCaseResult[] = [];
+  for (const [i, tc] of cases.entries()) {
+    const label = `train [${i + 1}/${cases.length}] ${caseName(tc)}`;
+    progress(`${label}: ${WARMUP} warm-up + ${tc.steps} fused steps${tc.profile ? ' + 1 profiled step' : ''}`);
     const ours = inChild<TrainResult>(tc);
-    const pytorch = withPeer ? (progress('train: PyTorch peer, same case'), pytorchPeer(tc)) : { peer: 'pytorch', unavailable: 'not run (--quick)' };
-    out.push({ ...ours, pytorch, pytorchOverOurs: pytorch.ms_median ? round(pytorch.ms_median / ours.stepMs.median, 2) : null });
+    progress(`${label}: median ${fmtMs(ours.stepMs.median)} ms/step, peak ${ours.peakRssMiB} MiB`);
+    let pytorch: PeerResult = { peer: 'pytorch', unavailable: peerProblem };
+    if (!peerProblem) {
+      progress(`${label}: PyTorch, same case`);
+      pytorch = pytorchPeer(tc);
+      progress(`${label}: PyTorch median ${fmtMs(pytorch.ms_median!)} ms/step`);
+    }
+    const ran = pytorch.ms_median !== undefined;
+    out.push({
+      ...ours,
+      ofGemm: round(ours.gflopPerS / gemm.gflopPerS, 3),
+      pytorch,
+      pytorchOverOurs: ran ? round(pytorch.ms_median! / ours.stepMs.median, 2) : null,
+      sameModelAsPytorch: ran ? pytorch.params === ours.parameters && pytorch.forward_flops === ours.flopsPerStep / 3 : null,
+    });
   }
   let epoch: TrainBench['epoch'] = null;
   if (epochOn) {
     progress(`train: one epoch on ${epochOn} (small preset, 128², batch 8)`);
     epoch = existsSync(epochOn) ? inChild<EpochResult>({ epochOn }) : { unavailable: `${epochOn} not found` };
   }
-  return { gemmGflopPerS, epoch, cases: out };
+  const method = {
+    step: `fused train-step model (forward + PolyDice-1 loss + backward + Adam, lr ${LR}, dropout as configured) in one onnxruntime-node CPU run, graphOptimizationLevel 'all', default threads; outputs fed back as the next state`,
+    data: 'syntheticSet images and masks (seed 1), the same batch every step',
+    timing: `${WARMUP} warm-up steps, then the case's steps; wall time of trainStep (feeds, run, outputs), performance.now()`,
+    flops: '3 x forward Conv/ConvTranspose FLOPs of the inference graph of the same config (backward ~ 2 x forward)',
+    peakRss: 'process.resourceUsage().maxRSS of the case\'s own child process after the timed steps (graph building and session creation included)',
+    profile: 'profiled cases: one warm-up and one profiled step in a second session with enableProfiling, after the timed steps; Node *_kernel_time events of the profiled step',
+    gemm: 'MatMul of two 2048 x 2048 fp32 matrices through onnxruntime (same session options), median of 5 runs after one warm-up',
+    pytorch: `${PEER_SCRIPT} with the same base, depth, size, batch, steps, warm-up, loss and dropout, ${PEER_PYTHON}, run right after ours`,
+  };
+  return { method, gemm, epoch, cases: out };
+}
+
+const caseName = (tc: TrainCase): string => `base ${tc.base} ${tc.size}² b${tc.batch}`;
+const pct = (share: number): string => `${(100 * share).toFixed(share < 0.1 ? 1 : 0)}%`;
+const TOP_OPS = 8;
+
+/** The largest op types with their shares of the step's kernel time, the rest summed. */
+function topOps(ops: OpTime[], n: number): string {
+  const rest = ops.slice(n).reduce((a, o) => a + o.share, 0);
+  return ops.slice(0, n).map((o) => `${o.op} ${pct(o.share)}`).join(', ') + (rest > 0 ? `, other ${pct(rest)}` : '');
+}
+
+function profileLines(c: TrainCaseResult): string[] {
+  const p = c.profile!;
+  const ph = p.byPhase;
+  const label: Record<Phase, string> = { forward: 'forward', backward: 'backward', optimizer: 'optimizer', inserted: 'onnxruntime layout reorders' };
+  return [
+    '',
+    `Where the time goes (${caseName(c.case)}; one extra profiled step: ${fmtMs(p.stepMs)} ms wall, ${fmtMs(p.kernelMs)} ms in kernels = ${pct(p.kernelMs / p.stepMs)}; shares of kernel time)`,
+    `  by phase: ${PHASES.map((x) => `${label[x]} ${pct(ph[x].share)}`).join(', ')}`,
+    `  by op type: ${topOps(p.byOpType, TOP_OPS)}`,
+    `    forward:  ${topOps(ph.forward.byOpType, TOP_OPS / 2)}`,
+    `    backward: ${topOps(ph.backward.byOpType, TOP_OPS / 2)}`,
+  ];
 }
 
 export function trainReport(t: TrainBench): string {
+  const peerRan = t.cases.filter((c) => c.pytorchOverOurs !== null);
   const lines = [
-    `Train step (fused forward + backward + Adam, onnxruntime CPU) vs PyTorch (same U-Net, Dice loss, Adam), ${WARMUP} warm-up steps`,
+    `Train step: fused forward + PolyDice-1 + backward + Adam in one onnxruntime-node CPU run, ${WARMUP} warm-up steps, each case in its own process`,
     table(
-      ['case', 'params', 'steps', 'ms/step', 'p10', 'p90', 'images/s', 'GFLOP/s', 'of GEMM', 'peak MiB', 'other CPU', 'PyTorch ms', 'PyTorch MiB', 'PyTorch/ours'],
+      ['case', 'params', 'build s', 'session s', 'steps', 'ms/step', 'p10', 'p90', 'images/s', 'GFLOP/s', 'of GEMM', 'peak MiB', 'other CPU'],
       t.cases.map((c) => [
-        `base ${c.case.base} ${c.case.size}² b${c.case.batch}`,
+        caseName(c.case),
         `${(c.parameters / 1e6).toFixed(2)}M`,
+        (c.buildMs / 1000).toFixed(2),
+        (c.sessionMs / 1000).toFixed(2),
         String(c.case.steps),
         fmtMs(c.stepMs.median),
         fmtMs(c.stepMs.p10),
         fmtMs(c.stepMs.p90),
         c.imagesPerS.toFixed(2),
         c.gflopPerS.toFixed(1),
-        `${Math.round((100 * c.gflopPerS) / t.gemmGflopPerS)}%`,
+        pct(c.ofGemm),
         String(c.peakRssMiB),
         c.otherCpuCores === null ? '-' : c.otherCpuCores.toFixed(2),
-        c.pytorch.ms_median ? fmtMs(c.pytorch.ms_median) : '-',
-        c.pytorch.peak_rss_mib ? String(Math.round(c.pytorch.peak_rss_mib)) : '-',
-        c.pytorchOverOurs === null ? (c.pytorch.unavailable ?? '-') : `${c.pytorchOverOurs.toFixed(2)}x`,
       ]),
     ),
-    `GFLOP/s counts 3 x forward conv FLOPs per step; GEMM ceiling (onnxruntime MatMul 2048³): ${t.gemmGflopPerS} GFLOP/s; PyTorch/ours > 1: we are faster`,
+    `GFLOP/s counts 3 x forward conv FLOPs per step; of GEMM: that over the GEMM ceiling, onnxruntime MatMul ${t.gemm.n}³ fp32 = ${t.gemm.gflopPerS} GFLOP/s`,
+    '',
   ];
+  if (peerRan.length === 0) {
+    lines.push(`PyTorch side by side: ${[...new Set(t.cases.map((c) => c.pytorch.unavailable))].join('; ')}`);
+  } else {
+    const v = peerRan[0]!.pytorch;
+    lines.push(
+      `Side by side with PyTorch ${v.version} CPU (${v.threads} threads; same U-Net, loss, dropout and Adam, run right after ours); PyTorch/ours > 1: we are faster`,
+      table(
+        ['case', 'ours ms', 'PyTorch ms', 'PyTorch/ours', 'ours img/s', 'PyTorch img/s', 'ours GFLOP/s', 'PyTorch GFLOP/s', 'ours MiB', 'PyTorch MiB'],
+        t.cases.map((c) => {
+          const p = c.pytorch;
+          if (c.pytorchOverOurs === null) return [caseName(c.case), fmtMs(c.stepMs.median), '-', p.unavailable ?? '-', c.imagesPerS.toFixed(2), '-', c.gflopPerS.toFixed(1), '-', String(c.peakRssMiB), '-'];
+          return [
+            caseName(c.case),
+            fmtMs(c.stepMs.median),
+            fmtMs(p.ms_median!),
+            `${c.pytorchOverOurs.toFixed(2)}x`,
+            c.imagesPerS.toFixed(2),
+            p.images_per_s!.toFixed(2),
+            c.gflopPerS.toFixed(1),
+            p.gflops_per_s!.toFixed(1),
+            String(c.peakRssMiB),
+            String(p.peak_rss_mib),
+          ];
+        }),
+      ),
+      'peak MiB: the whole process (PyTorch: including the torch import)',
+    );
+    const differ = peerRan.filter((c) => !c.sameModelAsPytorch);
+    if (differ.length) lines.push(`WARNING: PyTorch's model differs from ours (parameters or forward FLOPs) for ${differ.map((c) => caseName(c.case)).join(', ')}`);
+  }
   if (t.epoch && 'unavailable' in t.epoch) lines.push('', `Epoch on CVC-ClinicDB: not measured (${t.epoch.unavailable})`);
   else if (t.epoch) {
     const e = t.epoch;
@@ -275,14 +494,7 @@ export function trainReport(t: TrainBench): string {
       `  ${e.steps} steps in ${e.epochS} s: train steps ${e.stepS} s, batch preparation (augmentation, layout) ${e.dataS} s = ${(e.dataShare * 100).toFixed(2)}% of the epoch`,
     );
   }
-  for (const c of t.cases.filter((x) => x.profile)) {
-    const p = c.profile!;
-    lines.push(
-      '',
-      `Where the time goes (base ${c.case.base} ${c.case.size}² b${c.case.batch}, kernel time): forward ${Math.round(p.split.forward * 100)}%, backward ${Math.round(p.split.backward * 100)}%, optimizer ${Math.round(p.split.optimizer * 100)}%`,
-      `  by op type: ${p.byOpType.map((o) => `${o.op} ${Math.round(o.share * 100)}%`).join(', ')}`,
-    );
-  }
+  for (const c of t.cases.filter((x) => x.profile)) lines.push(...profileLines(c));
   return `${lines.join('\n')}\n`;
 }
 
