@@ -1,0 +1,42 @@
+/** npm run predict: masks and overlays for one image or a folder, with onnxruntime-node. */
+import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { parseFlags, progress, runMain, UsageError, writeFileAtomic } from './cli.js';
+import { ModelNotFoundError, chooseModel, loadPredictor, maskPng, overlayPng, predictBytes } from '../serve/predictNode.js';
+import { PredictError, listInputs } from '../uncertainty/predictUncertainty.js';
+
+runMain(async () => {
+  const flags = parseFlags('predict', 'Predict polyp masks: writes <name>-mask.png (0/255) and <name>-overlay.png for each image.', {
+    model: { type: 'string', description: 'model.onnx, fold or run folder (default: newest runs/*/fold-*/model.onnx)' },
+    input: { type: 'string', description: 'an image file or a folder of images' },
+    out: { type: 'string', description: 'output folder', default: 'predictions' },
+  });
+  if (!flags.input) throw new UsageError('--input is required (an image file or a folder)');
+  let modelPath: string;
+  let inputs: string[];
+  try {
+    modelPath = chooseModel(flags.model);
+    inputs = listInputs(flags.input);
+  } catch (e) {
+    if (e instanceof ModelNotFoundError || e instanceof PredictError) throw new UsageError(e.message);
+    throw e;
+  }
+  const p = await loadPredictor(modelPath);
+  progress(`predict: ${modelPath} (${p.size}×${p.size}), ${inputs.length} image(s) → ${flags.out}`);
+  mkdirSync(flags.out, { recursive: true });
+  let failed = 0;
+  for (const file of inputs) {
+    const name = basename(file, extname(file));
+    try {
+      const pred = await predictBytes(p, await readFile(file));
+      writeFileAtomic(join(flags.out, `${name}-mask.png`), await maskPng(pred.probability, pred.size, pred.width, pred.height));
+      writeFileAtomic(join(flags.out, `${name}-overlay.png`), await overlayPng(pred.input, pred.probability, pred.size));
+      progress(`  ${basename(file)}: ${pred.width}×${pred.height}, foreground ${(100 * pred.foreground).toFixed(1)} %, ${pred.ms.toFixed(1)} ms`);
+    } catch (e) {
+      failed++;
+      progress(`  ${basename(file)}: ${(e as Error).message}`);
+    }
+  }
+  if (failed) throw new Error(`${failed} of ${inputs.length} image(s) failed`);
+});

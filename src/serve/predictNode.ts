@@ -1,0 +1,217 @@
+/**
+ * Node prediction shared by the HTTP API (POST /api/predict) and `npm run predict`: decode image
+ * bytes (our strip-TIFF reader first, else sharp), resize to the model size exactly as training does
+ * (fill, aspect ratio not kept), run the single-pass inference model with onnxruntime-node, and turn
+ * the probability map into a mask PNG and an overlay PNG at the image's own resolution.
+ */
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp, { type Sharp } from 'sharp';
+import type { InferenceSession } from 'onnxruntime-node';
+import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
+import { serialize } from '../graphBuilder/serialize.js';
+import { createSession, f32 } from '../training/runtime.js';
+import { TiffUnsupportedError, decodeTiff, isTiff } from '../training/tiff.js';
+import { toPlanar } from '../training/synthetic.js';
+import { type TrainedModel, copyWeightsByName, loadTrainedModel, resolveModelPath } from '../uncertainty/predictUncertainty.js';
+
+/** Probability above which a pixel is foreground. */
+export const THRESHOLD = 0.5;
+
+/** Bytes that are not a decodable image (empty, truncated, not an image format). */
+export class DecodeError extends Error {
+  override name = 'DecodeError';
+}
+
+export class ModelNotFoundError extends Error {
+  override name = 'ModelNotFoundError';
+}
+
+export const UNTRAINED_FALLBACK = 'artifacts/models/small-128/unet_inference.onnx';
+
+/** The newest runs/<run>/fold-k/model.onnx by modification time, or undefined. */
+export function newestTrainedModel(runsDir = 'runs'): string | undefined {
+  if (!existsSync(runsDir)) return undefined;
+  let best: { path: string; mtime: number } | undefined;
+  for (const run of readdirSync(runsDir)) {
+    const runPath = join(runsDir, run);
+    if (!safeIsDir(runPath)) continue;
+    for (const fold of readdirSync(runPath)) {
+      if (!fold.startsWith('fold-')) continue;
+      const p = join(runPath, fold, 'model.onnx');
+      if (!existsSync(p)) continue;
+      const mtime = statSync(p).mtimeMs;
+      if (!best || mtime > best.mtime) best = { path: p, mtime };
+    }
+  }
+  return best?.path;
+}
+
+function safeIsDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** --model as given (file, fold folder or run folder), else the newest trained model; a clear error when there is none. */
+export function chooseModel(flag: string, runsDir = 'runs'): string {
+  if (flag) return resolveModelPath(flag);
+  const newest = newestTrainedModel(runsDir);
+  if (newest) return newest;
+  const fallback = existsSync(UNTRAINED_FALLBACK) ? ` An untrained model exists: pass --model ${UNTRAINED_FALLBACK} to try the pipeline with random weights.` : ` Or run \`npm run build-graphs\` and pass --model ${UNTRAINED_FALLBACK} (untrained, random weights) to try the pipeline.`;
+  throw new ModelNotFoundError(`no trained model found under ${runsDir}/*/fold-*/model.onnx: run \`npm run train\` first, or pass --model PATH.${fallback}`);
+}
+
+export interface Predictor {
+  path: string;
+  model: TrainedModel;
+  config: ModelConfig;
+  size: number;
+  session: InferenceSession;
+}
+
+export async function loadPredictor(path: string): Promise<Predictor> {
+  const model = loadTrainedModel(path);
+  const session = await createSession(new Uint8Array(readFileSync(path)), { providers: ['cpu'] });
+  if (!session.inputNames.includes('image') || !session.outputNames.includes('probability')) {
+    throw new Error(`--model ${path}: expected an inference model with input "image" and output "probability", got inputs ${session.inputNames.join(', ')} and outputs ${session.outputNames.join(', ')}`);
+  }
+  return { path, model, config: model.config, size: model.config.imageSize, session };
+}
+
+/**
+ * The MC-Dropout model (batch 1, `samples` samples) with the predictor's trained weights, as ONNX
+ * bytes; undefined when the config has no Dropout to sample.
+ */
+export function mcModelBytes(p: Predictor, samples = 10): Uint8Array | undefined {
+  const d = p.config.unet.dropout;
+  if (!d || (!d.bottleneck && !d.decoder)) return undefined;
+  const g = buildMcModel({ ...p.config, batch: 1, samples });
+  copyWeightsByName(g, p.model.weights, `the weights of ${p.path}`);
+  return serialize(g, { valueInfo: false });
+}
+
+function errorText(e: unknown): string {
+  const lines = [...new Set(String((e as Error)?.message ?? e).split('\n').map((l) => l.trim()).filter(Boolean))];
+  return lines.filter((l) => !/treated as error due to failOn/i.test(l)).slice(0, 2).join('; ') || 'corrupt or incomplete data';
+}
+
+export interface DecodedInput {
+  /** Original size. */
+  width: number;
+  height: number;
+  /** size×size interleaved RGB, resized as training does. */
+  rgb: Uint8Array;
+  /** The original image as a sharp pipeline (for overlays). */
+  pipeline: () => Sharp;
+}
+
+/** Decode image bytes and resize to size×size RGB. Throws DecodeError for anything that is not a readable image. */
+export async function decodeImageBytes(bytes: Uint8Array, size: number): Promise<DecodedInput> {
+  if (bytes.length === 0) throw new DecodeError('the image is empty (0 bytes)');
+  let pipeline: (() => Sharp) | undefined;
+  let width = 0;
+  let height = 0;
+  if (isTiff(bytes)) {
+    try {
+      const t = decodeTiff(bytes);
+      const pixels = t.bitsPerSample === 16 ? Uint8Array.from(t.data as Uint16Array, (v) => Math.round(v / 257)) : (t.data as Uint8Array);
+      const raw = { width: t.width, height: t.height, channels: t.channels as 1 | 2 | 3 | 4 };
+      pipeline = () => sharp(pixels, { raw });
+      width = t.width;
+      height = t.height;
+    } catch (e) {
+      if (!(e instanceof TiffUnsupportedError)) throw new DecodeError(`unreadable or truncated TIFF: ${errorText(e)}`);
+    }
+  }
+  if (!pipeline) {
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    try {
+      const meta = await sharp(buf, { failOn: 'error' }).metadata();
+      if (!meta.width || !meta.height) throw new Error('no image dimensions');
+      width = meta.width;
+      height = meta.height;
+    } catch (e) {
+      throw new DecodeError(`not a readable image: ${errorText(e)}`);
+    }
+    pipeline = () => sharp(buf, { failOn: 'error' });
+  }
+  try {
+    const out = await pipeline().removeAlpha().resize(size, size, { fit: 'fill' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    if (out.info.channels !== 3 || out.data.length !== size * size * 3) throw new Error(`resized to ${out.info.width}×${out.info.height}×${out.info.channels}`);
+    return { width, height, rgb: new Uint8Array(out.data), pipeline };
+  } catch (e) {
+    throw new DecodeError(`unreadable or truncated image: ${errorText(e)}`);
+  }
+}
+
+/** size×size interleaved RGB → planar float [1,3,size,size] in [0,1]. */
+export function planarInput(rgb: Uint8Array, size: number): Float32Array {
+  const out = new Float32Array(3 * size * size);
+  toPlanar(rgb, size * size, out);
+  return out;
+}
+
+// onnxruntime sessions are not re-entrant in every provider: runs are queued, one at a time.
+let queue: Promise<unknown> = Promise.resolve();
+
+/** The probability map [size·size] of one planar input. */
+export async function runProbability(p: Predictor, input: Float32Array): Promise<Float32Array> {
+  const job = queue.then(async () => {
+    const out = await p.session.run({ image: f32(input, [1, 3, p.size, p.size]) });
+    return new Float32Array(out.probability!.data as Float32Array);
+  });
+  queue = job.catch(() => undefined);
+  return job;
+}
+
+/** The 0/255 mask (probability > 0.5) as a grey PNG at width×height (nearest neighbour). */
+export async function maskPng(prob: Float32Array, size: number, width: number, height: number): Promise<Buffer> {
+  const grey = new Uint8Array(size * size);
+  for (let i = 0; i < grey.length; i++) grey[i] = prob[i]! > THRESHOLD ? 255 : 0;
+  return sharp(grey, { raw: { width: size, height: size, channels: 1 } }).resize(width, height, { fit: 'fill', kernel: 'nearest' }).toColourspace('b-w').png().toBuffer();
+}
+
+/** The original image with predicted foreground tinted red (50%), PNG at the original resolution. */
+export async function overlayPng(input: DecodedInput, prob: Float32Array, size: number): Promise<Buffer> {
+  const { width, height } = input;
+  const rgb = await input.pipeline().removeAlpha().toColourspace('srgb').raw().toBuffer();
+  const mask = await sharp(Uint8Array.from(prob, (v) => (v > THRESHOLD ? 255 : 0)), { raw: { width: size, height: size, channels: 1 } })
+    .resize(width, height, { fit: 'fill', kernel: 'nearest' })
+    .raw()
+    .toBuffer();
+  const out = new Uint8Array(width * height * 3);
+  for (let p = 0; p < width * height; p++) {
+    const on = mask[p]! > 127;
+    for (let c = 0; c < 3; c++) {
+      const v = rgb[p * 3 + c]!;
+      out[p * 3 + c] = on ? Math.round(0.5 * v + 0.5 * (c === 0 ? 255 : 0)) : v;
+    }
+  }
+  return sharp(out, { raw: { width, height, channels: 3 } }).png().toBuffer();
+}
+
+export interface Prediction {
+  width: number;
+  height: number;
+  size: number;
+  probability: Float32Array;
+  /** Share of model-resolution pixels predicted foreground. */
+  foreground: number;
+  /** Inference time (session.run) in milliseconds. */
+  ms: number;
+  input: DecodedInput;
+}
+
+/** Decode, preprocess, run: one image's probability map and its foreground fraction. */
+export async function predictBytes(p: Predictor, bytes: Uint8Array): Promise<Prediction> {
+  const input = await decodeImageBytes(bytes, p.size);
+  const t0 = performance.now();
+  const probability = await runProbability(p, planarInput(input.rgb, p.size));
+  const ms = performance.now() - t0;
+  let fg = 0;
+  for (const v of probability) if (v > THRESHOLD) fg++;
+  return { width: input.width, height: input.height, size: p.size, probability, foreground: fg / probability.length, ms, input };
+}

@@ -1,0 +1,229 @@
+// The browser demo: plain ES module, everything served locally by `npm run serve`.
+import * as ort from '/ort/ort.all.min.mjs';
+
+ort.env.wasm.wasmPaths = '/ort/';
+// One thread: the page is not cross-origin isolated, so SharedArrayBuffer (threads) is unavailable.
+ort.env.wasm.numThreads = 1;
+ort.env.logLevel = 'error';
+
+const $ = (id) => document.getElementById(id);
+const status = (text, state) => {
+  $('status').textContent = text;
+  $('status').dataset.state = state;
+};
+
+/** Results of the last prediction, for tests and the console. */
+window.lastResult = null;
+window.demoError = null;
+
+const params = new URLSearchParams(location.search);
+
+async function createSession(url) {
+  const forced = params.get('provider');
+  if (forced !== 'wasm' && navigator.gpu) {
+    try {
+      const adapter = await navigator.gpu.requestAdapter();
+      if (adapter) return { session: await ort.InferenceSession.create(url, { executionProviders: ['webgpu'] }), provider: 'webgpu' };
+    } catch (e) {
+      console.warn(`WebGPU unavailable, using wasm: ${e.message ?? e}`);
+    }
+  }
+  return { session: await ort.InferenceSession.create(url, { executionProviders: ['wasm'] }), provider: 'wasm' };
+}
+
+let info;
+let main;
+let mc = null;
+let busy = false;
+
+function toPlanar(rgba, size) {
+  const px = size * size;
+  const out = new Float32Array(3 * px);
+  for (let p = 0; p < px; p++) for (let c = 0; c < 3; c++) out[c * px + p] = rgba[p * 4 + c] / 255;
+  return out;
+}
+
+function drawInput(img, size) {
+  const canvas = $('input');
+  canvas.width = canvas.height = size;
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = 'high';
+  ctx.clearRect(0, 0, size, size);
+  ctx.drawImage(img, 0, 0, size, size); // fill: aspect ratio not kept, as in training
+  return ctx.getImageData(0, 0, size, size);
+}
+
+function drawMap(id, values, size, colour) {
+  const canvas = $(id);
+  canvas.width = canvas.height = size;
+  const ctx = canvas.getContext('2d');
+  const out = ctx.createImageData(size, size);
+  for (let i = 0; i < size * size; i++) {
+    const [r, g, b] = colour(values[i]);
+    out.data[i * 4] = r;
+    out.data[i * 4 + 1] = g;
+    out.data[i * 4 + 2] = b;
+    out.data[i * 4 + 3] = 255;
+  }
+  ctx.putImageData(out, 0, 0);
+}
+
+function drawOverlay(imageData, prob, size) {
+  const canvas = $('overlay');
+  canvas.width = canvas.height = size;
+  const ctx = canvas.getContext('2d');
+  const out = ctx.createImageData(size, size);
+  for (let i = 0; i < size * size; i++) {
+    const on = prob[i] > 0.5;
+    for (let c = 0; c < 3; c++) {
+      const v = imageData.data[i * 4 + c];
+      out.data[i * 4 + c] = on ? Math.round(0.5 * v + 0.5 * (c === 0 ? 255 : 0)) : v;
+    }
+    out.data[i * 4 + 3] = 255;
+  }
+  ctx.putImageData(out, 0, 0);
+}
+
+const grey = (v) => {
+  const g = Math.round(Math.max(0, Math.min(1, v)) * 255);
+  return [g, g, g];
+};
+// Dark blue → yellow for uncertainty (std of probabilities, at most 0.5).
+const heat = (v) => {
+  const t = Math.max(0, Math.min(1, v / 0.5));
+  return [Math.round(255 * t), Math.round(40 + 200 * t), Math.round(120 * (1 - t))];
+};
+
+async function predict(img, label) {
+  if (busy) return;
+  busy = true;
+  try {
+    status(`Running on ${label}…`, 'running');
+    const size = info.imageSize;
+    const imageData = drawInput(img, size);
+    const input = toPlanar(imageData.data, size);
+    const tensor = new ort.Tensor('float32', input, [1, 3, size, size]);
+    const t0 = performance.now();
+    const out = await main.session.run({ image: tensor });
+    const ms = performance.now() - t0;
+    const probability = new Float32Array(await out.probability.getData());
+    let fg = 0;
+    for (const v of probability) if (v > 0.5) fg++;
+    drawOverlay(imageData, probability, size);
+    drawMap('probability', probability, size, grey);
+    let uncertainty = null;
+    let mcMs = null;
+    if (mc) {
+      const n = info.mc.samples;
+      const t1 = performance.now();
+      const r = await mc.session.run({ image: tensor, dropout_ratio: new ort.Tensor('float32', Float32Array.of(info.mc.dropoutRatio), []) });
+      mcMs = performance.now() - t1;
+      const samples = await r.samples.getData();
+      const px = size * size;
+      uncertainty = new Float32Array(px);
+      for (let i = 0; i < px; i++) {
+        let s = 0;
+        let s2 = 0;
+        for (let k = 0; k < n; k++) {
+          const v = samples[k * px + i];
+          s += v;
+          s2 += v * v;
+        }
+        const mean = s / n;
+        uncertainty[i] = Math.sqrt(Math.max(0, s2 / n - mean * mean));
+      }
+      drawMap('uncertainty', uncertainty, size, heat);
+    }
+    $('time').textContent = `${ms.toFixed(1)} ms` + (mcMs !== null ? ` (MC-Dropout, ${info.mc.samples} samples: ${mcMs.toFixed(1)} ms)` : '');
+    $('foreground').textContent = `${((100 * fg) / probability.length).toFixed(1)} % of pixels`;
+    window.lastResult = {
+      label,
+      provider: main.provider,
+      size,
+      ms,
+      foreground: fg / probability.length,
+      input: Array.from(input),
+      probability: Array.from(probability),
+      uncertainty: uncertainty ? Array.from(uncertainty) : null,
+    };
+    status(`Done: ${label}`, 'done');
+  } catch (e) {
+    window.demoError = String(e?.message ?? e);
+    status(`Prediction failed: ${window.demoError}`, 'error');
+    throw e;
+  } finally {
+    busy = false;
+  }
+}
+
+function loadImage(src) {
+  return new Promise((ok, fail) => {
+    const img = new Image();
+    img.onload = () => ok(img);
+    img.onerror = () => fail(new Error('the file is not an image this browser can decode'));
+    img.src = src;
+  });
+}
+
+async function predictFile(file) {
+  if (!file) return;
+  const url = URL.createObjectURL(file);
+  try {
+    await predict(await loadImage(url), file.name);
+  } catch (e) {
+    status(`Cannot use ${file.name}: ${e.message ?? e}`, 'error');
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
+async function start() {
+  try {
+    info = await (await fetch('/api/info')).json();
+    $('model-name').textContent = `${info.model} (${info.imageSize}×${info.imageSize})`;
+    main = await createSession('/model.onnx');
+    $('provider').textContent = main.provider;
+    if (info.mc) {
+      try {
+        mc = { session: await ort.InferenceSession.create('/model_mc.onnx', { executionProviders: [main.provider] }) };
+        $('mc-n').textContent = String(info.mc.samples);
+        $('uncertainty-figure').hidden = false;
+      } catch (e) {
+        console.warn(`MC-Dropout model unavailable: ${e.message ?? e}`);
+      }
+    }
+    for (let i = 0; i < info.samples; i++) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.id = `sample-${i}`;
+      b.title = `sample ${i}`;
+      const img = document.createElement('img');
+      img.src = `/samples/${i}.png`;
+      img.alt = `sample ${i}`;
+      b.append(img);
+      b.addEventListener('click', async () => {
+        await loadImage(img.src).then((im) => predict(im, `sample ${i}`)).catch(() => undefined);
+      });
+      $('samples').append(b);
+    }
+    $('file').addEventListener('change', (e) => predictFile(e.target.files[0]));
+    const drop = $('drop');
+    drop.addEventListener('dragover', (e) => {
+      e.preventDefault();
+      drop.classList.add('over');
+    });
+    drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+    drop.addEventListener('drop', (e) => {
+      e.preventDefault();
+      drop.classList.remove('over');
+      predictFile(e.dataTransfer.files[0]);
+    });
+    status(`Ready (${main.provider}). Pick an image or a sample.`, 'ready');
+  } catch (e) {
+    window.demoError = String(e?.message ?? e);
+    status(`Could not start: ${window.demoError}`, 'error');
+  }
+}
+
+start();

@@ -1,0 +1,178 @@
+import http from 'node:http';
+import net from 'node:net';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningServer, safeJoin, startServer } from '../../src/serve/server.js';
+import { tinyModel } from './helpers.js';
+
+let s: RunningServer;
+let port: number;
+
+beforeAll(async () => {
+  s = await startServer({ modelPath: tinyModel(), port: 0, uploadLimit: 1024 * 1024 });
+  port = Number(new URL(s.url).port);
+});
+afterAll(async () => s?.close());
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** A request with the path sent exactly as given (no normalization). */
+function request(method: string, path: string, body?: Uint8Array, headers: Record<string, string | number> = {}): Promise<Reply> {
+  return new Promise((ok, fail) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+/** Raw bytes over a socket; the whole reply as text. */
+function rawRequest(text: string): Promise<string> {
+  return new Promise((ok, fail) => {
+    const sock = net.connect(port, '127.0.0.1', () => sock.write(text));
+    let out = '';
+    sock.on('data', (c) => (out += c.toString('latin1')));
+    sock.on('end', () => ok(out));
+    sock.on('close', () => ok(out));
+    sock.on('error', fail);
+  });
+}
+
+const json = (r: Reply): { error?: string; status?: number; [k: string]: unknown } => JSON.parse(r.body.toString());
+const png = (w: number, h: number): Promise<Buffer> =>
+  sharp(Buffer.alloc(w * h * 3, 120), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+
+describe('POST /api/predict', () => {
+  it('returns JSON with a mask PNG at the image size', async () => {
+    const r = await request('POST', '/api/predict', await png(50, 40), { 'content-type': 'image/png' });
+    expect(r.status).toBe(200);
+    const body = json(r);
+    expect(body.width).toBe(50);
+    expect(body.height).toBe(40);
+    expect(typeof body.ms).toBe('number');
+    expect(body.foreground).toBeGreaterThanOrEqual(0);
+    expect(body.foreground).toBeLessThanOrEqual(1);
+    const meta = await sharp(Buffer.from(body.mask as string, 'base64')).metadata();
+    expect([meta.width, meta.height, meta.format]).toEqual([50, 40, 'png']);
+  });
+
+  it('returns the mask PNG with ?format=png, for JPEG input too', async () => {
+    const jpeg = await sharp(await png(33, 21)).jpeg().toBuffer();
+    const r = await request('POST', '/api/predict?format=png', jpeg, { 'content-type': 'image/jpeg' });
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('image/png');
+    const meta = await sharp(r.body).metadata();
+    expect([meta.width, meta.height]).toEqual([33, 21]);
+  });
+
+  it('400 for empty, corrupt and non-image bodies; 400 for an unknown format', async () => {
+    const good = await png(20, 20);
+    for (const body of [Buffer.alloc(0), Buffer.from('hello, not an image'), good.subarray(0, 40)]) {
+      const r = await request('POST', '/api/predict', body, { 'content-type': 'image/png' });
+      expect(r.status).toBe(400);
+      expect(json(r).error).toMatch(/empty|not a readable|truncated/);
+    }
+    const r = await request('POST', '/api/predict?format=gif', good, { 'content-type': 'image/png' });
+    expect(r.status).toBe(400);
+  });
+
+  it('415 for a wrong or missing content type', async () => {
+    for (const type of ['text/plain', 'application/json', '']) {
+      const r = await request('POST', '/api/predict', await png(8, 8), type ? { 'content-type': type } : {});
+      expect(r.status).toBe(415);
+      expect(json(r).error).toMatch(/unsupported content type/);
+    }
+  });
+
+  it('413 above the upload limit, declared or streamed (chunked)', async () => {
+    const declared = await request('POST', '/api/predict', undefined, { 'content-type': 'image/png', 'content-length': 0 }).then(() =>
+      new Promise<Reply>((ok, fail) => {
+        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/png', 'content-length': 5_000_000 } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+        });
+        req.on('error', () => undefined); // the server closes after answering
+        req.write(Buffer.alloc(1000));
+        setTimeout(() => fail(new Error('no answer')), 10_000).unref();
+      }),
+    );
+    expect(declared.status).toBe(413);
+    expect(json(declared).error).toMatch(/too large/);
+    const streamed = await new Promise<Reply>((ok) => {
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/png', 'transfer-encoding': 'chunked' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', () => undefined);
+      req.end(Buffer.alloc(2 * 1024 * 1024));
+    });
+    expect(streamed.status).toBe(413);
+  });
+
+  it('405 for other methods, with Allow', async () => {
+    const r = await request('GET', '/api/predict');
+    expect(r.status).toBe(405);
+    expect(r.headers.allow).toBe('POST');
+    expect((await request('DELETE', '/index.html')).status).toBe(405);
+    expect((await request('PUT', '/model.onnx', Buffer.from('x'))).status).toBe(405);
+  });
+});
+
+describe('static files and models', () => {
+  it('serves the page, app, styles, ort files, the models and samples', async () => {
+    const index = await request('GET', '/');
+    expect(index.status).toBe(200);
+    expect(index.body.toString()).toContain('<script type="module" src="/app.js">');
+    expect((await request('GET', '/app.js')).headers['content-type']).toMatch(/javascript/);
+    expect((await request('GET', '/style.css')).status).toBe(200);
+    const ort = await request('GET', '/ort/ort.all.min.mjs');
+    expect(ort.status).toBe(200);
+    expect((await request('GET', '/ort/ort-wasm-simd-threaded.jsep.wasm')).headers['content-type']).toBe('application/wasm');
+    expect((await request('GET', '/model.onnx')).body.length).toBeGreaterThan(1000);
+    expect((await request('GET', '/model_mc.onnx')).status).toBe(200);
+    const sample = await request('GET', '/samples/0.png');
+    expect((await sharp(sample.body).metadata()).width).toBe(32);
+    expect((await request('GET', '/samples/99.png')).status).toBe(404);
+    const info = json(await request('GET', '/api/info'));
+    expect(info.imageSize).toBe(32);
+  });
+
+  it('404 JSON for unknown paths and for every traversal attempt', async () => {
+    const unknown = await request('GET', '/nope');
+    expect(unknown.status).toBe(404);
+    expect(json(unknown).status).toBe(404);
+    for (const path of ['/../package.json', '/%2e%2e/package.json', '/%2E%2E/%2E%2E/package.json', '/..%2fpackage.json', '/%2e%2e%5cpackage.json', '//etc/passwd', '/%2fetc%2fpasswd', '/ort/../../package.json', '/ort/%2e%2e/package.json', '/ort/ort.node.min.js', '/%00', '/%']) {
+      const r = await request('GET', path);
+      expect(r.status, path).toBe(404);
+      expect(r.body.toString()).not.toMatch(/"name": "polyseg"|root:/);
+    }
+    const raw = await rawRequest('GET /../../../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(raw).toMatch(/^HTTP\/1.1 404/);
+    expect(raw).not.toContain('root:');
+  });
+
+  it('safeJoin keeps paths inside the root', () => {
+    expect(safeJoin('/srv/app', '/a/b.js')).toBe('/srv/app/a/b.js');
+    expect(safeJoin('/srv/app', '/../x')).toBeUndefined();
+    expect(safeJoin('/srv/app', '/%2e%2e/x')).toBeUndefined();
+    expect(safeJoin('/srv/app', '/a\\..\\..\\x')).toBeUndefined();
+    expect(safeJoin('/srv/app', 'x')).toBeUndefined();
+  });
+
+  it('survives malformed requests', async () => {
+    const bad = await rawRequest('THIS IS NOT HTTP\r\n\r\n');
+    expect(bad).toMatch(/^HTTP\/1.1 400/);
+    const badHeader = await rawRequest('GET / HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\n');
+    expect(badHeader).toMatch(/^HTTP\/1.1 400/);
+    expect((await request('GET', '/api/info')).status).toBe(200);
+  });
+});
