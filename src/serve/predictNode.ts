@@ -4,14 +4,14 @@
  * (fill, aspect ratio not kept), run the single-pass inference model with onnxruntime-node, and turn
  * the probability map into a mask PNG and an overlay PNG at the image's own resolution.
  */
+import { type DecodedImage, decodeImageBytes as decodeDataset } from '../training/datasets.js';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp, { type Sharp } from 'sharp';
+import sharp from 'sharp';
 import type { InferenceSession } from 'onnxruntime-node';
 import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { createSession, f32 } from '../training/runtime.js';
-import { TiffUnsupportedError, decodeTiff, isTiff } from '../training/tiff.js';
 import { toPlanar } from '../training/synthetic.js';
 import { type TrainedModel, copyWeightsByName, loadTrainedModel, resolveModelPath } from '../uncertainty/predictUncertainty.js';
 
@@ -93,57 +93,15 @@ export function mcModelBytes(p: Predictor, samples = 10): Uint8Array | undefined
   return serialize(g, { valueInfo: false });
 }
 
-function errorText(e: unknown): string {
-  const lines = [...new Set(String((e as Error)?.message ?? e).split('\n').map((l) => l.trim()).filter(Boolean))];
-  return lines.filter((l) => !/treated as error due to failOn/i.test(l)).slice(0, 2).join('; ') || 'corrupt or incomplete data';
-}
 
-export interface DecodedInput {
-  /** Original size. */
-  width: number;
-  height: number;
-  /** size×size interleaved RGB, resized as training does. */
-  rgb: Uint8Array;
-  /** The original image as a sharp pipeline (for overlays). */
-  pipeline: () => Sharp;
-}
+export type DecodedInput = DecodedImage;
 
-/** Decode image bytes and resize to size×size RGB. Throws DecodeError for anything that is not a readable image. */
+/** Decode image bytes and resize to size×size RGB as training does. Throws DecodeError for anything that is not a readable image. */
 export async function decodeImageBytes(bytes: Uint8Array, size: number): Promise<DecodedInput> {
-  if (bytes.length === 0) throw new DecodeError('the image is empty (0 bytes)');
-  let pipeline: (() => Sharp) | undefined;
-  let width = 0;
-  let height = 0;
-  if (isTiff(bytes)) {
-    try {
-      const t = decodeTiff(bytes);
-      const pixels = t.bitsPerSample === 16 ? Uint8Array.from(t.data as Uint16Array, (v) => Math.round(v / 257)) : (t.data as Uint8Array);
-      const raw = { width: t.width, height: t.height, channels: t.channels as 1 | 2 | 3 | 4 };
-      pipeline = () => sharp(pixels, { raw });
-      width = t.width;
-      height = t.height;
-    } catch (e) {
-      if (!(e instanceof TiffUnsupportedError)) throw new DecodeError(`unreadable or truncated TIFF: ${errorText(e)}`);
-    }
-  }
-  if (!pipeline) {
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    try {
-      const meta = await sharp(buf, { failOn: 'error' }).metadata();
-      if (!meta.width || !meta.height) throw new Error('no image dimensions');
-      width = meta.width;
-      height = meta.height;
-    } catch (e) {
-      throw new DecodeError(`not a readable image: ${errorText(e)}`);
-    }
-    pipeline = () => sharp(buf, { failOn: 'error' });
-  }
   try {
-    const out = await pipeline().removeAlpha().resize(size, size, { fit: 'fill' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    if (out.info.channels !== 3 || out.data.length !== size * size * 3) throw new Error(`resized to ${out.info.width}×${out.info.height}×${out.info.channels}`);
-    return { width, height, rgb: new Uint8Array(out.data), pipeline };
+    return await decodeDataset(bytes, size, 'the uploaded image');
   } catch (e) {
-    throw new DecodeError(`unreadable or truncated image: ${errorText(e)}`);
+    throw new DecodeError((e as Error).message);
   }
 }
 

@@ -373,6 +373,11 @@ async function openImage(path: string, role: 'image' | 'mask'): Promise<Opened> 
   } catch (e) {
     throw new DatasetError(`cannot read ${role} ${path}: ${errorText(e)}`, path);
   }
+  return openImageBytes(buf, path, role);
+}
+
+/** Open image bytes (our TIFF reader first, else sharp); `path` names them in errors. */
+async function openImageBytes(buf: Buffer, path: string, role: 'image' | 'mask'): Promise<Opened> {
   if (buf.length === 0) throw new DatasetError(`unreadable ${role} ${path}: the file is empty`, path);
   const notes: string[] = [];
   if (isTiff(buf)) {
@@ -426,10 +431,27 @@ async function resizedRgb(img: Opened, path: string, size: number): Promise<Uint
   }
 }
 
-/** One image file decoded exactly as training decodes it (our TIFF reader first, else sharp), size×size RGB. */
-export async function decodeImage(path: string, size: number): Promise<{ width: number; height: number; rgb: Uint8Array; notes: string[] }> {
+export interface DecodedImage {
+  /** Original size. */
+  width: number;
+  height: number;
+  /** size×size interleaved RGB, as training sees it. */
+  rgb: Uint8Array;
+  /** The original image as a sharp pipeline (overlays at full size). */
+  pipeline: () => Sharp;
+  notes: string[];
+}
+
+/** Image bytes decoded exactly as training decodes them (our TIFF reader first, else sharp); `label` names them in errors. */
+export async function decodeImageBytes(bytes: Uint8Array, size: number, label: string): Promise<DecodedImage> {
+  const img = await openImageBytes(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), label, 'image');
+  return { width: img.width, height: img.height, rgb: await resizedRgb(img, label, size), pipeline: img.pipeline, notes: img.notes };
+}
+
+/** One image file decoded exactly as training decodes it, size×size RGB. */
+export async function decodeImage(path: string, size: number): Promise<DecodedImage> {
   const img = await openImage(path, 'image');
-  return { width: img.width, height: img.height, rgb: await resizedRgb(img, path, size), notes: img.notes };
+  return { width: img.width, height: img.height, rgb: await resizedRgb(img, path, size), pipeline: img.pipeline, notes: img.notes };
 }
 
 interface Decoded {

@@ -77,7 +77,7 @@ describe('POST /api/predict', () => {
     for (const body of [Buffer.alloc(0), Buffer.from('hello, not an image'), good.subarray(0, 40)]) {
       const r = await request('POST', '/api/predict', body, { 'content-type': 'image/png' });
       expect(r.status).toBe(400);
-      expect(json(r).error).toMatch(/empty|not a readable|truncated/);
+      expect(json(r).error).toMatch(/empty|not a readable|unreadable|truncated/);
     }
     const r = await request('POST', '/api/predict?format=gif', good, { 'content-type': 'image/png' });
     expect(r.status).toBe(400);
