@@ -17,6 +17,7 @@ import type { Graph } from '../graphBuilder/graph.js';
 import { type ModelConfig, type PresetName, buildInferenceModel, buildMcModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
+import { benchServe, serveReport } from './benchServe.js';
 import { CVC_DIR, type TrainCase, benchTrain, trainReport } from './benchTrain.js';
 import { type Stats, fmtMs, machineInfo, otherCpuMeter, round, stats, table } from './benchUtil.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, writeFileAtomic } from './cli.js';
@@ -269,20 +270,20 @@ runMain(async () => {
       out: { type: 'string', description: 'JSON results file', default: 'artifacts/bench/bench.json' },
       repeats: { type: 'string', description: `measured runs per case, after ${WARMUP} warm-up runs; slow cases are capped to ~${CASE_BUDGET_S} s`, default: `10 (${QUICK_REPEATS} with --quick)` },
       quick: { type: 'boolean', description: `smoke test: the small preset only, ${QUICK_REPEATS} runs per case; a tiny train case without the PyTorch peer` },
-      only: { type: 'string', description: 'inference or train (default: both)', default: 'both' },
+      only: { type: 'string', description: 'inference, train or serve', default: 'all' },
     },
   );
   const repeatsGiven = !f.repeats.startsWith('10 (');
   const repeats = repeatsGiven ? numberFlag('repeats', f.repeats) : f.quick ? QUICK_REPEATS : 10;
   if (!Number.isInteger(repeats) || repeats < 1) throw new UsageError(`--repeats must be a positive integer, got "${f.repeats}"`);
 
-  if (!['both', 'inference', 'train'].includes(f.only)) throw new UsageError(`--only must be inference or train, got "${f.only}"`);
+  if (!['all', 'inference', 'train', 'serve'].includes(f.only)) throw new UsageError(`--only must be inference, train or serve, got "${f.only}"`);
   const start = performance.now();
   const machine = machineInfo();
   progress(`bench: ${machine.cpuModel} x ${machine.cpuCount}, node ${machine.node}, onnxruntime ${machine.onnxruntime}${f.quick ? ', quick' : ''}`);
   const runtimeWarmupMs = await warmRuntime();
 
-  const presets: PresetName[] = f.only === 'train' ? [] : f.quick ? ['small'] : ['small', 'paper'];
+  const presets: PresetName[] = f.only === 'train' || f.only === 'serve' ? [] : f.quick ? ['small'] : ['small', 'paper'];
   const specs: CaseSpec[] = presets.flatMap((preset): CaseSpec[] => [
     { preset, kind: 'inference', batch: 1 },
     { preset, kind: 'inference', batch: 8 },
@@ -307,9 +308,10 @@ runMain(async () => {
     };
   });
   const train =
-    f.only === 'inference'
+    f.only === 'inference' || f.only === 'serve'
       ? null
       : await benchTrain(f.quick ? QUICK_TRAIN_CASES : TRAIN_CASES, !f.quick, f.quick ? null : CVC_DIR);
+  const serve = f.only === 'all' || f.only === 'serve' ? await benchServe(f.quick ? 40 : 500, 8) : null;
   const totalS = (performance.now() - start) / 1000;
   const loadAtEnd = round(os.loadavg()[0]!, 2);
 
@@ -338,10 +340,12 @@ runMain(async () => {
     cases,
     mcDropout: mc,
     train,
+    serve,
     totalS: round(totalS, 1),
   };
   writeFileAtomic(f.out, `${JSON.stringify(result, null, 2)}\n`);
   if (cases.length) process.stdout.write(report(machine, cases, mc, totalS, loadAtEnd));
   if (train) process.stdout.write(`${cases.length ? '\n' : ''}${trainReport(train)}`);
+  if (serve) process.stdout.write(`\n${serveReport(serve)}`);
   progress(`bench: wrote ${f.out}`);
 });
