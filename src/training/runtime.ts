@@ -6,6 +6,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { addInput, addOutput, createGraph, op1 } from '../graphBuilder/graph.js';
+import { serialize } from '../graphBuilder/serialize.js';
 
 export const PROVIDERS = ['cpu', 'cuda', 'webgpu'] as const;
 export type ExecutionProvider = (typeof PROVIDERS)[number];
@@ -41,6 +43,12 @@ export function providerProblem(p: ExecutionProvider): string | undefined {
 export interface SessionOptions {
   /** Providers in order of preference: each must work, unless a later one is listed as a fallback. */
   providers?: ExecutionProvider[];
+  /**
+   * Outputs to leave in device memory when the provider allows it (WebGPU's 'gpu-buffer'): the train
+   * state then stays on the GPU between steps instead of crossing the bus twice per step. The CUDA
+   * provider of onnxruntime-node has no such option.
+   */
+  deviceOutputs?: readonly string[];
   /** Called when a provider in the list fails and the next one is used. */
   onFallback?: (provider: ExecutionProvider, why: string) => void;
 }
@@ -53,10 +61,12 @@ export async function createSession(model: Uint8Array, options: SessionOptions =
     const problem = providerProblem(p);
     try {
       if (problem) throw new Error(problem);
+      const onDevice = p === 'webgpu' && options.deviceOutputs?.length;
       return await ort.InferenceSession.create(model, {
         executionProviders: [p],
         graphOptimizationLevel: 'all',
         logSeverityLevel: 3,
+        ...(onDevice ? { preferredOutputLocation: Object.fromEntries(options.deviceOutputs!.map((o) => [o, 'gpu-buffer' as const])) } : {}),
       });
     } catch (e) {
       const why = (e as Error).message;
@@ -103,29 +113,64 @@ const batchFeeds = (b: Batch): Record<string, ort.Tensor> => {
   return { image: f32(b.image, b.dims), target: f32(b.target, [n, 1, h, w]), eps: f32(b.eps, [n]) };
 };
 
+/** The train-step outputs that carry the state, kept on the device where the provider allows it. */
+export const STATE_OUTPUTS = ['params_out', 'adam_m_out', 'adam_v_out'] as const;
+
+/** A state vector on the host, or a tensor left in device memory by the previous step. */
+export type Vector = Float32Array | ort.Tensor;
+export interface DeviceState {
+  params: Vector;
+  m: Vector;
+  v: Vector;
+  step: number;
+}
+
+const asTensor = (x: Vector, P: number): ort.Tensor => (x instanceof Float32Array ? f32(x, [P]) : x);
+const keep = (t: ort.Tensor): Vector => (t.location === 'gpu-buffer' ? t : (t.data as Float32Array));
+const length = (x: Vector): number => (x instanceof Float32Array ? x.length : x.dims[0]!);
+
 /** One fused train step (forward + backward + Adam in one run of the train-step model). */
-export async function trainStep(session: ort.InferenceSession, s: TrainState, b: Batch, lr: number, dropoutRatio: number): Promise<StepResult> {
-  const P = s.params.length;
+export async function trainStepOnDevice(session: ort.InferenceSession, s: DeviceState, b: Batch, lr: number, dropoutRatio: number) {
+  const P = length(s.params);
   const feeds: Record<string, ort.Tensor> = {
     ...batchFeeds(b),
-    params: f32(s.params, [P]),
-    adam_m: f32(s.m, [P]),
-    adam_v: f32(s.v, [P]),
+    params: asTensor(s.params, P),
+    adam_m: asTensor(s.m, P),
+    adam_v: asTensor(s.v, P),
     step: scalar(s.step + 1),
     lr: scalar(lr),
   };
   if (session.inputNames.includes('dropout_ratio')) feeds.dropout_ratio = scalar(dropoutRatio);
   const out = await session.run(feeds);
-  return {
-    state: {
-      params: out.params_out!.data as Float32Array,
-      m: out.adam_m_out!.data as Float32Array,
-      v: out.adam_v_out!.data as Float32Array,
-      step: s.step + 1,
-    },
-    loss: (out.loss!.data as Float32Array)[0]!,
-    perImage: out.per_image_loss!.data as Float32Array,
+  const state: DeviceState = { params: keep(out.params_out!), m: keep(out.adam_m_out!), v: keep(out.adam_v_out!), step: s.step + 1 };
+  return { state, loss: (out.loss!.data as Float32Array)[0]!, perImage: out.per_image_loss!.data as Float32Array };
+}
+
+/** One fused train step with the state on the host. */
+export async function trainStep(session: ort.InferenceSession, s: TrainState, b: Batch, lr: number, dropoutRatio: number): Promise<StepResult> {
+  const r = await trainStepOnDevice(session, s, b, lr, dropoutRatio);
+  if (!(r.state.params instanceof Float32Array && r.state.m instanceof Float32Array && r.state.v instanceof Float32Array)) {
+    throw new Error('trainStep: the session keeps its outputs on the device; use trainStepOnDevice and toHost');
+  }
+  return { ...r, state: r.state as TrainState };
+}
+
+const fetchSessions = new Map<number, Promise<ort.InferenceSession>>();
+
+/**
+ * Bring device-resident vectors back to the host (checkpoints, validation, MC phase: once per
+ * epoch). Tensor.getData() aborts the process for WebGPU buffers in onnxruntime-node 1.30, so a
+ * one-node Identity session on the same provider copies them out instead.
+ */
+export async function toHost(s: DeviceState): Promise<TrainState> {
+  const host = async (x: Vector): Promise<Float32Array> => {
+    if (x instanceof Float32Array) return x;
+    const P = x.dims[0]!;
+    if (!fetchSessions.has(P)) fetchSessions.set(P, ort.InferenceSession.create(identityModel(P), { executionProviders: ['webgpu'], logSeverityLevel: 3 }));
+    const out = await (await fetchSessions.get(P)!).run({ x });
+    return out.y!.data as Float32Array;
   };
+  return { params: await host(s.params), m: await host(s.m), v: await host(s.v), step: s.step };
 }
 
 /** Loss, per-image losses and probabilities with dropout off (eval model). */
@@ -136,4 +181,11 @@ export async function evaluate(session: ort.InferenceSession, params: Float32Arr
     perImage: out.per_image_loss!.data as Float32Array,
     probability: out.probability!.data as Float32Array,
   };
+}
+
+/** y = x for a float [P] vector. */
+function identityModel(P: number): Uint8Array {
+  const g = createGraph('fetch');
+  addOutput(g, 'y', op1(g, 'Identity', [addInput(g, 'x', 'float32', [P])]));
+  return serialize(g);
 }

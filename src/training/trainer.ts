@@ -18,7 +18,7 @@ import { type ParamLayout, buildEvalModel, buildTrainStepModel } from '../graphB
 import { type AugmentOptions, augment } from './augment.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { type ImageMetrics, imageMetrics, summarize } from './metrics.js';
-import { type ExecutionProvider, type TrainState, createSession, evaluate, initialState, trainStep } from './runtime.js';
+import { type DeviceState, type ExecutionProvider, STATE_OUTPUTS, type TrainState, createSession, evaluate, initialState, toHost, trainStepOnDevice } from './runtime.js';
 import type { Sample } from './synthetic.js';
 import { batchesOf, toBatch } from './batches.js';
 import { type McSettings, mcPhase } from '../uncertainty/mcPhase.js';
@@ -158,7 +158,8 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
   for (let epoch = startEpoch; epoch < s.epochs; epoch++) {
     const t0 = performance.now();
     // A fresh Dropout stream per epoch (see DropoutControls.stream): resumable by construction.
-    const session = await createSession(serialize(buildTrainStepModel(c, s.layout, epoch)), { providers: s.providers });
+    const session = await createSession(serialize(buildTrainStepModel(c, s.layout, epoch)), { providers: s.providers, deviceOutputs: STATE_OUTPUTS });
+    let onDevice: DeviceState = state;
     const batches = batchesOf(shuffled(plan.train, shuffleRng), c.batch);
     const losses: number[] = [];
     for (const [bi, b] of batches.entries()) {
@@ -167,15 +168,16 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
         b.items.map(epsOf),
         size,
       );
-      const r = await trainStep(session, state, batch, s.lr, s.dropoutP);
+      const r = await trainStepOnDevice(session, onDevice, batch, s.lr, s.dropoutP);
       if (!Number.isFinite(r.loss)) {
         const kept = epoch > 0 ? `the last good checkpoint (${ckptDir}, epoch ${epoch}) is intact` : 'no checkpoint had been written yet';
         throw new NonFiniteLossError(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${bi + 1} (try a lower --lr); ${kept}`);
       }
-      state = r.state;
+      onDevice = r.state;
       losses.push(r.loss);
       progress.step(epoch, bi + 1, batches.length, r.loss);
     }
+    state = await toHost(onDevice); // before release: the device buffers belong to the session
     await session.release();
     if (s.mc && (epoch + 1) % s.mc.every === 0) {
       const phase = (epoch + 1) / s.mc.every - 1;
