@@ -1,0 +1,202 @@
+/**
+ * npm run study: the grid of issue 9 (split × configuration × fold), each run an independent
+ * `src/cli/train.ts` process, K at a time; resumable; then the results tables.
+ *
+ * Layout: OUT/<split>/<config>/run-<k>/ is one train.ts run folder per configuration × fold
+ * (train.json, summary.json, fold-<k>/{metrics.json, epochs.jsonl, model.onnx, checkpoint/}).
+ * One run folder per fold, not per configuration, because train.ts writes the run's options
+ * (including --fold) to <run>/train.json and --resume reads every option back from it: folds of
+ * one configuration sharing a folder would overwrite each other's train.json when run concurrently,
+ * and a resumed fold could read another fold's options. The ε selection grid of `polydice1-fixed`
+ * lives in OUT/<split>/eps-grid/eps-<E>/run-<k>/.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CONFIGS, CONFIG_NAMES, DEFAULT_EPS_GRID, type EpsChoice, chooseFixedEps, configFlags, epsCandidateFlags, epsCandidateName, parseConfigList, selectedValDice } from '../study/configs.js';
+import { type FoldMetrics, type StudyResults, computeResults, readFoldMetrics, resultsMarkdown } from '../study/results.js';
+import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, '..', '..');
+const trainScript = join(here, 'train.ts');
+
+interface Run {
+  split: string;
+  /** folder under OUT/<split>/ (a configuration, or eps-grid/eps-E) */
+  name: string;
+  fold: number;
+  flags: string[];
+  dir: string;
+}
+
+const metricsFile = (r: Run): string => join(r.dir, `fold-${r.fold}`, 'metrics.json');
+
+function parseOptions() {
+  const f = parseFlags(
+    'study',
+    'Runs the study grid (issue 9): every split × configuration × fold is one `npm run train` process, --workers at a time.\n' +
+      'Resumable: runs with a metrics.json are skipped, runs with a checkpoint resume from it. Then writes OUT/results.md and\n' +
+      `results.json. Configurations: ${CONFIGS.map((c) => `${c.name} (${c.description})`).join('; ')}.`,
+    {
+      data: { type: 'string', description: 'dataset folder', default: 'the built-in synthetic set' },
+      split: { type: 'string', description: 'random, sequence or both', default: 'random' },
+      folds: { type: 'string', description: 'k of k-fold cross-validation (every fold is run)', default: '5' },
+      configs: { type: 'string', description: `comma-separated configurations: ${CONFIG_NAMES.join(', ')}`, default: 'all' },
+      'eps-grid': { type: 'string', description: 'ε₁ values tried (on validation folds) for polydice1-fixed', default: DEFAULT_EPS_GRID.join(',') },
+      preset: { type: 'string', description: 'model preset (tiny, small, paper)', default: "train's default" },
+      epochs: { type: 'string', description: 'epochs per run', default: "train's default" },
+      size: { type: 'string', description: 'image size', default: "train's default" },
+      batch: { type: 'string', description: 'batch size', default: "train's default" },
+      ep: { type: 'string', description: 'execution providers of every run', default: 'cpu' },
+      seed: { type: 'string', description: 'seed of every run (weights, folds, shuffling, augmentation, dropout)', default: '1' },
+      'mc-every': { type: 'string', description: 'MC phase every M epochs (adaptive configurations)', default: "train's default" },
+      'synthetic-count': { type: 'string', description: 'images in the synthetic set', default: "train's default" },
+      limit: { type: 'string', description: 'use only the first N images', default: 'all' },
+      out: { type: 'string', description: 'study folder', default: 'runs/study' },
+      workers: { type: 'string', description: 'runs at once (one per core or per GPU)', default: '1' },
+    },
+  );
+  if (!['random', 'sequence', 'both'].includes(f.split)) throw new UsageError(`--split must be random, sequence or both, got "${f.split}"`);
+  const folds = numberFlag('folds', f.folds);
+  if (!(Number.isInteger(folds) && folds >= 2)) throw new UsageError(`--folds must be an integer ≥ 2, got ${f.folds}`);
+  const workers = numberFlag('workers', f.workers);
+  if (!(Number.isInteger(workers) && workers >= 1)) throw new UsageError(`--workers must be a positive integer, got ${f.workers}`);
+  const configs = usage(() => parseConfigList(f.configs === 'all' ? CONFIG_NAMES.join(',') : f.configs));
+  const epsGrid = f['eps-grid'].split(',').map((s) => numberFlag('eps-grid', s));
+  if (epsGrid.some((e) => !(e > -0.5))) throw new UsageError('--eps-grid values must be greater than -0.5');
+  const common = ['--folds', String(folds), '--ep', f.ep, '--seed', String(numberFlag('seed', f.seed))];
+  if (!f.data.startsWith('the built-in')) common.push('--data', f.data);
+  for (const k of ['preset', 'epochs', 'size', 'batch', 'synthetic-count'] as const) if (f[k] !== "train's default") common.push(`--${k}`, f[k]);
+  if (f.limit !== 'all') common.push('--limit', f.limit);
+  const adaptiveExtra = f['mc-every'] !== "train's default" ? ['--mc-every', f['mc-every']] : [];
+  const splits = f.split === 'both' ? ['random', 'sequence'] : [f.split];
+  return { splits, folds, workers, configs, epsGrid, common, adaptiveExtra, out: f.out };
+}
+
+/** Run every run not finished yet, `workers` at a time. Returns the failures. */
+async function runAll(runs: Run[], workers: number): Promise<string[]> {
+  const todo = runs.filter((r) => {
+    if (existsSync(metricsFile(r))) {
+      progress(`skip ${r.split}/${r.name} fold ${r.fold}: finished (${metricsFile(r)})`);
+      return false;
+    }
+    return true;
+  });
+  const failures: string[] = [];
+  let next = 0;
+  const children = new Set<ChildProcess>();
+  const stop = () => {
+    for (const c of children) c.kill('SIGTERM');
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const worker = async (): Promise<void> => {
+    while (next < todo.length) {
+      const r = todo[next++]!;
+      const resume = existsSync(join(r.dir, 'train.json')) && existsSync(join(r.dir, `fold-${r.fold}`, 'checkpoint', 'manifest.json'));
+      const args = ['--import', 'tsx', trainScript, ...r.flags, '--fold', String(r.fold), '--out', r.dir, ...(resume ? ['--resume'] : [])];
+      const label = `${r.split}/${r.name} fold ${r.fold}`;
+      progress(`${resume ? 'resume' : 'start'} ${label}: ${r.dir}`);
+      mkdirSync(r.dir, { recursive: true });
+      const log = createWriteStream(join(r.dir, 'train.log'), { flags: 'a' });
+      log.write(`# node ${args.join(' ')}\n`);
+      const t0 = performance.now();
+      const code = await new Promise<number>((done) => {
+        const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+        children.add(child);
+        let buf = '';
+        child.stderr!.on('data', (chunk: Buffer) => {
+          log.write(chunk);
+          buf += chunk.toString();
+          const lines = buf.split('\n');
+          buf = lines.pop()!;
+          for (const l of lines) if (l.trim()) progress(`[${label}] ${l}`);
+        });
+        child.on('close', (c, signal) => {
+          children.delete(child);
+          done(c ?? (signal ? 128 : 1));
+        });
+      });
+      await new Promise<void>((ok) => log.end(ok));
+      const secs = ((performance.now() - t0) / 1000).toFixed(1);
+      if (code === 0 && existsSync(metricsFile(r))) progress(`done ${label} in ${secs} s`);
+      else {
+        failures.push(`${label} (exit ${code}; log: ${join(r.dir, 'train.log')})`);
+        progress(`FAILED ${label} after ${secs} s (exit ${code}); log: ${join(r.dir, 'train.log')}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(workers, Math.max(1, todo.length)) }, worker));
+  process.off('SIGINT', stop);
+  process.off('SIGTERM', stop);
+  return failures;
+}
+
+const foldMetrics = (runs: Run[]): FoldMetrics[] => runs.map((r) => readFoldMetrics(metricsFile(r), r.fold));
+
+runMain(async () => {
+  const o = parseOptions();
+  const started = performance.now();
+  const foldList = Array.from({ length: o.folds }, (_, k) => k);
+  const mk = (split: string, name: string, flags: string[]): Run[] =>
+    foldList.map((fold) => ({ split, name, fold, flags: [...o.common, '--split', split, ...flags], dir: join(o.out, split, name, `run-${fold}`) }));
+  const needGrid = o.configs.some((c) => c.name === 'polydice1-fixed');
+
+  // Phase 1: the ε selection grid (validation folds only), if polydice1-fixed is asked for.
+  const choices = new Map<string, EpsChoice>();
+  if (needGrid) {
+    const grid = o.splits.flatMap((split) => o.epsGrid.flatMap((eps) => mk(split, join('eps-grid', epsCandidateName(eps)), epsCandidateFlags(eps))));
+    progress(`ε selection grid for polydice1-fixed: ε₁ ∈ {${o.epsGrid.join(', ')}}, ${grid.length} runs`);
+    const failed = await runAll(grid, o.workers);
+    if (failed.length) throw new Error(`${failed.length} run(s) failed:\n  ${failed.join('\n  ')}`);
+    for (const split of o.splits) {
+      const byEps = new Map(o.epsGrid.map((eps) => [eps, mk(split, join('eps-grid', epsCandidateName(eps)), []).map((r) => selectedValDice(readFileSync(join(r.dir, `fold-${r.fold}`, 'epochs.jsonl'), 'utf8')))]));
+      const choice = chooseFixedEps(o.epsGrid, byEps);
+      choices.set(split, choice);
+      progress(`${split}: polydice1-fixed uses ε₁ = ${choice.eps} (${choice.meanValDice.map((m) => `${m.eps}: ${m.meanValDice.toFixed(4)}`).join(', ')})`);
+    }
+  }
+
+  // Phase 2: the configurations. polydice1-fixed is the grid's run of the chosen ε (same flags,
+  // seeds and folds), so it is not trained again.
+  const runsOf = new Map<string, Map<string, Run[]>>();
+  for (const split of o.splits) {
+    const m = new Map<string, Run[]>();
+    for (const c of o.configs) {
+      if (c.name === 'polydice1-fixed') {
+        m.set(c.name, mk(split, join('eps-grid', epsCandidateName(choices.get(split)!.eps)), configFlags(c, choices.get(split)!.eps)));
+      } else m.set(c.name, mk(split, c.name, [...configFlags(c), ...(c.name.startsWith('adaptive') ? o.adaptiveExtra : [])]));
+    }
+    runsOf.set(split, m);
+  }
+  const all = [...runsOf.values()].flatMap((m) => [...m.entries()].filter(([name]) => name !== 'polydice1-fixed').flatMap(([, r]) => r));
+  progress(`study: ${o.splits.join(' + ')} split(s) × ${o.configs.length} configuration(s) × ${o.folds} folds = ${all.length} runs, ${o.workers} at a time → ${o.out}`);
+  const failed = await runAll(all, o.workers);
+  if (failed.length) throw new Error(`${failed.length} run(s) failed, no results written:\n  ${failed.join('\n  ')}`);
+
+  // Results.
+  const json: Record<string, { results: StudyResults; polydice1Fixed: EpsChoice | null; runs: Record<string, string[]> }> = {};
+  const md: string[] = [
+    '# Study results',
+    '',
+    `Configurations: ${o.configs.map((c) => c.name).join(', ')}; ${o.folds} folds; train flags common to all runs: \`${o.common.join(' ')}\`.`,
+    '',
+  ];
+  for (const [split, m] of runsOf) {
+    const results = computeResults(new Map([...m].map(([name, runs]) => [name, foldMetrics(runs)])));
+    const choice = choices.get(split) ?? null;
+    json[split] = { results, polydice1Fixed: choice, runs: Object.fromEntries([...m].map(([name, runs]) => [name, runs.map((r) => r.dir)])) };
+    md.push(resultsMarkdown(results, `${split} split`));
+    if (choice)
+      md.push(
+        `polydice1-fixed: ε₁ = ${choice.eps}, chosen on validation folds only from {${choice.meanValDice.map((r) => `${r.eps} (mean val Dice ${r.meanValDice.toFixed(4)})`).join(', ')}}; rule: ${choice.rule}.`,
+        '',
+      );
+  }
+  mkdirSync(o.out, { recursive: true });
+  writeFileAtomic(join(o.out, 'results.json'), `${JSON.stringify({ options: { ...o, configs: o.configs.map((c) => c.name) }, splits: json }, null, 2)}\n`);
+  writeFileAtomic(join(o.out, 'results.md'), md.join('\n'));
+  progress(`study done in ${((performance.now() - started) / 1000).toFixed(0)} s: ${join(o.out, 'results.md')}, ${join(o.out, 'results.json')}`);
+});
