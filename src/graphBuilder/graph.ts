@@ -50,6 +50,8 @@ export interface Graph {
   readonly metadata: Record<string, string>;
   /** Set for training graphs: parameters come from a flat input instead of initializers. */
   flatParams?: FlatParams;
+  /** Set to build with given (e.g. trained) weights: initializers take consecutive slices of `values`. */
+  weights?: { values: Float32Array; offset: number };
 }
 
 export function createGraph(name: string): Graph {
@@ -87,11 +89,13 @@ function addInitializer(g: Graph, name: string, dtype: DType, shape: Shape, valu
 
 /**
  * A trainable parameter named `scope.local` (e.g. `down1.conv1.weight`): an initializer holding
- * `values`, or, in a training graph, its slice of the flat parameter input.
+ * `init()`, or, in a training graph, its slice of the flat parameter input. `init` is called only
+ * when the values are needed (the weight initialization of the paper preset draws 31M normals; a
+ * training graph, rebuilt every epoch, needs none of them).
  */
-export function param(g: Graph, local: string, shape: Shape, values: Float32Array): Value {
+export function param(g: Graph, local: string, shape: Shape, init: () => Float32Array): Value {
   const name = g.names.param(local);
-  if (!g.flatParams) return addInitializer(g, name, 'float32', shape, values, true);
+  if (!g.flatParams) return addInitializer(g, name, 'float32', shape, g.weights ? takeWeights(g.weights, name, numel(shape)) : init(), true);
   const slot = g.flatParams.slots.get(name);
   if (!slot || slot.shape.join() !== shape.join()) throw new Error(`parameter ${name} [${shape.join(',')}] is not in the flat parameter layout`);
   const v = scope(g, local, () => {
@@ -122,13 +126,23 @@ export function flatLayout(g: Graph): { slots: ParamSlot[]; values: Float32Array
   return { slots, values };
 }
 
-/** Write a flat parameter vector (e.g. trained weights) into a graph's trainable initializers. */
-export function setParams(g: Graph, flat: Float32Array): void {
-  const params = g.initializers.filter((i) => i.trainable);
-  const slots = packSlots(params);
-  const total = params.reduce((n, p) => n + numel(p.shape), 0);
-  if (total !== flat.length) throw new Error(`${g.name}: ${flat.length} parameter values for ${total} parameters`);
-  params.forEach((p, i) => (p.constant.data as Float32Array).set(flat.subarray(slots[i]!.offset, slots[i]!.offset + numel(p.shape))));
+function takeWeights(w: NonNullable<Graph['weights']>, name: string, count: number): Float32Array {
+  if (w.offset + count > w.values.length) throw new Error(`parameter ${name} needs ${count} more values than the ${w.values.length} weights given`);
+  const slice = w.values.subarray(w.offset, w.offset + count);
+  w.offset += count;
+  return slice;
+}
+
+/** Build a graph's initializers from `values` (flat, in creation order) instead of initializing them. */
+export function useWeights(g: Graph, values: Float32Array): void {
+  g.weights = { values, offset: 0 };
+}
+
+/** Throws unless every given weight was used: the graph and the weights describe the same network. */
+export function checkWeightsUsed(g: Graph): void {
+  if (g.weights && g.weights.offset !== g.weights.values.length) {
+    throw new Error(`${g.name}: ${g.weights.values.length} weights given, the network has ${g.weights.offset}`);
+  }
 }
 
 /** Take the parameters of a graph under construction from the flat input `flat` laid out as `slots`. */

@@ -17,8 +17,8 @@ function heNormal(rng: Prng, count: number, fanIn: number): Float32Array {
 /** 3x3 (or k×k) convolution with "same" padding and bias. */
 export function conv2d(g: Graph, x: Value, outChannels: number, k: number, rng: Prng): Value {
   const cin = x.shape[1]!;
-  const w = param(g, 'weight', [outChannels, cin, k, k], heNormal(rng, outChannels * cin * k * k, cin * k * k));
-  const b = param(g, 'bias', [outChannels], new Float32Array(outChannels));
+  const w = param(g, 'weight', [outChannels, cin, k, k], () => heNormal(rng, outChannels * cin * k * k, cin * k * k));
+  const b = param(g, 'bias', [outChannels], () => new Float32Array(outChannels));
   const p = (k - 1) / 2;
   return op1(g, 'Conv', [x, w, b], { dilations: [1, 1], group: 1, kernel_shape: [k, k], pads: [p, p, p, p], strides: [1, 1] });
 }
@@ -26,8 +26,8 @@ export function conv2d(g: Graph, x: Value, outChannels: number, k: number, rng: 
 /** 2x2 stride-2 transposed convolution: the U-Net's learned up-sampling. */
 export function upConv2x2(g: Graph, x: Value, outChannels: number, rng: Prng): Value {
   const cin = x.shape[1]!;
-  const w = param(g, 'weight', [cin, outChannels, 2, 2], heNormal(rng, cin * outChannels * 4, cin * 4));
-  const b = param(g, 'bias', [outChannels], new Float32Array(outChannels));
+  const w = param(g, 'weight', [cin, outChannels, 2, 2], () => heNormal(rng, cin * outChannels * 4, cin * 4));
+  const b = param(g, 'bias', [outChannels], () => new Float32Array(outChannels));
   return op1(g, 'ConvTranspose', [x, w, b], { kernel_shape: [2, 2], strides: [2, 2] });
 }
 
@@ -38,8 +38,8 @@ export type NormKind = 'none' | 'batch' | 'group';
 /** BatchNormalization in inference form, with running statistics as (non-trainable) state. */
 function batchNorm(g: Graph, x: Value): Value {
   const c = x.shape[1]!;
-  const gamma = param(g, 'weight', [c], new Float32Array(c).fill(1));
-  const beta = param(g, 'bias', [c], new Float32Array(c));
+  const gamma = param(g, 'weight', [c], () => new Float32Array(c).fill(1));
+  const beta = param(g, 'bias', [c], () => new Float32Array(c));
   const mean = constant(g, 'running_mean', 'float32', [c], new Float32Array(c));
   const variance = constant(g, 'running_var', 'float32', [c], new Float32Array(c).fill(1));
   return op1(g, 'BatchNormalization', [x, gamma, beta, mean, variance], { epsilon: 1e-5, momentum: 0.9 });
@@ -58,8 +58,8 @@ function groupNorm(g: Graph, x: Value, groups: number): Value {
   const eps = constant(g, 'eps', 'float32', [], [1e-5]);
   const normed = op1(g, 'Div', [centered, op1(g, 'Sqrt', [op1(g, 'Add', [variance, eps])])]);
   const back = op1(g, 'Reshape', [normed, constant(g, 'image_shape', 'int64', [4], [n, c, h, w])]);
-  const gamma = param(g, 'weight', [c, 1, 1], new Float32Array(c).fill(1));
-  const beta = param(g, 'bias', [c, 1, 1], new Float32Array(c));
+  const gamma = param(g, 'weight', [c, 1, 1], () => new Float32Array(c).fill(1));
+  const beta = param(g, 'bias', [c, 1, 1], () => new Float32Array(c));
   return op1(g, 'Add', [op1(g, 'Mul', [back, gamma]), beta]);
 }
 

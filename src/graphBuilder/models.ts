@@ -3,7 +3,7 @@
  * MC-Dropout model. Both create the same parameters in the same order from the same seed, so one
  * set of trained weights fits both.
  */
-import { type Graph, addInput, addOutput, constant, createGraph, op1 } from './graph.js';
+import { type Graph, addInput, addOutput, checkWeightsUsed, constant, createGraph, op1, useWeights } from './graph.js';
 import { type UNetConfig, unet } from './unet.js';
 import { type LossWeights, LOSS_PRESETS } from './losses.js';
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from './optimizers.js';
@@ -93,12 +93,24 @@ function describe(g: Graph, c: ModelConfig, kind: string): void {
   g.metadata.input = 'image: float32 [B,3,H,W], RGB in [0,1]';
 }
 
-/** Single-pass inference: image → logits and sigmoid probability; no Dropout node at all. */
-export function buildInferenceModel(c: ModelConfig): Graph {
+/** Given (e.g. trained) weights, flat in the inference model's initializer order; default: He initialization. */
+export interface WeightsOption {
+  weights?: Float32Array;
+}
+
+function newModelGraph(name: string, c: ModelConfig, kind: string, o: WeightsOption): Graph {
   validateConfig(c);
-  const g = createGraph('unet_inference');
-  describe(g, c, 'inference');
+  const g = createGraph(name);
+  describe(g, c, kind);
+  if (o.weights) useWeights(g, o.weights);
+  return g;
+}
+
+/** Single-pass inference: image → logits and sigmoid probability; no Dropout node at all. */
+export function buildInferenceModel(c: ModelConfig, o: WeightsOption = {}): Graph {
+  const g = newModelGraph('unet_inference', c, 'inference', o);
   const { logits } = unet(g, imageInput(g, c), c.unet, { kind: 'none' });
+  checkWeightsUsed(g);
   addOutput(g, 'logits', logits);
   addOutput(g, 'probability', op1(g, 'Sigmoid', [logits]));
   return g;
@@ -109,19 +121,19 @@ export function buildInferenceModel(c: ModelConfig): Graph {
  * (a scalar graph input with no initializer, so the fed value is always the one used; 0 makes
  * all samples equal). Output `samples`: [B, N, H, W] probabilities.
  */
-export function buildMcModel(c: ModelConfig, options: { shareEncoder?: boolean } = {}): Graph {
+export function buildMcModel(c: ModelConfig, options: { shareEncoder?: boolean } & WeightsOption = {}): Graph {
   validateConfig(c);
   if (!c.unet.dropout.bottleneck && !c.unet.dropout.decoder) {
     throw new ConfigError('dropout', 'none', 'an MC-Dropout model needs dropout in the bottleneck and/or decoder');
   }
-  const g = createGraph('unet_mc_dropout');
-  describe(g, c, 'mc-dropout');
+  const g = newModelGraph('unet_mc_dropout', c, 'mc-dropout', options);
   g.metadata.samples = String(c.samples);
   g.metadata.default_dropout_ratio = String(c.unet.dropout.p);
   const image = imageInput(g, c);
   const ratio = addInput(g, 'dropout_ratio', 'float32', []);
   const training = constant(g, 'dropout_training_mode', 'bool', [], [1]);
   const { logits } = unet(g, image, c.unet, { kind: 'mc', controls: { ratio, training, stream: 0 }, samples: c.samples, shareEncoder: options.shareEncoder ?? true });
+  checkWeightsUsed(g);
   const probs = op1(g, 'Sigmoid', [logits]);
   const shape = constant(g, 'samples_shape', 'int64', [4], [c.batch, c.samples, c.imageSize, c.imageSize]);
   addOutput(g, 'samples', op1(g, 'Reshape', [probs, shape]));

@@ -12,7 +12,6 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { type Prng, deriveSeed, prng } from '../common/prng.js';
 import { writeFileAtomic } from '../common/files.js';
 import { buildInferenceModel, type ModelConfig } from '../graphBuilder/models.js';
-import { setParams } from '../graphBuilder/graph.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { type ParamLayout, buildEvalModel, buildTrainStepModel } from '../graphBuilder/trainingModels.js';
 import { type AugmentOptions, augment } from './augment.js';
@@ -212,8 +211,7 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
   }
 
   // The shipped model: the inference graph with the best-validation-loss weights.
-  const inference = buildInferenceModel({ ...c, batch: 1 });
-  setParams(inference, best);
+  const inference = buildInferenceModel({ ...c, batch: 1 }, { weights: best });
   const model = join(dir, 'model.onnx');
   writeFileAtomic(model, serialize(inference));
 

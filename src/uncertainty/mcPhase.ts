@@ -4,7 +4,6 @@
  * (un-augmented) gets a difficulty from its pixel uncertainty, and the ε mapping (§4) turns the
  * difficulties into each image's ε_1 for the following epochs.
  */
-import { setParams } from '../graphBuilder/graph.js';
 import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { imageMetrics } from '../training/metrics.js';
@@ -39,8 +38,7 @@ export async function mcPhase(
   phase: number,
   epoch: number,
 ): Promise<TrajectoryRow[]> {
-  const g = buildMcModel({ ...c, samples: mc.samples });
-  setParams(g, params);
+  const g = buildMcModel({ ...c, samples: mc.samples }, { weights: params });
   const session = await createSession(serialize(g), { providers });
   const size = c.imageSize;
   const pixels = size * size;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, buildInferenceModel, buildMcModel, presetConfig, validateConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
+import { flatLayout } from '../../src/graphBuilder/graph.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -24,6 +25,19 @@ describe('determinism', () => {
     const c = presetConfig('tiny');
     const params = (g: ReturnType<typeof buildInferenceModel>) => g.initializers.filter((i) => i.trainable).map((i) => [i.name, sha(new Uint8Array(i.constant.data.buffer))]);
     expect(params(buildMcModel(c))).toEqual(params(buildInferenceModel(c)));
+  });
+});
+
+describe('building with given weights', () => {
+  it('puts the weights into the initializers in layout order, and refuses a wrong count', () => {
+    const c = presetConfig('tiny');
+    const { values } = flatLayout(buildInferenceModel(c));
+    const trained = values.map((v, i) => v + i * 1e-3);
+    for (const g of [buildInferenceModel(c, { weights: trained }), buildMcModel(c, { weights: trained })]) {
+      expect(flatLayout(g).values).toEqual(trained);
+    }
+    expect(() => buildInferenceModel(c, { weights: trained.subarray(1) })).toThrow(/needs \d+ more values/);
+    expect(() => buildInferenceModel(c, { weights: Float32Array.of(...trained, 0) })).toThrow(/weights given, the network has/);
   });
 });
 
