@@ -29,7 +29,7 @@ import * as ort from 'onnxruntime-node';
 import { prng } from '../../src/common/prng.js';
 import { convFlops } from '../../src/graphBuilder/flops.js';
 import { addInput, addOutput, createGraph, op1 } from '../../src/graphBuilder/graph.js';
-import { type ModelConfig, type PresetName, buildInferenceModel, buildMcModel, presetConfig } from '../../src/graphBuilder/models.js';
+import { type ModelConfig, PRESETS, type PresetName, buildInferenceModel, buildMcModel, presetConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
 import { buildTrainStepModel, buildTrainingModel, paramLayout } from '../../src/graphBuilder/trainingModels.js';
 import { type Batch, type ExecutionProvider, type TrainState, createSession, initialState, trainStep } from '../../src/training/runtime.js';
@@ -586,8 +586,7 @@ function phaseTorch(cfg: Config) {
   const script = torchScript();
   if (!script) return { skipped: 'torch_unet_train.py not found next to the bundle or in bench/peers' };
   const tr = cfg.train;
-  const base = { paper: 64, small: 16, tiny: 4 }[tr.preset];
-  const depth = { paper: 4, small: 4, tiny: 2 }[tr.preset];
+  const { base, depth } = PRESETS[tr.preset];
   const args = [script, '--device', device, '--base', String(base), '--depth', String(depth), '--size', String(tr.size), '--batch', String(tr.batch), '--repeats', String(t.repeats), '--warmup', String(t.warmup)];
   progress(`torch: ${t.python} ${args.join(' ')}`);
   const r = spawnSync(t.python, args, { encoding: 'utf8', timeout: (cfg.phaseTimeoutS || PHASE_TIMEOUT_S.torch) * 1000, stdio: ['ignore', 'pipe', 'inherit'] });

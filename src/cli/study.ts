@@ -12,6 +12,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIGS, CONFIG_NAMES, DEFAULT_EPS_GRID, type EpsChoice, chooseFixedEps, configFlags, epsCandidateFlags, epsCandidateName, parseConfigList, selectedValDice } from '../study/configs.js';
@@ -32,6 +33,13 @@ interface Run {
 }
 
 const metricsFile = (r: Run): string => join(r.dir, `fold-${r.fold}`, 'metrics.json');
+const wallFile = (r: Run): string => join(r.dir, 'wall-time.json');
+
+/** Wall-clock seconds of a run's train processes, summed over resumed invocations. */
+function addWallTime(r: Run, seconds: number, threads: string): void {
+  const before = existsSync(wallFile(r)) ? (JSON.parse(readFileSync(wallFile(r), 'utf8')) as { seconds: number; invocations: number }) : { seconds: 0, invocations: 0 };
+  writeFileAtomic(wallFile(r), `${JSON.stringify({ seconds: before.seconds + seconds, invocations: before.invocations + 1, threads })}\n`);
+}
 
 function parseOptions() {
   const f = parseFlags(
@@ -45,7 +53,7 @@ function parseOptions() {
       folds: { type: 'string', description: 'k of k-fold cross-validation (every fold is run)', default: '5' },
       configs: { type: 'string', description: `comma-separated configurations: ${CONFIG_NAMES.join(', ')}`, default: 'all' },
       'eps-grid': { type: 'string', description: 'ε₁ values tried (on validation folds) for polydice1-fixed', default: DEFAULT_EPS_GRID.join(',') },
-      preset: { type: 'string', description: 'model preset (tiny, small, paper)', default: "train's default" },
+      preset: { type: 'string', description: 'model preset (tiny, study, small, paper)', default: "train's default" },
       epochs: { type: 'string', description: 'epochs per run', default: "train's default" },
       size: { type: 'string', description: 'image size', default: "train's default" },
       batch: { type: 'string', description: 'batch size', default: "train's default" },
@@ -85,6 +93,8 @@ async function runAll(runs: Run[], workers: number): Promise<string[]> {
     return true;
   });
   const failures: string[] = [];
+  // K runs share the cores: each gets cores/K onnxruntime threads (unless POLYSEG_THREADS is set).
+  const threads = Math.max(1, Math.floor(availableParallelism() / workers));
   let next = 0;
   const children = new Set<ChildProcess>();
   const stop = () => {
@@ -104,7 +114,7 @@ async function runAll(runs: Run[], workers: number): Promise<string[]> {
       log.write(`# node ${args.join(' ')}\n`);
       const t0 = performance.now();
       const code = await new Promise<number>((done) => {
-        const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+        const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'], env: { POLYSEG_THREADS: String(threads), ...process.env } });
         children.add(child);
         let buf = '';
         child.stderr!.on('data', (chunk: Buffer) => {
@@ -120,7 +130,9 @@ async function runAll(runs: Run[], workers: number): Promise<string[]> {
         });
       });
       await new Promise<void>((ok) => log.end(ok));
-      const secs = ((performance.now() - t0) / 1000).toFixed(1);
+      const seconds = (performance.now() - t0) / 1000;
+      addWallTime(r, seconds, process.env.POLYSEG_THREADS ?? String(threads));
+      const secs = seconds.toFixed(1);
       if (code === 0 && existsSync(metricsFile(r))) progress(`done ${label} in ${secs} s`);
       else {
         failures.push(`${label} (exit ${code}; log: ${join(r.dir, 'train.log')})`);
@@ -143,16 +155,18 @@ runMain(async () => {
   const mk = (split: string, name: string, flags: string[]): Run[] =>
     foldList.map((fold) => ({ split, name, fold, flags: [...o.common, '--split', split, ...flags], dir: join(o.out, split, name, `run-${fold}`) }));
   const needGrid = o.configs.some((c) => c.name === 'polydice1-fixed');
+  // ε = 0 of the grid is exactly polydice1-e0 (same flags), so it is trained once, in that folder.
+  const gridFolder = (eps: number): string => (eps === 0 ? 'polydice1-e0' : join('eps-grid', epsCandidateName(eps)));
 
   // Phase 1: the ε selection grid (validation folds only), if polydice1-fixed is asked for.
   const choices = new Map<string, EpsChoice>();
   if (needGrid) {
-    const grid = o.splits.flatMap((split) => o.epsGrid.flatMap((eps) => mk(split, join('eps-grid', epsCandidateName(eps)), epsCandidateFlags(eps))));
+    const grid = o.splits.flatMap((split) => o.epsGrid.flatMap((eps) => mk(split, gridFolder(eps), epsCandidateFlags(eps))));
     progress(`ε selection grid for polydice1-fixed: ε₁ ∈ {${o.epsGrid.join(', ')}}, ${grid.length} runs`);
     const failed = await runAll(grid, o.workers);
     if (failed.length) throw new Error(`${failed.length} run(s) failed:\n  ${failed.join('\n  ')}`);
     for (const split of o.splits) {
-      const byEps = new Map(o.epsGrid.map((eps) => [eps, mk(split, join('eps-grid', epsCandidateName(eps)), []).map((r) => selectedValDice(readFileSync(join(r.dir, `fold-${r.fold}`, 'epochs.jsonl'), 'utf8')))]));
+      const byEps = new Map(o.epsGrid.map((eps) => [eps, mk(split, gridFolder(eps), []).map((r) => selectedValDice(readFileSync(join(r.dir, `fold-${r.fold}`, 'epochs.jsonl'), 'utf8')))]));
       const choice = chooseFixedEps(o.epsGrid, byEps);
       choices.set(split, choice);
       progress(`${split}: polydice1-fixed uses ε₁ = ${choice.eps} (${choice.meanValDice.map((m) => `${m.eps}: ${m.meanValDice.toFixed(4)}`).join(', ')})`);
@@ -166,7 +180,7 @@ runMain(async () => {
     const m = new Map<string, Run[]>();
     for (const c of o.configs) {
       if (c.name === 'polydice1-fixed') {
-        m.set(c.name, mk(split, join('eps-grid', epsCandidateName(choices.get(split)!.eps)), configFlags(c, choices.get(split)!.eps)));
+        m.set(c.name, mk(split, gridFolder(choices.get(split)!.eps), configFlags(c, choices.get(split)!.eps)));
       } else m.set(c.name, mk(split, c.name, [...configFlags(c), ...(c.name.startsWith('adaptive') ? o.adaptiveExtra : [])]));
     }
     runsOf.set(split, m);

@@ -24,6 +24,8 @@ export interface ModelConfig {
 export const PRESETS = {
   /** A few thousand parameters: tests and the plain-TypeScript reference forward. */
   tiny: { depth: 2, base: 4, imageSize: 32 },
+  /** The study's CPU grid (issue 9): 6 configurations × 5 folds of CVC-ClinicDB within ~1 h on 2 cores. */
+  study: { depth: 4, base: 8, imageSize: 64 },
   /** CPU work on 2 cores. */
   small: { depth: 4, base: 16, imageSize: 128 },
   /** Ronneberger et al. 2015: 4 down-samplings, 64 channels at the first level; METHOD.md's 224². */

@@ -54,6 +54,18 @@ export interface SessionOptions {
 }
 
 /** A session on the first provider of the list that works; no silent fallback. */
+/**
+ * POLYSEG_THREADS=N caps onnxruntime's intra-op threads (default: one per core). The study sets it
+ * for its child processes so that K runs at once share the cores instead of oversubscribing them.
+ */
+function threadOptions(): { intraOpNumThreads?: number; interOpNumThreads?: number } {
+  const v = process.env.POLYSEG_THREADS;
+  if (v === undefined || v === '') return {};
+  const n = Number(v);
+  if (!(Number.isInteger(n) && n >= 1)) throw new Error(`POLYSEG_THREADS must be a positive integer, got "${v}"`);
+  return { intraOpNumThreads: n, interOpNumThreads: 1 };
+}
+
 export async function createSession(model: Uint8Array, options: SessionOptions = {}): Promise<ort.InferenceSession> {
   const providers = options.providers ?? ['cpu'];
   const failures: string[] = [];
@@ -64,6 +76,7 @@ export async function createSession(model: Uint8Array, options: SessionOptions =
       const onDevice = p === 'webgpu' && options.deviceOutputs?.length;
       return await ort.InferenceSession.create(model, {
         executionProviders: [p],
+        ...threadOptions(),
         graphOptimizationLevel: 'all',
         logSeverityLevel: 3,
         ...(onDevice ? { preferredOutputLocation: Object.fromEntries(options.deviceOutputs!.map((o) => [o, 'gpu-buffer' as const])) } : {}),

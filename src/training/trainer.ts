@@ -216,7 +216,14 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
   writeFileAtomic(model, serialize(inference));
 
   const test = await predictAll(evalSession, best, samples, plan.test, c.batch, () => 0);
-  const images = test.probs.map((p, k) => ({ name: samples[plan.test[k]!]!.name, ...imageMetrics(p, samples[plan.test[k]!]!.mask) }));
+  // With MC phases on, the shipped weights' MC-Dropout difficulty of every test image too, so that
+  // difficulty can be compared with test Dice on the same images (issue 9).
+  const difficulty = s.mc ? new Map((await mcPhase(c, best, samples, plan.test, s.mc, s.providers, 0, loop.bestEpoch + 1)).map((r) => [r.index, r.difficulty])) : undefined;
+  const images = test.probs.map((p, k) => ({
+    name: samples[plan.test[k]!]!.name,
+    ...imageMetrics(p, samples[plan.test[k]!]!.mask),
+    ...(difficulty ? { difficulty: difficulty.get(plan.test[k]!)! } : {}),
+  }));
   const metrics = { mean: summarize(images), images };
   writeFileAtomic(join(dir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
   return { fold: plan.fold, bestEpoch: loop.bestEpoch + 1, bestValLoss: loop.bestValLoss, model, metrics };

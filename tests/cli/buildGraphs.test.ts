@@ -14,7 +14,7 @@ describe('npm run build-graphs', () => {
   });
 
   it.each([
-    [['--preset', 'huge'], /--preset must be one of tiny, small, paper, got "huge"/],
+    [['--preset', 'huge'], /--preset must be one of tiny, study, small, paper, got "huge"/],
     [['--size', '30', '--preset', 'tiny'], /invalid size: 30 \(valid: a positive multiple of 2\^depth = 4\)/],
     [['--dropout-p', '1.5'], /invalid dropout-p: 1.5/],
     [['--dropout', 'encoder'], /--dropout accepts bottleneck and\/or decoder, got "encoder"/],

@@ -91,6 +91,6 @@ describe('impossible configurations', () => {
   });
 
   it('unknown preset', () => {
-    expect(() => presetConfig('huge' as 'tiny')).toThrow(/invalid preset: "huge" \(valid: one of tiny, small, paper\)/);
+    expect(() => presetConfig('huge' as 'tiny')).toThrow(/invalid preset: "huge" \(valid: one of tiny, study, small, paper\)/);
   });
 });
