@@ -97,13 +97,15 @@ async function runAll(runs: Run[], workers: number): Promise<string[]> {
   const threads = Math.max(1, Math.floor(availableParallelism() / workers));
   let next = 0;
   const children = new Set<ChildProcess>();
+  let stopped = false;
   const stop = () => {
+    stopped = true; // no new runs; the running ones stop at their own signal handling (checkpoints are per epoch)
     for (const c of children) c.kill('SIGTERM');
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const worker = async (): Promise<void> => {
-    while (next < todo.length) {
+    while (next < todo.length && !stopped) {
       const r = todo[next++]!;
       const resume = existsSync(join(r.dir, 'train.json')) && existsSync(join(r.dir, `fold-${r.fold}`, 'checkpoint', 'manifest.json'));
       const args = ['--import', 'tsx', trainScript, ...r.flags, '--fold', String(r.fold), '--out', r.dir, ...(resume ? ['--resume'] : [])];
@@ -143,6 +145,7 @@ async function runAll(runs: Run[], workers: number): Promise<string[]> {
   await Promise.all(Array.from({ length: Math.min(workers, Math.max(1, todo.length)) }, worker));
   process.off('SIGINT', stop);
   process.off('SIGTERM', stop);
+  if (stopped) throw new Error('interrupted: finished runs are kept, interrupted ones resume from their last checkpoint on the next call');
   return failures;
 }
 
