@@ -16,7 +16,10 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIGS, CONFIG_NAMES, DEFAULT_EPS_GRID, type EpsChoice, chooseFixedEps, configFlags, epsCandidateFlags, epsCandidateName, parseConfigList, selectedValDice } from '../study/configs.js';
-import { type FoldMetrics, type StudyResults, computeResults, readFoldMetrics, resultsMarkdown } from '../study/results.js';
+import { type FoldMetrics, computeResults, readFoldMetrics, resultsMarkdown } from '../study/results.js';
+import { diceFigure, difficultyDiceFigure, difficultyVsDice, difficultyVsDiceMarkdown, readRunTiming, summarizeTiming, timingMarkdown, trajectoryMarkdown, trajectoryReport } from '../study/report.js';
+import type { Figure } from '../uncertainty/report.js';
+import { machineInfo } from './benchUtil.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -62,7 +65,8 @@ function parseOptions() {
       'mc-every': { type: 'string', description: 'MC phase every M epochs (adaptive configurations)', default: "train's default" },
       'synthetic-count': { type: 'string', description: 'images in the synthetic set', default: "train's default" },
       limit: { type: 'string', description: 'use only the first N images', default: 'all' },
-      out: { type: 'string', description: 'study folder', default: 'runs/study' },
+      out: { type: 'string', description: 'study folder (one run folder per split × configuration × fold)', default: 'runs/study' },
+      results: { type: 'string', description: 'where results.md, results.json and the SVG figures go (small files, e.g. docs/results)', default: 'OUT' },
       workers: { type: 'string', description: 'runs at once (one per core or per GPU)', default: '1' },
     },
   );
@@ -80,7 +84,7 @@ function parseOptions() {
   if (f.limit !== 'all') common.push('--limit', f.limit);
   const adaptiveExtra = f['mc-every'] !== "train's default" ? ['--mc-every', f['mc-every']] : [];
   const splits = f.split === 'both' ? ['random', 'sequence'] : [f.split];
-  return { splits, folds, workers, configs, epsGrid, common, adaptiveExtra, out: f.out };
+  return { splits, folds, workers, configs, epsGrid, common, adaptiveExtra, out: f.out, results: f.results === 'OUT' ? f.out : f.results };
 }
 
 /** Run every run not finished yet, `workers` at a time. Returns the failures. */
@@ -193,27 +197,60 @@ runMain(async () => {
   const failed = await runAll(all, o.workers);
   if (failed.length) throw new Error(`${failed.length} run(s) failed, no results written:\n  ${failed.join('\n  ')}`);
 
-  // Results.
-  const json: Record<string, { results: StudyResults; polydice1Fixed: EpsChoice | null; runs: Record<string, string[]> }> = {};
+  // Results: tables, run times, the difficulty trajectory of one fold, figures.
+  const machine = machineInfo();
+  const json: Record<string, unknown> = {};
+  const figures: Figure[] = [];
   const md: string[] = [
     '# Study results',
     '',
-    `Configurations: ${o.configs.map((c) => c.name).join(', ')}; ${o.folds} folds; train flags common to all runs: \`${o.common.join(' ')}\`.`,
+    `Configurations: ${o.configs.map((c) => c.name).join(', ')}; ${o.folds} folds; train flags common to all runs: \`${o.common.join(' ')}\`` +
+      `${o.adaptiveExtra.length ? `; adaptive configurations also \`${o.adaptiveExtra.join(' ')}\`` : ''}.`,
+    `Machine: ${machine.cpuModel}, ${machine.availableParallelism} cores, ${machine.totalMemoryGiB} GiB, ${machine.os}, Node ${machine.node}, onnxruntime-node ${machine.onnxruntime}; ` +
+      `${o.workers} run(s) at a time; results written at commit ${machine.gitCommit ?? 'unknown'}${machine.gitDirty ? ' (with uncommitted changes)' : ''}.`,
     '',
   ];
   for (const [split, m] of runsOf) {
-    const results = computeResults(new Map([...m].map(([name, runs]) => [name, foldMetrics(runs)])));
+    const folds = new Map([...m].map(([name, runs]) => [name, foldMetrics(runs)]));
+    const results = computeResults(folds);
     const choice = choices.get(split) ?? null;
-    json[split] = { results, polydice1Fixed: choice, runs: Object.fromEntries([...m].map(([name, runs]) => [name, runs.map((r) => r.dir)])) };
+    const timing = [...m].map(([name, runs]) => summarizeTiming(name, runs.map((r) => readRunTiming(r.dir, r.fold))));
+    const vsDice = [...folds].flatMap(([name, f]) => difficultyVsDice(name, f) ?? []);
     md.push(resultsMarkdown(results, `${split} split`));
     if (choice)
       md.push(
         `polydice1-fixed: ε₁ = ${choice.eps}, chosen on validation folds only from {${choice.meanValDice.map((r) => `${r.eps} (mean val Dice ${r.meanValDice.toFixed(4)})`).join(', ')}}; rule: ${choice.rule}.`,
         '',
       );
+    const diceSvg = `${split}-dice.svg`;
+    figures.push({ id: diceSvg, title: `Test Dice per configuration (${split})`, svg: diceFigure(split, results) });
+    md.push(`![Test Dice per configuration, ${split} split](${diceSvg})`, '', `### Run time (${split} split)`, '', timingMarkdown(timing));
+
+    // The trajectory of fold 0 of the first adaptive configuration, if it had MC phases.
+    const adaptive = o.configs.find((c) => c.name.startsWith('adaptive'))?.name;
+    let trajectory = null;
+    if (adaptive) {
+      const run = m.get(adaptive)![0]!;
+      if (existsSync(join(run.dir, `fold-${run.fold}`, 'trajectory.jsonl'))) {
+        const t = trajectoryReport(split, adaptive, run.dir, run.fold);
+        trajectory = t.report;
+        md.push(`### MC-Dropout difficulty (${split} split)`, '', trajectoryMarkdown(t.report));
+        for (const f of t.figures) {
+          figures.push({ ...f, id: `${f.id}.svg` });
+          md.push(`![${f.title}](${f.id}.svg)`, '');
+        }
+      }
+      const scatter = `${split}-${adaptive}-difficulty-vs-dice.svg`;
+      if (vsDice.length) {
+        figures.push({ id: scatter, title: 'Difficulty vs test Dice', svg: difficultyDiceFigure(split, adaptive, folds.get(adaptive)!) });
+        md.push(difficultyVsDiceMarkdown(vsDice), `![Test-image difficulty vs test Dice, ${adaptive}](${scatter})`, '');
+      }
+    }
+    json[split] = { results, polydice1Fixed: choice, timing, trajectory, difficultyVsTestDice: vsDice, runs: Object.fromEntries([...m].map(([name, runs]) => [name, runs.map((r) => r.dir)])) };
   }
-  mkdirSync(o.out, { recursive: true });
-  writeFileAtomic(join(o.out, 'results.json'), `${JSON.stringify({ options: { ...o, configs: o.configs.map((c) => c.name) }, splits: json }, null, 2)}\n`);
-  writeFileAtomic(join(o.out, 'results.md'), md.join('\n'));
-  progress(`study done in ${((performance.now() - started) / 1000).toFixed(0)} s: ${join(o.out, 'results.md')}, ${join(o.out, 'results.json')}`);
+  mkdirSync(o.results, { recursive: true });
+  for (const f of figures) writeFileAtomic(join(o.results, f.id), f.svg);
+  writeFileAtomic(join(o.results, 'results.json'), `${JSON.stringify({ options: { ...o, configs: o.configs.map((c) => c.name) }, machine, splits: json }, null, 2)}\n`);
+  writeFileAtomic(join(o.results, 'results.md'), md.join('\n'));
+  progress(`study done in ${((performance.now() - started) / 1000).toFixed(0)} s: ${join(o.results, 'results.md')}, results.json and ${figures.length} SVG figure(s)`);
 });

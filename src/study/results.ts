@@ -8,7 +8,8 @@ import { type WilcoxonResult, wilcoxonSignedRank } from './wilcoxon.js';
 
 export const METRICS = ['dice', 'iou', 'precision', 'recall'] as const;
 export type MetricName = (typeof METRICS)[number];
-export type ImageRow = { name: string } & Record<MetricName, number>;
+/** One test image's metrics; `difficulty` is the final model's MC-Dropout difficulty when the run had MC phases. */
+export type ImageRow = { name: string; difficulty?: number } & Record<MetricName, number>;
 
 /** One fold's metrics.json, as written by the trainer. */
 export interface FoldMetrics {

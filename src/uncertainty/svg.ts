@@ -14,6 +14,10 @@ export interface Series {
   points: readonly Point[];
   dash?: string;
   width?: number;
+  /** Markers without a connecting line (scatter plots, categorical x). */
+  markersOnly?: boolean;
+  /** Half-length of a vertical error bar at each point (same order as points). */
+  errors?: readonly number[];
 }
 
 export interface Band {
@@ -35,6 +39,8 @@ export interface ChartSpec {
   hLines?: readonly number[];
   /** Only integer x ticks (epochs). */
   integerX?: boolean;
+  /** Categorical x axis: these ticks and labels instead of numeric ones (x = 0, 1, … per category). */
+  xCategories?: readonly string[];
   width?: number;
   height?: number;
 }
@@ -90,8 +96,11 @@ export function lineChart(spec: ChartSpec): string {
   const bands = spec.bands ?? [];
   const xs = [...spec.series.flatMap((s) => s.points.map((p) => p[0])), ...bands.flatMap((b) => b.points.map((p) => p[0]))];
   const ys = [...spec.series.flatMap((s) => s.points.map((p) => p[1])), ...bands.flatMap((b) => b.points.flatMap((p) => [p[1], p[2]])), ...(spec.hLines ?? [])];
-  let [x0, x1] = extent(xs, 0);
-  if (spec.integerX && x1 - x0 < 2) [x0, x1] = [Math.floor(x0) - 1, Math.ceil(x1) + 1];
+  const cats = spec.xCategories;
+  let [x0, x1] = cats ? [-0.5, cats.length - 0.5] : extent(xs, 0);
+  if (!cats && spec.integerX && x1 - x0 < 2) [x0, x1] = [Math.floor(x0) - 1, Math.ceil(x1) + 1];
+  const errorYs = spec.series.flatMap((s) => (s.errors ?? []).flatMap((e, i) => (s.points[i] ? [s.points[i]![1] - e, s.points[i]![1] + e] : [])));
+  ys.push(...errorYs);
   const [y0, y1] = spec.yDomain ? [spec.yDomain[0], spec.yDomain[1]] : extent(ys, 0.06);
   const sx = (x: number): number => m.left + ((x - x0) / (x1 - x0)) * pw;
   const sy = (y: number): number => m.top + ph - ((y - y0) / (y1 - y0)) * ph;
@@ -108,12 +117,12 @@ export function lineChart(spec: ChartSpec): string {
     out.push(`<line x1="${m.left}" y1="${y}" x2="${m.left + pw}" y2="${y}" stroke="#e4e4e4"/>`);
     out.push(`<text x="${m.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#444">${escapeXml(formatTick(v, ystep))}</text>`);
   }
-  const xt = niceTicks(x0, x1, 8, spec.integerX);
+  const xt = cats ? cats.map((_, i) => i) : niceTicks(x0, x1, 8, spec.integerX);
   const xstep = xt.length > 1 ? xt[1]! - xt[0]! : 1;
   for (const v of xt) {
     const x = f2(sx(v));
     out.push(`<line x1="${x}" y1="${m.top}" x2="${x}" y2="${m.top + ph}" stroke="#f0f0f0"/>`);
-    out.push(`<text x="${x}" y="${m.top + ph + 18}" text-anchor="middle" fill="#444">${escapeXml(formatTick(v, xstep))}</text>`);
+    out.push(`<text x="${x}" y="${m.top + ph + 18}" text-anchor="middle" fill="#444"${cats ? ' font-size="11"' : ''}>${escapeXml(cats ? cats[v]! : formatTick(v, xstep))}</text>`);
   }
   out.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
   out.push(`<text x="${m.left + pw / 2}" y="${H - 10}" text-anchor="middle" fill="#222">${escapeXml(spec.xLabel)}</text>`);
@@ -137,8 +146,14 @@ export function lineChart(spec: ChartSpec): string {
   // Series: polylines per finite run, plus markers.
   for (const s of spec.series) {
     const w = s.width ?? 2;
+    s.errors?.forEach((e, i) => {
+      const p = s.points[i];
+      if (!p || !Number.isFinite(e) || !Number.isFinite(p[1])) return;
+      const x = f2(sx(p[0]));
+      out.push(`<line x1="${x}" y1="${f2(sy(p[1] - e))}" x2="${x}" y2="${f2(sy(p[1] + e))}" stroke="${s.color}" stroke-width="1.5"/>`);
+    });
     for (const run of runs(s.points, (p) => Number.isFinite(p[1]) && Number.isFinite(p[0]))) {
-      if (run.length > 1) {
+      if (run.length > 1 && !s.markersOnly) {
         out.push(`<polyline points="${run.map((p) => `${f2(sx(p[0]))},${f2(sy(p[1]))}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="${w}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''} stroke-linejoin="round"/>`);
       }
       for (const p of run) out.push(`<circle cx="${f2(sx(p[0]))}" cy="${f2(sy(p[1]))}" r="${w + 1}" fill="${s.color}"/>`);
@@ -153,7 +168,13 @@ export function lineChart(spec: ChartSpec): string {
     ly += 18;
   };
   for (const b of bands) entry(b.label, `<rect x="{x}" y="${ly - 6}" width="20" height="12" fill="${b.color}" fill-opacity="0.35"/>`);
-  for (const s of spec.series) entry(s.label, `<line x1="{x}" y1="{y}" x2="${lx + 20}" y2="{y}" stroke="${s.color}" stroke-width="${s.width ?? 2}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
+  for (const s of spec.series)
+    entry(
+      s.label,
+      s.markersOnly
+        ? `<circle cx="${lx + 10}" cy="{y}" r="${(s.width ?? 2) + 1}" fill="${s.color}"/>`
+        : `<line x1="{x}" y1="{y}" x2="${lx + 20}" y2="{y}" stroke="${s.color}" stroke-width="${s.width ?? 2}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
+    );
   out.push('</svg>');
   return out.join('\n');
 }

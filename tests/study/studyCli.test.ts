@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const study = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/study.ts', ...args], { encoding: 'utf8' });
-const tiny = ['--preset', 'tiny', '--size', '32', '--epochs', '2', '--synthetic-count', '40', '--folds', '2', '--configs', 'dice,adaptive-up', '--workers', '2'];
+const tiny = ['--preset', 'tiny', '--size', '32', '--epochs', '2', '--synthetic-count', '40', '--folds', '2', '--configs', 'dice,adaptive-up', '--mc-every', '1', '--workers', '2'];
 
 describe('npm run study', () => {
   it('--help lists the options and configurations', () => {
@@ -22,18 +22,36 @@ describe('npm run study', () => {
 
   it('runs a 2-config × 2-fold study, skips finished runs, resumes an interrupted one', () => {
     const out = mkdtempSync(join(tmpdir(), 'study-'));
-    const first = study(...tiny, '--out', out);
+    const res = join(out, 'results');
+    const first = study(...tiny, '--out', out, '--results', res);
     expect(first.status, first.stderr).toBe(0);
     for (const c of ['dice', 'adaptive-up'])
       for (const k of [0, 1]) {
         expect(existsSync(join(out, 'random', c, `run-${k}`, `fold-${k}`, 'metrics.json'))).toBe(true);
         expect(JSON.parse(readFileSync(join(out, 'random', c, `run-${k}`, 'train.json'), 'utf8')).options.fold).toBe(k);
       }
-    const md = readFileSync(join(out, 'results.md'), 'utf8');
+    expect(existsSync(join(out, 'results.md'))).toBe(false); // results went to --results
+    const md = readFileSync(join(res, 'results.md'), 'utf8');
     expect(md).toMatch(/\| dice \| 2 \|/);
     expect(md).toMatch(/\| adaptive-up \| dice \| 40 \|/);
-    const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
-    expect(json.splits.random.results.summaries.map((s: { config: string }) => s.config)).toEqual(['dice', 'adaptive-up']);
+    const json = JSON.parse(readFileSync(join(res, 'results.json'), 'utf8'));
+    const random = json.splits.random;
+    expect(random.results.summaries.map((s: { config: string }) => s.config)).toEqual(['dice', 'adaptive-up']);
+    // Run times, machine and commit, the trajectory of adaptive-up fold 0 (an MC phase after each of 2 epochs),
+    // and the test-image difficulty of every test image of the adaptive runs (none for dice: no MC phases).
+    expect(json.machine.cpuModel).toBeTruthy();
+    expect(json.machine.gitCommit).toMatch(/^[0-9a-f]{7,}$/);
+    for (const t of random.timing) {
+      expect(t.runs).toBe(2);
+      expect(t.secondsPerEpoch).toBeGreaterThan(0);
+      expect(t.wallSecondsPerRun).toBeGreaterThan(t.secondsPerEpoch);
+    }
+    expect(random.trajectory.phases.map((p: { epoch: number }) => p.epoch)).toEqual([1, 2]);
+    expect(random.difficultyVsTestDice.map((d: { config: string }) => d.config)).toEqual(['adaptive-up']);
+    expect(random.difficultyVsTestDice[0].pooled.images).toBe(40);
+    for (const svg of ['random-dice.svg', 'random-adaptive-up-difficulty-vs-dice.svg', 'random-adaptive-up-fold-0-difficulty.svg'])
+      expect(readFileSync(join(res, svg), 'utf8')).toMatch(/^<svg [^]*<\/svg>$/);
+    expect(md).toContain('](random-adaptive-up-fold-0-difficulty.svg)');
 
     const second = study(...tiny, '--out', out);
     expect(second.status, second.stderr).toBe(0);
