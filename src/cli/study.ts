@@ -26,6 +26,16 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
 const trainScript = join(here, 'train.ts');
 
+/** The project's copy of CVC-ClinicDB (see ../shared/data/README.md), relative to the repository root. */
+const DEFAULT_DATA = '../shared/data/CVC-ClinicDB';
+
+/**
+ * The CPU study preset (issue 9): all 40 runs of one split (6 configurations, ε grid of 4 with ε = 0
+ * shared, 5 folds) in about 45 min on 2 cores, 2 runs at a time with one thread each (measured 4.3 s
+ * per epoch). The `small` preset at 128² takes 24 s per epoch: about 5 h per split.
+ */
+const CPU_STUDY = { preset: 'study', epochs: 25, size: 64, mcEvery: 5 } as const;
+
 interface Run {
   split: string;
   /** folder under OUT/<split>/ (a configuration, or eps-grid/eps-E) */
@@ -38,6 +48,23 @@ interface Run {
 const metricsFile = (r: Run): string => join(r.dir, `fold-${r.fold}`, 'metrics.json');
 const wallFile = (r: Run): string => join(r.dir, 'wall-time.json');
 
+/**
+ * A run folder belongs to one set of train flags (kept in study-run.json): finding other flags there
+ * means a different study was pointed at the same --out, and skipping or resuming would mix them.
+ */
+function checkRunFlags(r: Run): void {
+  const file = join(r.dir, 'study-run.json');
+  const args = [...r.flags, '--fold', String(r.fold)];
+  if (existsSync(file)) {
+    const before = (JSON.parse(readFileSync(file, 'utf8')) as { args: string[] }).args;
+    if (before.join('\0') !== args.join('\0'))
+      throw new UsageError(`${r.dir} holds a run with other options:\n  there: ${before.join(' ')}\n  now:   ${args.join(' ')}\nuse another --out (or the same options)`);
+  } else {
+    mkdirSync(r.dir, { recursive: true });
+    writeFileAtomic(file, `${JSON.stringify({ args })}\n`);
+  }
+}
+
 /** Wall-clock seconds of a run's train processes, summed over resumed invocations. */
 function addWallTime(r: Run, seconds: number, threads: string): void {
   const before = existsSync(wallFile(r)) ? (JSON.parse(readFileSync(wallFile(r), 'utf8')) as { seconds: number; invocations: number }) : { seconds: 0, invocations: 0 };
@@ -48,41 +75,53 @@ function parseOptions() {
   const f = parseFlags(
     'study',
     'Runs the study grid (issue 9): every split × configuration × fold is one `npm run train` process, --workers at a time.\n' +
-      'Resumable: runs with a metrics.json are skipped, runs with a checkpoint resume from it. Then writes OUT/results.md and\n' +
-      `results.json. Configurations: ${CONFIGS.map((c) => `${c.name} (${c.description})`).join('; ')}.`,
+      'Resumable: runs with a metrics.json are skipped, runs with a checkpoint resume from it. Then writes results.md,\n' +
+      'results.json and SVG figures to --results. On CPU the defaults are the study preset (base 8, 64², 25 epochs, MC phase\n' +
+      'every 5 epochs: one split in about 45 min on 2 cores); with --ep cuda the paper\'s (METHOD.md: base 64, 224², batch 32,\n' +
+      `200 epochs, M = 10). Configurations: ${CONFIGS.map((c) => `${c.name} (${c.description})`).join('; ')}.`,
     {
-      data: { type: 'string', description: 'dataset folder', default: 'the built-in synthetic set' },
+      data: { type: 'string', description: 'dataset folder, or "synthetic" for the built-in synthetic set', default: DEFAULT_DATA },
       split: { type: 'string', description: 'random, sequence or both', default: 'random' },
       folds: { type: 'string', description: 'k of k-fold cross-validation (every fold is run)', default: '5' },
       configs: { type: 'string', description: `comma-separated configurations: ${CONFIG_NAMES.join(', ')}`, default: 'all' },
       'eps-grid': { type: 'string', description: 'ε₁ values tried (on validation folds) for polydice1-fixed', default: DEFAULT_EPS_GRID.join(',') },
-      preset: { type: 'string', description: 'model preset (tiny, study, small, paper)', default: "train's default" },
-      epochs: { type: 'string', description: 'epochs per run', default: "train's default" },
-      size: { type: 'string', description: 'image size', default: "train's default" },
+      preset: { type: 'string', description: 'model preset (tiny, study, small, paper)', default: `${CPU_STUDY.preset} (CPU), train's GPU default (paper)` },
+      epochs: { type: 'string', description: 'epochs per run', default: `${CPU_STUDY.epochs} (CPU), train's GPU default (200)` },
+      size: { type: 'string', description: 'image size', default: `${CPU_STUDY.size} (CPU), train's GPU default (224)` },
       batch: { type: 'string', description: 'batch size', default: "train's default" },
       ep: { type: 'string', description: 'execution providers of every run', default: 'cpu' },
       seed: { type: 'string', description: 'seed of every run (weights, folds, shuffling, augmentation, dropout)', default: '1' },
-      'mc-every': { type: 'string', description: 'MC phase every M epochs (adaptive configurations)', default: "train's default" },
+      'mc-every': { type: 'string', description: 'MC phase every M epochs (adaptive configurations)', default: `${CPU_STUDY.mcEvery} (CPU), 10 (GPU, METHOD.md)` },
       'synthetic-count': { type: 'string', description: 'images in the synthetic set', default: "train's default" },
       limit: { type: 'string', description: 'use only the first N images', default: 'all' },
       out: { type: 'string', description: 'study folder (one run folder per split × configuration × fold)', default: 'runs/study' },
       results: { type: 'string', description: 'where results.md, results.json and the SVG figures go (small files, e.g. docs/results)', default: 'OUT' },
-      workers: { type: 'string', description: 'runs at once (one per core or per GPU)', default: '1' },
+      workers: { type: 'string', description: 'runs at once (one per core or per GPU); each gets cores/workers onnxruntime threads', default: 'cores (CPU), 1 (GPU)' },
     },
   );
   if (!['random', 'sequence', 'both'].includes(f.split)) throw new UsageError(`--split must be random, sequence or both, got "${f.split}"`);
   const folds = numberFlag('folds', f.folds);
   if (!(Number.isInteger(folds) && folds >= 2)) throw new UsageError(`--folds must be an integer ≥ 2, got ${f.folds}`);
-  const workers = numberFlag('workers', f.workers);
+  const gpu = f.ep.split(',')[0] !== 'cpu';
+  const isDefault = (v: string): boolean => v.includes('(CPU)');
+  const workers = isDefault(f.workers) ? (gpu ? 1 : availableParallelism()) : numberFlag('workers', f.workers);
   if (!(Number.isInteger(workers) && workers >= 1)) throw new UsageError(`--workers must be a positive integer, got ${f.workers}`);
   const configs = usage(() => parseConfigList(f.configs === 'all' ? CONFIG_NAMES.join(',') : f.configs));
   const epsGrid = f['eps-grid'].split(',').map((s) => numberFlag('eps-grid', s));
   if (epsGrid.some((e) => !(e > -0.5))) throw new UsageError('--eps-grid values must be greater than -0.5');
   const common = ['--folds', String(folds), '--ep', f.ep, '--seed', String(numberFlag('seed', f.seed))];
-  if (!f.data.startsWith('the built-in')) common.push('--data', f.data);
-  for (const k of ['preset', 'epochs', 'size', 'batch', 'synthetic-count'] as const) if (f[k] !== "train's default") common.push(`--${k}`, f[k]);
+  if (f.data !== 'synthetic') {
+    if (!existsSync(f.data)) throw new UsageError(`--data: ${f.data} does not exist (pass --data DIR, or --data synthetic for the built-in set)`);
+    common.push('--data', f.data);
+  }
+  // CPU: the study preset unless told otherwise; GPU: train's own (the paper's) defaults.
+  for (const k of ['preset', 'epochs', 'size'] as const) {
+    const v = isDefault(f[k]) ? (gpu ? null : String(CPU_STUDY[k])) : f[k];
+    if (v !== null) common.push(`--${k}`, v);
+  }
+  for (const k of ['batch', 'synthetic-count'] as const) if (f[k] !== "train's default") common.push(`--${k}`, f[k]);
   if (f.limit !== 'all') common.push('--limit', f.limit);
-  const adaptiveExtra = f['mc-every'] !== "train's default" ? ['--mc-every', f['mc-every']] : [];
+  const adaptiveExtra = ['--mc-every', isDefault(f['mc-every']) ? (gpu ? '10' : String(CPU_STUDY.mcEvery)) : f['mc-every']];
   const splits = f.split === 'both' ? ['random', 'sequence'] : [f.split];
   return { splits, folds, workers, configs, epsGrid, common, adaptiveExtra, out: f.out, results: f.results === 'OUT' ? f.out : f.results };
 }
@@ -90,6 +129,7 @@ function parseOptions() {
 /** Run every run not finished yet, `workers` at a time. Returns the failures. */
 async function runAll(runs: Run[], workers: number): Promise<string[]> {
   const todo = runs.filter((r) => {
+    checkRunFlags(r);
     if (existsSync(metricsFile(r))) {
       progress(`skip ${r.split}/${r.name} fold ${r.fold}: finished (${metricsFile(r)})`);
       return false;

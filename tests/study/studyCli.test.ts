@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const study = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/study.ts', ...args], { encoding: 'utf8' });
-const tiny = ['--preset', 'tiny', '--size', '32', '--epochs', '2', '--synthetic-count', '40', '--folds', '2', '--configs', 'dice,adaptive-up', '--mc-every', '1', '--workers', '2'];
+const tiny = ['--data', 'synthetic', '--preset', 'tiny', '--size', '32', '--epochs', '2', '--synthetic-count', '40', '--folds', '2', '--configs', 'dice,adaptive-up', '--mc-every', '1', '--workers', '2'];
 
 describe('npm run study', () => {
   it('--help lists the options and configurations', () => {
@@ -68,6 +68,11 @@ describe('npm run study', () => {
     expect(third.stderr.match(/^skip /gm)).toHaveLength(3);
     expect(readFileSync(join(out, 'random', 'dice', 'run-1', 'train.log'), 'utf8')).toMatch(/--resume/);
     expect(existsSync(join(fold, 'metrics.json'))).toBe(true);
+
+    // The same --out with other training options is refused instead of mixing two studies.
+    const other = study(...tiny.map((a, i) => (tiny[i - 1] === '--epochs' ? '3' : a)), '--out', out);
+    expect(other.status).toBe(2);
+    expect(other.stderr).toMatch(/holds a run with other options/);
   });
 
   it('chooses polydice1-fixed on validation folds from the ε grid', () => {
