@@ -4,6 +4,7 @@
  * from `readFoldMetrics`), returning objects and Markdown.
  */
 import { readFileSync } from 'node:fs';
+import { quantile as typeQuantile } from '../uncertainty/stats.js';
 import { type WilcoxonResult, wilcoxonSignedRank } from './wilcoxon.js';
 
 export const METRICS = ['dice', 'iou', 'precision', 'recall'] as const;
@@ -39,15 +40,10 @@ export function meanStd(v: readonly number[]): MeanStd {
   return { mean: m, std, n: v.length };
 }
 
-/** Quantile q ∈ [0,1] with linear interpolation between order statistics (Hyndman–Fan type 7, numpy's default). */
+/** Quantile (type 7, numpy's default; see uncertainty/stats) of a non-empty list. */
 export function quantile(v: readonly number[], q: number): number {
   if (v.length === 0) throw new Error('quantile: no values');
-  if (!(q >= 0 && q <= 1)) throw new Error(`quantile: q must be in [0,1], got ${q}`);
-  const s = [...v].sort((a, b) => a - b);
-  const h = (s.length - 1) * q;
-  const lo = Math.floor(h);
-  const hi = Math.min(lo + 1, s.length - 1);
-  return s[lo]! + (h - lo) * (s[hi]! - s[lo]!);
+  return typeQuantile(v, q);
 }
 
 /**
