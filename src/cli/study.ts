@@ -15,7 +15,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONFIGS, CONFIG_NAMES, DEFAULT_EPS_GRID, type EpsChoice, chooseFixedEps, configFlags, epsCandidateFlags, epsCandidateName, parseConfigList, selectedValDice } from '../study/configs.js';
+import { CONFIGS, CONFIG_NAMES, DEFAULT_EPS_GRID, MAIN_CONFIG_NAMES, type EpsChoice, chooseFixedEps, configFlags, epsCandidateFlags, epsCandidateName, parseConfigList, selectedValDice } from '../study/configs.js';
 import { type FoldMetrics, computeResults, readFoldMetrics, resultsMarkdown } from '../study/results.js';
 import { diceFigure, difficultyDiceFigure, difficultyVsDice, difficultyVsDiceMarkdown, readRunTiming, summarizeTiming, timingMarkdown, trajectoryMarkdown, trajectoryReport } from '../study/report.js';
 import type { Figure } from '../uncertainty/report.js';
@@ -83,7 +83,7 @@ function parseOptions() {
       data: { type: 'string', description: 'dataset folder, or "synthetic" for the built-in synthetic set', default: DEFAULT_DATA },
       split: { type: 'string', description: 'random, sequence or both', default: 'random' },
       folds: { type: 'string', description: 'k of k-fold cross-validation (every fold is run)', default: '5' },
-      configs: { type: 'string', description: `comma-separated configurations: ${CONFIG_NAMES.join(', ')}`, default: 'all' },
+      configs: { type: 'string', description: `comma-separated configurations: ${CONFIG_NAMES.join(', ')}; all = ${MAIN_CONFIG_NAMES.join(', ')}`, default: 'all' },
       'eps-grid': { type: 'string', description: 'ε₁ values tried (on validation folds) for polydice1-fixed', default: DEFAULT_EPS_GRID.join(',') },
       preset: { type: 'string', description: 'model preset (tiny, study, small, paper)', default: `${CPU_STUDY.preset} (CPU), train's GPU default (paper)` },
       epochs: { type: 'string', description: 'epochs per run', default: `${CPU_STUDY.epochs} (CPU), train's GPU default (200)` },
@@ -106,7 +106,7 @@ function parseOptions() {
   const isDefault = (v: string): boolean => v.includes('(CPU)');
   const workers = isDefault(f.workers) ? (gpu ? 1 : availableParallelism()) : numberFlag('workers', f.workers);
   if (!(Number.isInteger(workers) && workers >= 1)) throw new UsageError(`--workers must be a positive integer, got ${f.workers}`);
-  const configs = usage(() => parseConfigList(f.configs === 'all' ? CONFIG_NAMES.join(',') : f.configs));
+  const configs = usage(() => parseConfigList(f.configs === 'all' ? MAIN_CONFIG_NAMES.join(',') : f.configs));
   const epsGrid = f['eps-grid'].split(',').map((s) => numberFlag('eps-grid', s));
   if (epsGrid.some((e) => !(e > -0.5))) throw new UsageError('--eps-grid values must be greater than -0.5');
   const common = ['--folds', String(folds), '--ep', f.ep, '--seed', String(numberFlag('seed', f.seed))];

@@ -9,6 +9,8 @@ export interface StudyConfig {
   description: string;
   /** train.ts flags of this configuration (the fixed-ε one gets its ε from `configFlags`) */
   flags: readonly string[];
+  /** a follow-up, not one of issue 9's six: run only when --configs names it */
+  followUp?: boolean;
 }
 
 export const CONFIGS: readonly StudyConfig[] = [
@@ -30,9 +32,25 @@ export const CONFIGS: readonly StudyConfig[] = [
     description: 'PolyDice-1, ε₁ from MC-Dropout difficulty, harder images get a smaller ε₁ (linear 0..1)',
     flags: ['--loss', 'polydice1', '--adaptive', '--eps-map', 'linear:0,1:down'],
   },
+  // Follow-up to the first CPU study (docs/results): ε₁ ≥ 1 collapsed training, so the same
+  // mappings over [0, 0.25], which stays clear of that regime.
+  {
+    name: 'adaptive-up-0.25',
+    description: 'as adaptive-up with ε₁ in 0..0.25 (follow-up)',
+    flags: ['--loss', 'polydice1', '--adaptive', '--eps-map', 'linear:0,0.25:up'],
+    followUp: true,
+  },
+  {
+    name: 'adaptive-down-0.25',
+    description: 'as adaptive-down with ε₁ in 0..0.25 (follow-up)',
+    flags: ['--loss', 'polydice1', '--adaptive', '--eps-map', 'linear:0,0.25:down'],
+    followUp: true,
+  },
 ];
 
 export const CONFIG_NAMES = CONFIGS.map((c) => c.name);
+/** What --configs all means: issue 9's six configurations. */
+export const MAIN_CONFIG_NAMES = CONFIGS.filter((c) => !c.followUp).map((c) => c.name);
 
 /**
  * The ε₁ values tried for `polydice1-fixed` unless the study is told otherwise: ε = 0 is the

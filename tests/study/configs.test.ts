@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { CONFIG_NAMES, chooseFixedEps, configFlags, getConfig, parseConfigList, selectedValDice } from '../../src/study/configs.js';
+import { CONFIG_NAMES, MAIN_CONFIG_NAMES, chooseFixedEps, configFlags, getConfig, parseConfigList, selectedValDice } from '../../src/study/configs.js';
 
 describe('study configurations', () => {
   it('names the six configurations of the issue and their train flags', () => {
-    expect(CONFIG_NAMES).toEqual(['bce', 'dice', 'polydice1-e0', 'polydice1-fixed', 'adaptive-up', 'adaptive-down']);
+    expect(MAIN_CONFIG_NAMES).toEqual(['bce', 'dice', 'polydice1-e0', 'polydice1-fixed', 'adaptive-up', 'adaptive-down']);
+    // Follow-ups are selectable by name but not part of --configs all.
+    expect(CONFIG_NAMES).toEqual([...MAIN_CONFIG_NAMES, 'adaptive-up-0.25', 'adaptive-down-0.25']);
+    expect(getConfig('adaptive-up-0.25').flags).toContain('linear:0,0.25:up');
     expect(configFlags(getConfig('bce'))).toEqual(['--loss', 'bce']);
     expect(configFlags(getConfig('dice'))).toEqual(['--loss', 'dice']);
     expect(configFlags(getConfig('polydice1-e0'))).toEqual(['--loss', 'polydice1', '--eps', '0']);
