@@ -31,8 +31,8 @@ const DEFAULT_DATA = '../shared/data/CVC-ClinicDB';
 
 /**
  * The CPU study preset (issue 9): all 40 runs of one split (6 configurations, ε grid of 4 with ε = 0
- * shared, 5 folds) in about 45 min on 2 cores, 2 runs at a time with one thread each (measured 4.3 s
- * per epoch). The `small` preset at 128² takes 24 s per epoch: about 5 h per split.
+ * shared, 5 folds) took 41–42 min on 2 cores, 2 runs at a time with one thread each (4.3 s per epoch,
+ * 5.7 s with MC phases). The `small` preset at 128² takes 24 s per epoch: about 6.7 h per split.
  */
 const CPU_STUDY = { preset: 'study', epochs: 25, size: 64, mcEvery: 5 } as const;
 
@@ -77,7 +77,7 @@ function parseOptions() {
     'Runs the study grid (issue 9): every split × configuration × fold is one `npm run train` process, --workers at a time.\n' +
       'Resumable: runs with a metrics.json are skipped, runs with a checkpoint resume from it. Then writes results.md,\n' +
       'results.json and SVG figures to --results. On CPU the defaults are the study preset (base 8, 64², 25 epochs, MC phase\n' +
-      'every 5 epochs: one split in about 45 min on 2 cores); with --ep cuda the paper\'s (METHOD.md: base 64, 224², batch 32,\n' +
+      'every 5 epochs: one split in about 42 min on 2 cores); with --ep cuda the paper\'s (METHOD.md: base 64, 224², batch 32,\n' +
       `200 epochs, M = 10). Configurations: ${CONFIGS.map((c) => `${c.name} (${c.description})`).join('; ')}.`,
     {
       data: { type: 'string', description: 'dataset folder, or "synthetic" for the built-in synthetic set', default: DEFAULT_DATA },
@@ -138,7 +138,7 @@ async function runAll(runs: Run[], workers: number): Promise<string[]> {
   });
   const failures: string[] = [];
   // K runs share the cores: each gets cores/K onnxruntime threads (unless POLYSEG_THREADS is set).
-  const threads = Math.max(1, Math.floor(availableParallelism() / workers));
+  const threads = process.env.POLYSEG_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / workers)));
   let next = 0;
   const children = new Set<ChildProcess>();
   let stopped = false;
@@ -160,7 +160,7 @@ async function runAll(runs: Run[], workers: number): Promise<string[]> {
       log.write(`# node ${args.join(' ')}\n`);
       const t0 = performance.now();
       const code = await new Promise<number>((done) => {
-        const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'], env: { POLYSEG_THREADS: String(threads), ...process.env } });
+        const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, POLYSEG_THREADS: threads } });
         children.add(child);
         let buf = '';
         child.stderr!.on('data', (chunk: Buffer) => {
@@ -177,7 +177,7 @@ async function runAll(runs: Run[], workers: number): Promise<string[]> {
       });
       await new Promise<void>((ok) => log.end(ok));
       const seconds = (performance.now() - t0) / 1000;
-      addWallTime(r, seconds, process.env.POLYSEG_THREADS ?? String(threads));
+      addWallTime(r, seconds, threads);
       const secs = seconds.toFixed(1);
       if (code === 0 && existsSync(metricsFile(r))) progress(`done ${label} in ${secs} s`);
       else {
