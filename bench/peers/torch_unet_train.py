@@ -22,6 +22,10 @@ Loss (--loss, per image, mean over the batch; p = sigmoid(logits), a2 = sum(p^2)
   dice (default): smoothed Dice with squared denominator, 1 - (2d + 1)/(a2 + b2 + 1);
   polydice1: PolyDice-1 with eps_1 = 0, 1 - s + s/2 * acos(clip((d + 1)/(ab + 1)))^2,
     s = (2ab + 1)/(a2 + b2 + 1), a = sqrt(a2 + 1e-12), b = sqrt(b2 + 1e-12), clip to [-1, 1] +- 1e-6.
+Configuration (--config-only prints just this; every result carries it as 'config'): torch version,
+the BLAS shared libraries mapped into this process (/proc/self/maps, resolved) and their kind
+('reference' = Debian's netlib libblas3, which a machine set up by `npm run setup` selects unless
+libopenblas0 is installed: scripts/install-peers.sh), oneDNN (mkldnn), intra- and inter-op threads.
 Optimizer: Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8.
 Timed: the whole train step (zero_grad, forward, loss, backward, optimizer.step); --warmup steps (2),
 then median / p10 / p90 over --repeats steps. The batch stays on the device (onnxruntime-node instead
@@ -33,7 +37,9 @@ gflops_per_s = 3 * forward_flops / median step time (forward + ~2x for backward)
 import argparse
 import json
 import os
+import re
 import resource
+import sys
 import statistics
 import time
 
@@ -125,6 +131,54 @@ def forward_flops(depth: int, base: int, in_channels: int, size: int, batch: int
     return 2 * macs * batch
 
 
+def loaded_blas():
+    """Shared libraries of this process that implement BLAS (resolved paths), read from /proc/self/maps."""
+    libs = set()
+    try:
+        with open('/proc/self/maps') as f:
+            for line in f:
+                path = line.split()[-1] if len(line.split()) >= 6 else ''
+                name = os.path.basename(path)
+                if re.search(r'(blas|mkl_rt|mkl_core|libblis|libflexiblas|accelerate)', name, re.I):
+                    libs.add(os.path.realpath(path))
+    except OSError:
+        return None
+    return sorted(libs)
+
+
+def blas_kind(libs):
+    """'openblas', 'mkl', 'blis', 'reference' (Debian's netlib libblas3) or 'unknown'."""
+    if libs is None:
+        return 'unknown'
+    joined = ' '.join(libs).lower()
+    for kind in ('openblas', 'mkl', 'blis', 'flexiblas'):
+        if kind in joined:
+            return kind
+    if any(re.search(r'/blas/libblas\.so', p) or p.endswith('libblas.so.3') for p in libs):
+        return 'reference'
+    return 'unknown' if libs else 'none loaded'
+
+
+def peer_config(device: str):
+    """What this process runs on: torch, BLAS library loaded (after a matmul forced it in), oneDNN, threads."""
+    a = torch.rand(64, 64)
+    (a @ a).sum().item()  # torch loads its BLAS lazily on some builds
+    libs = loaded_blas()
+    return {
+        'torch': torch.__version__,
+        'python': sys.executable,
+        'device': device,
+        'blas_libraries': libs,
+        'blas': blas_kind(libs),
+        'mkl': torch.backends.mkl.is_available(),
+        'mkldnn': torch.backends.mkldnn.is_available(),
+        'threads': torch.get_num_threads(),
+        'interop_threads': torch.get_num_interop_threads(),
+        'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
+        'cpu_capability': torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, 'cpu') and hasattr(torch.backends.cpu, 'get_cpu_capability') else None,
+    }
+
+
 def percentile(xs, q):
     s = sorted(xs)
     k = (len(s) - 1) * q
@@ -146,9 +200,13 @@ def main():
     ap.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     ap.add_argument('--loss', choices=['dice', 'polydice1'], default='dice')
     ap.add_argument('--dropout', type=float, default=0.0)
+    ap.add_argument('--config-only', action='store_true', help='print the peer configuration (BLAS, oneDNN, threads) and exit')
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
+    if a.config_only:
+        print(json.dumps(peer_config(a.device)))
+        return
     torch.manual_seed(a.seed)
     device = torch.device(a.device)
     if a.device == 'cuda':
@@ -206,6 +264,7 @@ def main():
         'repeats': a.repeats,
         'last_loss': round(losses[-1], 6),
         'peak_rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        'config': peer_config(a.device),
     }))
 
 

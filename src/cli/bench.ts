@@ -7,7 +7,9 @@
  * Train (benchTrain.ts): the fused train step of the small preset (base 16, 128², batch 8) and a
  * larger one (base 32, 224², batch 4): ms/step, images/s, GFLOP/s (3 × forward), peak memory, the
  * fraction of the GEMM ceiling, where the time goes, and PyTorch's CPU train step side by side.
- * --only inference|train picks a section. JSON to --out, tables on stdout, progress on stderr.
+ * Conv weight gradient (benchConvGrad.ts): every formulation at every conv shape of the two train
+ * cases' U-Nets, and the one the graph builder picks.
+ * --only inference|train|convgrad|serve picks a section. JSON to --out, tables on stdout, progress on stderr.
  */
 import os from 'node:os';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
@@ -18,6 +20,7 @@ import { type ModelConfig, type PresetName, buildInferenceModel, buildMcModel, p
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
 import { benchServe, serveReport } from './benchServe.js';
+import { CONVGRAD_MODELS, benchConvGrad, convGradReport } from './benchConvGrad.js';
 import { CVC_DIR, type TrainCase, benchTrain, trainReport } from './benchTrain.js';
 import { type Stats, fmtMs, machineInfo, otherCpuMeter, round, stats, table } from './benchUtil.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, writeFileAtomic } from './cli.js';
@@ -265,25 +268,30 @@ runMain(async () => {
       'build and session-creation time, batch-1 and batch-8 latency (median, p10, p90), images/s, conv GFLOP/s,\n' +
       `and MC-Dropout with N=${SAMPLES} samples against ${SAMPLES} single passes. Train: the fused train step (base 16, 128², batch 8;\n` +
       'base 32, 224², batch 4): ms/step, images/s, GFLOP/s, peak memory, share of the GEMM ceiling, a kernel-time profile,\n' +
-      'and PyTorch\'s CPU train step of the same U-Net side by side. JSON to --out, tables on stdout.',
+      'and PyTorch\'s CPU train step of the same U-Net side by side in alternating rounds (install the peer at its best with\n' +
+      'scripts/install-peers.sh: PyTorch with OpenBLAS). Convgrad: the conv weight-gradient formulations at the U-Nets\' shapes.\n' +
+      'JSON to --out, tables on stdout.',
     {
       out: { type: 'string', description: 'JSON results file', default: 'artifacts/bench/bench.json' },
       repeats: { type: 'string', description: `measured runs per case, after ${WARMUP} warm-up runs; slow cases are capped to ~${CASE_BUDGET_S} s`, default: `10 (${QUICK_REPEATS} with --quick)` },
       quick: { type: 'boolean', description: `smoke test: the small preset only, ${QUICK_REPEATS} runs per case; a tiny train case without the PyTorch peer` },
-      only: { type: 'string', description: 'inference, train or serve', default: 'all' },
+      only: { type: 'string', description: 'inference, train, convgrad or serve', default: 'all' },
+      rounds: { type: 'string', description: 'train: alternating rounds of ours and PyTorch per case (at least 3 for a quoted ratio)', default: '3 (1 with --quick)' },
     },
   );
   const repeatsGiven = !f.repeats.startsWith('10 (');
   const repeats = repeatsGiven ? numberFlag('repeats', f.repeats) : f.quick ? QUICK_REPEATS : 10;
   if (!Number.isInteger(repeats) || repeats < 1) throw new UsageError(`--repeats must be a positive integer, got "${f.repeats}"`);
 
-  if (!['all', 'inference', 'train', 'serve'].includes(f.only)) throw new UsageError(`--only must be inference, train or serve, got "${f.only}"`);
+  if (!['all', 'inference', 'train', 'convgrad', 'serve'].includes(f.only)) throw new UsageError(`--only must be inference, train, convgrad or serve, got "${f.only}"`);
+  const rounds = f.rounds.startsWith('3 (') ? (f.quick ? 1 : 3) : numberFlag('rounds', f.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError(`--rounds must be a positive integer, got "${f.rounds}"`);
   const start = performance.now();
   const machine = machineInfo();
   progress(`bench: ${machine.cpuModel} x ${machine.cpuCount}, node ${machine.node}, onnxruntime ${machine.onnxruntime}${f.quick ? ', quick' : ''}`);
   const runtimeWarmupMs = await warmRuntime();
 
-  const presets: PresetName[] = f.only === 'train' || f.only === 'serve' ? [] : f.quick ? ['small'] : ['small', 'paper'];
+  const presets: PresetName[] = f.only !== 'all' && f.only !== 'inference' ? [] : f.quick ? ['small'] : ['small', 'paper'];
   const specs: CaseSpec[] = presets.flatMap((preset): CaseSpec[] => [
     { preset, kind: 'inference', batch: 1 },
     { preset, kind: 'inference', batch: 8 },
@@ -308,9 +316,10 @@ runMain(async () => {
     };
   });
   const train =
-    f.only === 'inference' || f.only === 'serve'
+    f.only !== 'all' && f.only !== 'train'
       ? null
-      : await benchTrain(f.quick ? QUICK_TRAIN_CASES : TRAIN_CASES, !f.quick, f.quick ? null : CVC_DIR);
+      : await benchTrain(f.quick ? QUICK_TRAIN_CASES : TRAIN_CASES, !f.quick, f.quick ? null : CVC_DIR, rounds);
+  const convgrad = f.only === 'all' || f.only === 'convgrad' ? await benchConvGrad(f.quick ? CONVGRAD_MODELS.slice(0, 1) : CONVGRAD_MODELS, f.quick ? 2 : 5) : null;
   const serve = f.only === 'all' || f.only === 'serve' ? await benchServe(f.quick ? 40 : 500, 8) : null;
   const totalS = (performance.now() - start) / 1000;
   const loadAtEnd = round(os.loadavg()[0]!, 2);
@@ -340,12 +349,14 @@ runMain(async () => {
     cases,
     mcDropout: mc,
     train,
+    convgrad,
     serve,
     totalS: round(totalS, 1),
   };
   writeFileAtomic(f.out, `${JSON.stringify(result, null, 2)}\n`);
   if (cases.length) process.stdout.write(report(machine, cases, mc, totalS, loadAtEnd));
   if (train) process.stdout.write(`${cases.length ? '\n' : ''}${trainReport(train)}`);
+  if (convgrad) process.stdout.write(`\n${convGradReport(convgrad)}`);
   if (serve) process.stdout.write(`\n${serveReport(serve)}`);
   progress(`bench: wrote ${f.out}`);
 });

@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
@@ -83,7 +83,18 @@ export interface TrainResult {
 
 const WARMUP = 2;
 const LR = 1e-3;
-const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+/**
+ * onnxruntime's intra-op threads: one per core, stated explicitly (not left to onnxruntime's default)
+ * so that the JSON records it and the peer gets the same count (torch.set_num_threads).
+ */
+export const THREADS = os.availableParallelism();
+const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
+  executionProviders: ['cpu'],
+  graphOptimizationLevel: 'all',
+  logSeverityLevel: 3,
+  intraOpNumThreads: THREADS,
+  interOpNumThreads: 1,
+};
 
 /** The model config of a case: the small preset at the case's size, batch and base width (default loss and optimizer). */
 const trainConfig = (tc: TrainCase): ModelConfig => presetConfig('small', { imageSize: tc.size, batch: tc.batch, unet: { base: tc.base } });
@@ -288,6 +299,36 @@ export interface PeerResult {
   peak_rss_mib?: number;
   command?: string;
   unavailable?: string;
+  config?: PeerConfig;
+}
+
+/** What the peer process runs on, as it reports it (torch_unet_train.py peer_config). */
+export interface PeerConfig {
+  torch: string;
+  python: string;
+  device: string;
+  /** BLAS shared libraries mapped into the peer process, resolved. */
+  blas_libraries: string[] | null;
+  /** 'openblas', 'mkl', 'blis', 'flexiblas', 'reference' (Debian's netlib libblas3), 'unknown', 'none loaded'. */
+  blas: string;
+  mkl: boolean;
+  mkldnn: boolean;
+  threads: number;
+  interop_threads: number;
+  omp_num_threads: string | null;
+}
+
+/**
+ * Whether a ratio against this peer means anything: null when it does, else why not. PyTorch on
+ * Debian's reference BLAS (what `npm run setup` leaves, see scripts/install-peers.sh) runs its BLAS
+ * calls 1.2-2.3x slower than with OpenBLAS: a ratio against it flatters us.
+ */
+export function peerProblem(c: PeerConfig | undefined, ourThreads: number): string | null {
+  if (!c) return 'the peer did not report its configuration';
+  if (c.blas === 'reference') return `PyTorch runs on the reference BLAS (${(c.blas_libraries ?? []).join(', ')}); run scripts/install-peers.sh (libopenblas0)`;
+  if (c.blas === 'unknown' || c.blas === 'none loaded') return `PyTorch's BLAS library could not be identified (${(c.blas_libraries ?? []).join(', ') || 'none mapped'})`;
+  if (c.threads !== ourThreads) return `PyTorch uses ${c.threads} threads, onnxruntime ${ourThreads}`;
+  return null;
 }
 
 const PEER_PYTHON = '/usr/bin/python3';
@@ -303,7 +344,7 @@ function pytorchProblem(): string | undefined {
 /** PyTorch's train step of the same U-Net, loss and dropout, in its own process. */
 function pytorchPeer(tc: TrainCase): PeerResult {
   const config = trainConfig(tc);
-  const args = [PEER_SCRIPT, '--base', tc.base, '--depth', config.unet.depth, '--size', tc.size, '--batch', tc.batch, '--repeats', tc.steps, '--warmup', WARMUP]
+  const args = [PEER_SCRIPT, '--base', tc.base, '--depth', config.unet.depth, '--size', tc.size, '--batch', tc.batch, '--repeats', tc.steps, '--warmup', WARMUP, '--threads', THREADS]
     .concat(['--loss', 'polydice1', '--dropout', config.unet.dropout.p])
     .map(String);
   const out = execFileSync(PEER_PYTHON, args, { cwd: REPO_ROOT, encoding: 'utf8' });
@@ -338,18 +379,35 @@ export async function gemmCeiling(n = 2048, runs = 5): Promise<GemmCeiling> {
   return { n, runs, msMedian: round(ms, 1), gflopPerS: round((2 * n ** 3) / 1e9 / (ms / 1000), 1) };
 }
 
+/** Median step times of one case over alternating rounds (ours, PyTorch, ours, PyTorch, …). */
+export interface RoundsSummary {
+  /** Each round's median ms/step. */
+  perRound: number[];
+  /** Median of the round medians, and their range. */
+  median: number;
+  min: number;
+  max: number;
+}
+
 export interface TrainCaseResult extends TrainResult {
   /** Our GFLOP/s over the GEMM ceiling's. */
   ofGemm: number;
-  pytorch: PeerResult;
-  /** PyTorch's median step time over ours: > 1 means we are faster; null when PyTorch did not run. */
+  /** Ours over the alternating rounds; the fields inherited from TrainResult are the first round's. */
+  rounds: RoundsSummary;
+  pytorch: PeerResult & { rounds?: RoundsSummary };
+  /** Why no ratio is given (peer missing or misconfigured), or null. */
+  ratioRefused: string | null;
+  /** PyTorch's median step time over ours (medians of the round medians): > 1 means we are faster; null when refused. */
   pytorchOverOurs: number | null;
+  /** Peak memory, ours over PyTorch's (whole processes); null when PyTorch did not run. */
+  memoryOverPytorch: number | null;
   /** Same parameter count and forward FLOPs as PyTorch's model (null when PyTorch did not run). */
   sameModelAsPytorch: boolean | null;
 }
 
 export interface TrainBench {
   method: Record<string, string>;
+  threads: number;
   gemm: GemmCeiling;
   epoch: EpochResult | { unavailable: string } | null;
   cases: TrainCaseResult[];
@@ -357,35 +415,55 @@ export interface TrainBench {
 
 export const CVC_DIR = '../shared/data/CVC-ClinicDB';
 
+const summarizeRounds = (perRound: number[]): RoundsSummary => {
+  const st = stats(perRound);
+  return { perRound: perRound.map((x) => round(x)), median: round(st.median), min: round(st.min), max: round(st.max) };
+};
+
 /**
- * The train cases one after the other (never two measurements at once): ours in a child process,
- * then, with `withPeer`, PyTorch's. `epochOn`: a CVC-ClinicDB folder for one real epoch, or null.
+ * The train cases one after the other (never two measurements at once): per case `rounds`
+ * alternating rounds of ours (in a child process) and, with `withPeer`, PyTorch's, so that a slow
+ * spell of the machine hits both. `epochOn`: a CVC-ClinicDB folder for one real epoch, or null.
  */
-export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn: string | null): Promise<TrainBench> {
+export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn: string | null, rounds: number): Promise<TrainBench> {
   progress('train: GEMM ceiling (onnxruntime MatMul 2048³ fp32)');
   const gemm = await gemmCeiling();
-  progress(`train: GEMM ceiling ${gemm.gflopPerS} GFLOP/s`);
-  const peerProblem = withPeer ? pytorchProblem() : 'not run with --quick';
-  if (withPeer && peerProblem) progress(`train: PyTorch side by side ${peerProblem}`);
+  progress(`train: GEMM ceiling ${gemm.gflopPerS} GFLOP/s, ${THREADS} onnxruntime threads`);
+  const missing = withPeer ? pytorchProblem() : 'not run with --quick';
+  if (withPeer && missing) progress(`train: PyTorch side by side ${missing}`);
   const out: TrainCaseResult[] = [];
   for (const [i, tc] of cases.entries()) {
     const label = `train [${i + 1}/${cases.length}] ${caseName(tc)}`;
-    progress(`${label}: ${WARMUP} warm-up + ${tc.steps} fused steps${tc.profile ? ' + 1 profiled step' : ''}`);
-    const ours = inChild<TrainResult>(tc);
-    progress(`${label}: median ${fmtMs(ours.stepMs.median)} ms/step, peak ${ours.peakRssMiB} MiB`);
-    let pytorch: PeerResult = { peer: 'pytorch', unavailable: peerProblem };
-    if (!peerProblem) {
-      progress(`${label}: PyTorch, same case`);
-      pytorch = pytorchPeer(tc);
-      progress(`${label}: PyTorch median ${fmtMs(pytorch.ms_median!)} ms/step`);
+    const ours: TrainResult[] = [];
+    const peers: PeerResult[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const profile = tc.profile === true && r === 0;
+      progress(`${label} round ${r + 1}/${rounds}: ours, ${WARMUP} warm-up + ${tc.steps} fused steps${profile ? ' + 1 profiled step' : ''}`);
+      ours.push(inChild<TrainResult>({ ...tc, profile }));
+      progress(`${label} round ${r + 1}/${rounds}: ours median ${fmtMs(ours.at(-1)!.stepMs.median)} ms/step, peak ${ours.at(-1)!.peakRssMiB} MiB`);
+      if (missing) continue;
+      peers.push(pytorchPeer(tc));
+      progress(`${label} round ${r + 1}/${rounds}: PyTorch median ${fmtMs(peers.at(-1)!.ms_median!)} ms/step (BLAS: ${peers.at(-1)!.config?.blas ?? '?'})`);
     }
-    const ran = pytorch.ms_median !== undefined;
+    const first = ours[0]!;
+    const oursRounds = summarizeRounds(ours.map((o) => o.stepMs.median));
+    const peakRssMiB = Math.max(...ours.map((o) => o.peakRssMiB));
+    const pytorch: TrainCaseResult['pytorch'] = peers.length
+      ? { ...peers[0]!, peak_rss_mib: Math.max(...peers.map((p) => p.peak_rss_mib!)), rounds: summarizeRounds(peers.map((p) => p.ms_median!)) }
+      : { peer: 'pytorch', unavailable: missing };
+    const ran = pytorch.rounds !== undefined;
+    const ratioRefused = ran ? peerProblem(pytorch.config, THREADS) : (missing ?? 'PyTorch did not run');
+    if (ran && ratioRefused) progress(`${label}: no ratio: ${ratioRefused}`);
     out.push({
-      ...ours,
-      ofGemm: round(ours.gflopPerS / gemm.gflopPerS, 3),
+      ...first,
+      peakRssMiB,
+      ofGemm: round(first.gflopPerS / gemm.gflopPerS, 3),
+      rounds: oursRounds,
       pytorch,
-      pytorchOverOurs: ran ? round(pytorch.ms_median! / ours.stepMs.median, 2) : null,
-      sameModelAsPytorch: ran ? pytorch.params === ours.parameters && pytorch.forward_flops === ours.flopsPerStep / 3 : null,
+      ratioRefused,
+      pytorchOverOurs: ran && !ratioRefused ? round(pytorch.rounds!.median / oursRounds.median, 2) : null,
+      memoryOverPytorch: ran ? round(peakRssMiB / pytorch.peak_rss_mib!, 2) : null,
+      sameModelAsPytorch: ran ? pytorch.params === first.parameters && pytorch.forward_flops === first.flopsPerStep / 3 : null,
     });
   }
   let epoch: TrainBench['epoch'] = null;
@@ -394,16 +472,17 @@ export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn:
     epoch = existsSync(epochOn) ? inChild<EpochResult>({ epochOn }) : { unavailable: `${epochOn} not found` };
   }
   const method = {
-    step: `fused train-step model (forward + PolyDice-1 loss + backward + Adam, lr ${LR}, dropout as configured) in one onnxruntime-node CPU run, graphOptimizationLevel 'all', default threads; outputs fed back as the next state`,
+    step: `fused train-step model (forward + PolyDice-1 loss + backward + Adam, lr ${LR}, dropout as configured) in one onnxruntime-node CPU run, graphOptimizationLevel 'all', intraOpNumThreads ${THREADS} (one per core), interOpNumThreads 1; outputs fed back as the next state`,
     data: 'syntheticSet images and masks (seed 1), the same batch every step',
     timing: `${WARMUP} warm-up steps, then the case's steps; wall time of trainStep (feeds, run, outputs), performance.now()`,
+    rounds: `${rounds} alternating rounds per case: ours (a fresh child process), then PyTorch (a fresh process), repeated; ms/step = median of the rounds' medians, with their min and max`,
     flops: '3 x forward Conv/ConvTranspose FLOPs of the inference graph of the same config (backward ~ 2 x forward)',
-    peakRss: 'process.resourceUsage().maxRSS of the case\'s own child process after the timed steps (graph building and session creation included)',
-    profile: 'profiled cases: one warm-up and one profiled step in a second session with enableProfiling, after the timed steps; Node *_kernel_time events of the profiled step',
+    peakRss: 'process.resourceUsage().maxRSS of the case\'s own child process after the timed steps (graph building and session creation included), max over rounds',
+    profile: 'profiled cases: one warm-up and one profiled step in a second session with enableProfiling, after the timed steps of the first round; Node *_kernel_time events of the profiled step',
     gemm: 'MatMul of two 2048 x 2048 fp32 matrices through onnxruntime (same session options), median of 5 runs after one warm-up',
-    pytorch: `${PEER_SCRIPT} with the same base, depth, size, batch, steps, warm-up, loss and dropout, ${PEER_PYTHON}, run right after ours`,
+    pytorch: `${PEER_SCRIPT} with the same base, depth, size, batch, steps, warm-up, loss, dropout and thread count, ${PEER_PYTHON}; its configuration (BLAS library loaded, oneDNN, threads) as the process reports it; no ratio when it runs on the reference BLAS or another thread count`,
   };
-  return { method, gemm, epoch, cases: out };
+  return { method, threads: THREADS, gemm, epoch, cases: out };
 }
 
 const caseName = (tc: TrainCase): string => `base ${tc.base} ${tc.size}² b${tc.batch}`;
@@ -431,57 +510,59 @@ function profileLines(c: TrainCaseResult): string[] {
 }
 
 export function trainReport(t: TrainBench): string {
-  const peerRan = t.cases.filter((c) => c.pytorchOverOurs !== null);
+  const peerRan = t.cases.filter((c) => c.pytorch.rounds !== undefined);
   const lines = [
     `Train step: fused forward + PolyDice-1 + backward + Adam in one onnxruntime-node CPU run, ${WARMUP} warm-up steps, each case in its own process`,
     table(
-      ['case', 'params', 'build s', 'session s', 'steps', 'ms/step', 'p10', 'p90', 'images/s', 'GFLOP/s', 'of GEMM', 'peak MiB', 'other CPU'],
+      ['case', 'params', 'build s', 'session s', 'steps', 'ms/step', 'p10 r1', 'p90 r1', 'images/s', 'GFLOP/s', 'of GEMM', 'peak MiB', 'other CPU'],
       t.cases.map((c) => [
         caseName(c.case),
         `${(c.parameters / 1e6).toFixed(2)}M`,
         (c.buildMs / 1000).toFixed(2),
         (c.sessionMs / 1000).toFixed(2),
         String(c.case.steps),
-        fmtMs(c.stepMs.median),
+        fmtMs(c.rounds.median),
         fmtMs(c.stepMs.p10),
         fmtMs(c.stepMs.p90),
-        c.imagesPerS.toFixed(2),
-        c.gflopPerS.toFixed(1),
-        pct(c.ofGemm),
+        ((c.case.batch * 1000) / c.rounds.median).toFixed(2),
+        (c.flopsPerStep / 1e9 / (c.rounds.median / 1000)).toFixed(1),
+        pct(c.flopsPerStep / 1e9 / (c.rounds.median / 1000) / t.gemm.gflopPerS),
         String(c.peakRssMiB),
         c.otherCpuCores === null ? '-' : c.otherCpuCores.toFixed(2),
       ]),
     ),
-    `GFLOP/s counts 3 x forward conv FLOPs per step; of GEMM: that over the GEMM ceiling, onnxruntime MatMul ${t.gemm.n}³ fp32 = ${t.gemm.gflopPerS} GFLOP/s`,
+    `ms/step: median of the rounds' medians; p10/p90: of the first round's steps. GFLOP/s counts 3 x forward conv FLOPs per step; of GEMM: that over the GEMM ceiling, onnxruntime MatMul ${t.gemm.n}³ fp32 = ${t.gemm.gflopPerS} GFLOP/s`,
     '',
   ];
   if (peerRan.length === 0) {
     lines.push(`PyTorch side by side: ${[...new Set(t.cases.map((c) => c.pytorch.unavailable))].join('; ')}`);
   } else {
-    const v = peerRan[0]!.pytorch;
+    const v = peerRan[0]!.pytorch.config;
     lines.push(
-      `Side by side with PyTorch ${v.version} CPU (${v.threads} threads; same U-Net, loss, dropout and Adam, run right after ours); PyTorch/ours > 1: we are faster`,
+      `Side by side with PyTorch ${v?.torch ?? '?'} CPU (${v?.threads ?? '?'} threads, BLAS: ${v?.blas ?? '?'} ${(v?.blas_libraries ?? []).map((l) => l.split('/').pop()).join(', ')}, oneDNN ${v?.mkldnn ? 'on' : 'off'}; ` +
+        `onnxruntime ${t.threads} threads; same U-Net, loss, dropout and Adam), ${peerRan[0]!.rounds.perRound.length} alternating rounds, medians of the round medians [min-max]; PyTorch/ours > 1: we are faster`,
       table(
-        ['case', 'ours ms', 'PyTorch ms', 'PyTorch/ours', 'ours img/s', 'PyTorch img/s', 'ours GFLOP/s', 'PyTorch GFLOP/s', 'ours MiB', 'PyTorch MiB'],
+        ['case', 'ours ms', 'PyTorch ms', 'PyTorch/ours', 'ours img/s', 'PyTorch img/s', 'ours MiB', 'PyTorch MiB', 'MiB ours/PyTorch'],
         t.cases.map((c) => {
           const p = c.pytorch;
-          if (c.pytorchOverOurs === null) return [caseName(c.case), fmtMs(c.stepMs.median), '-', p.unavailable ?? '-', c.imagesPerS.toFixed(2), '-', c.gflopPerS.toFixed(1), '-', String(c.peakRssMiB), '-'];
+          const ours = `${fmtMs(c.rounds.median)} [${fmtMs(c.rounds.min)}-${fmtMs(c.rounds.max)}]`;
+          if (!p.rounds) return [caseName(c.case), ours, '-', p.unavailable ?? '-', '-', '-', String(c.peakRssMiB), '-', '-'];
           return [
             caseName(c.case),
-            fmtMs(c.stepMs.median),
-            fmtMs(p.ms_median!),
-            `${c.pytorchOverOurs.toFixed(2)}x`,
-            c.imagesPerS.toFixed(2),
-            p.images_per_s!.toFixed(2),
-            c.gflopPerS.toFixed(1),
-            p.gflops_per_s!.toFixed(1),
+            ours,
+            `${fmtMs(p.rounds.median)} [${fmtMs(p.rounds.min)}-${fmtMs(p.rounds.max)}]`,
+            c.pytorchOverOurs === null ? 'refused' : `${c.pytorchOverOurs.toFixed(2)}x`,
+            ((c.case.batch * 1000) / c.rounds.median).toFixed(2),
+            ((c.case.batch * 1000) / p.rounds.median).toFixed(2),
             String(c.peakRssMiB),
             String(p.peak_rss_mib),
+            c.memoryOverPytorch!.toFixed(2),
           ];
         }),
       ),
       'peak MiB: the whole process (PyTorch: including the torch import)',
     );
+    for (const c of peerRan.filter((x) => x.ratioRefused)) lines.push(`no ratio for ${caseName(c.case)}: ${c.ratioRefused}`);
     const differ = peerRan.filter((c) => !c.sameModelAsPytorch);
     if (differ.length) lines.push(`WARNING: PyTorch's model differs from ours (parameters or forward FLOPs) for ${differ.map((c) => caseName(c.case)).join(', ')}`);
   }
