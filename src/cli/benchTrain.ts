@@ -21,7 +21,7 @@ import { serialize } from '../graphBuilder/serialize.js';
 import { buildTrainStepModel, paramLayout } from '../graphBuilder/trainingModels.js';
 import { DEFAULT_AUGMENT, augment } from '../training/augment.js';
 import { loadDataset } from '../training/datasets.js';
-import { type Batch, type TrainState, initialState, trainStep } from '../training/runtime.js';
+import { type Batch, SESSION_DEFAULTS, type TrainState, initialState, trainStep } from '../training/runtime.js';
 import { kFoldSplits } from '../training/splits.js';
 import { batchesOf, toBatch } from '../training/batches.js';
 import { syntheticSet } from '../training/synthetic.js';
@@ -90,8 +90,7 @@ const LR = 1e-3;
 export const THREADS = os.availableParallelism();
 const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
   executionProviders: ['cpu'],
-  graphOptimizationLevel: 'all',
-  logSeverityLevel: 3,
+  ...SESSION_DEFAULTS,
   intraOpNumThreads: THREADS,
   interOpNumThreads: 1,
 };
@@ -472,7 +471,7 @@ export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn:
     epoch = existsSync(epochOn) ? inChild<EpochResult>({ epochOn }) : { unavailable: `${epochOn} not found` };
   }
   const method = {
-    step: `fused train-step model (forward + PolyDice-1 loss + backward + Adam, lr ${LR}, dropout as configured) in one onnxruntime-node CPU run, graphOptimizationLevel 'all', intraOpNumThreads ${THREADS} (one per core), interOpNumThreads 1; outputs fed back as the next state`,
+    step: `fused train-step model (forward + PolyDice-1 loss + backward + Adam, lr ${LR}, dropout as configured) in one onnxruntime-node CPU run, the trainer's session settings (graphOptimizationLevel 'all', enableMemPattern false), intraOpNumThreads ${THREADS} (one per core), interOpNumThreads 1; outputs fed back as the next state`,
     data: 'syntheticSet images and masks (seed 1), the same batch every step',
     timing: `${WARMUP} warm-up steps, then the case's steps; wall time of trainStep (feeds, run, outputs), performance.now()`,
     rounds: `${rounds} alternating rounds per case: ours (a fresh child process), then PyTorch (a fresh process), repeated; ms/step = median of the rounds' medians, with their min and max`,

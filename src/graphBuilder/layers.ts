@@ -88,6 +88,13 @@ export interface DropoutControls {
    * resumed at an epoch boundary draws exactly the masks the uninterrupted run drew.
    */
   stream: number;
+  /**
+   * The graph differentiates through its Dropouts (training graphs): the gradient consumes each
+   * mask, which keeps the node alive, so the forward can use the node's own output instead of
+   * recomputing it from the mask (saves a Cast and two Muls over every dropped activation: about 3%
+   * of the small preset's train step, and the float copy of the mask kept for the backward).
+   */
+  differentiated?: boolean;
 }
 
 /**
@@ -98,7 +105,8 @@ export interface DropoutControls {
  */
 export function dropout(g: Graph, x: Value, controls: DropoutControls, seed: number): Value {
   return scope(g, 'dropout', () => {
-    const [, mask] = op(g, 'Dropout', [x, controls.ratio, controls.training], { seed });
+    const [y, mask] = op(g, 'Dropout', [x, controls.ratio, controls.training], { seed });
+    if (controls.differentiated) return y!;
     const keep = op1(g, 'Cast', [mask!], { to: 1 });
     const one = constant(g, 'one', 'float32', [], [1]);
     const scale = op1(g, 'Reciprocal', [op1(g, 'Sub', [one, controls.ratio])]);

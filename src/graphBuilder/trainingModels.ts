@@ -52,7 +52,11 @@ function forward(name: string, c: ModelConfig, layout: ParamLayout, dropout: boo
   useFlatParams(g, params, layout.slots);
   const hasDropout = dropout && (c.unet.dropout.bottleneck || c.unet.dropout.decoder);
   const mode = hasDropout
-    ? { kind: 'mc' as const, samples: 1, controls: { ratio: addInput(g, 'dropout_ratio', 'float32', []), training: constant(g, 'dropout_training_mode', 'bool', [], [1]), stream } }
+    ? {
+        kind: 'mc' as const,
+        samples: 1,
+        controls: { ratio: addInput(g, 'dropout_ratio', 'float32', []), training: constant(g, 'dropout_training_mode', 'bool', [], [1]), stream, differentiated: true },
+      }
     : { kind: 'none' as const };
   const { logits } = unet(g, image, c.unet, mode);
   if (g.flatParams!.values.length !== layout.slots.length) throw new Error(`${name}: built ${g.flatParams!.values.length} parameters, layout has ${layout.slots.length}`);
