@@ -249,6 +249,8 @@ export const GRADIENTS: { readonly [K in OpType]: GradEntry } = {
     return [op1(g, 'Slice', [dy[0]!, ints(g, 'starts', starts), ints(g, 'ends', ends), ints(g, 'axes', [...Array(rank).keys()])]), ...node.inputs.slice(1).map(() => undefined)];
   }),
   ReduceSum: rule((ctx) => [expandReduced(ctx.g, ctx, reduceAxesOf(ctx)), undefined].slice(0, ctx.node.inputs.length)),
+  Gather: { kind: 'forbidden', why: 'emitted only to pick a step\'s batch from the K-step inputs, never on a differentiated path' },
+  Loop: { kind: 'forbidden', why: 'the K-step Loop runs whole train steps (each body has its own backward); it is never differentiated itself' },
   ReduceMean: rule((ctx) => {
     const { g, node } = ctx;
     const x = node.inputs[0]!;

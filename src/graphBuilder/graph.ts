@@ -3,7 +3,7 @@
  * Every node is shape-checked when it is added, so a wrong wiring fails at the line that made it,
  * with the node's name and its input shapes in the message.
  */
-import { type AttrsOf, type InferContext, OPS, type OpType } from './ops.js';
+import { type AttrValueAny, type AttrsOf, type InferContext, OPS, type OpType } from './ops.js';
 import { type Names, createNames } from './names.js';
 import { type DType, type Shape, type TensorArray, type TensorData, type Value, fmtValue, numel } from './types.js';
 
@@ -12,7 +12,7 @@ export interface Node {
   readonly op: OpType;
   readonly inputs: readonly Value[];
   readonly outputs: readonly Value[];
-  readonly attrs: Readonly<Record<string, number | readonly number[]>>;
+  readonly attrs: Readonly<Record<string, AttrValueAny>>;
 }
 
 export interface Initializer extends Value {
@@ -56,6 +56,15 @@ export interface Graph {
 
 export function createGraph(name: string): Graph {
   return { name, inputs: [], outputs: [], initializers: [], nodes: [], names: createNames(), metadata: {} };
+}
+
+/**
+ * A subgraph of `outer` (a Loop body): its own nodes, inputs, outputs and initializers, but the
+ * outer graph's naming authority, so that no name in it shadows one outside (ONNX requires that),
+ * and its nodes may use the outer graph's values directly (outer-scope references).
+ */
+export function createSubgraph(outer: Graph, name: string): Graph {
+  return { name, inputs: [], outputs: [], initializers: [], nodes: [], names: outer.names, metadata: {} };
 }
 
 export function addInput(g: Graph, name: string, dtype: DType, shape: Shape): Value {

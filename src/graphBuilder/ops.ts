@@ -3,10 +3,18 @@
  * shape inference. Adding an op means adding one entry here; the op-type union `OpType` is derived
  * from this table, so the gradient table (later) and the builder are checked against it.
  */
-import { type DType, type Shape, type Value, fmtShape, numel } from './types.js';
+import { type DType, type Shape, type Value, fmtShape, fmtValue, numel } from './types.js';
 
-export type AttrKind = 'int' | 'ints' | 'float' | 'floats';
-type AttrValue<K extends AttrKind> = K extends 'int' | 'float' ? number : readonly number[];
+export type AttrKind = 'int' | 'ints' | 'float' | 'floats' | 'graph';
+
+/** What an op needs to know of a graph-valued attribute (Loop's body): the body's signature. */
+export interface SubGraph {
+  readonly name: string;
+  readonly inputs: readonly Value[];
+  readonly outputs: readonly Value[];
+}
+type AttrValue<K extends AttrKind> = K extends 'int' | 'float' ? number : K extends 'graph' ? SubGraph : readonly number[];
+export type AttrValueAny = number | readonly number[] | SubGraph;
 type AttrSchema = Readonly<Record<string, AttrKind>>;
 
 export interface TypeShape {
@@ -25,6 +33,7 @@ interface OpDef<S extends AttrSchema> {
   readonly attrs: S;
   /** Minimum and maximum number of inputs. */
   readonly arity: readonly [number, number];
+  /** Number of outputs; -1: variadic (as many as `infer` returns). */
   readonly outputs: number;
   infer(inputs: readonly Value[], attrs: Partial<AttrsFor<S>>, ctx: InferContext): TypeShape[];
 }
@@ -388,6 +397,44 @@ export const OPS = {
   }),
   ReduceMean: reduceAttr,
   ReduceMax: reduceAttr,
+  Gather: def({
+    attrs: { axis: 'int' },
+    arity: [2, 2],
+    outputs: 1,
+    infer: ([x, idx], a, ctx) => {
+      if (idx!.dtype !== 'int64') ctx.fail(`indices must be int64, got ${idx!.dtype}`);
+      const axis = normAxis(a.axis ?? 0, x!.shape.length, ctx);
+      return [{ dtype: x!.dtype, shape: [...x!.shape.slice(0, axis), ...idx!.shape, ...x!.shape.slice(axis + 1)] }];
+    },
+  }),
+  /**
+   * Loop with a trip count M (int64 scalar) and a condition (bool scalar); the body maps
+   * (iteration, condition, carried...) to (condition, carried...). Static shapes only: the body may
+   * not have scan outputs (their length would be the run-time trip count), so per-iteration
+   * results are written into carried accumulators instead.
+   */
+  Loop: def({
+    attrs: { body: 'graph' },
+    arity: [2, 65536],
+    outputs: -1,
+    infer: ([m, cond, ...carried], a, ctx) => {
+      const body = a.body ?? ctx.fail('body is required');
+      if (m!.dtype !== 'int64' || m!.shape.length !== 0) ctx.fail('M must be an int64 scalar');
+      if (cond!.dtype !== 'bool' || cond!.shape.length !== 0) ctx.fail('cond must be a bool scalar');
+      const [iter, bcond, ...bin] = body.inputs;
+      if (!iter || iter.dtype !== 'int64' || iter.shape.length !== 0 || !bcond || bcond.dtype !== 'bool') ctx.fail(`body ${body.name} must start with inputs (iteration int64[], condition bool[])`);
+      if (bin.length !== carried.length) ctx.fail(`body ${body.name} takes ${bin.length} carried values, the Loop gives ${carried.length}`);
+      const [ocond, ...out] = body.outputs;
+      if (!ocond || ocond.dtype !== 'bool' || ocond.shape.length !== 0) ctx.fail(`body ${body.name} must output the condition (bool[]) first`);
+      if (out.length !== carried.length) ctx.fail(`body ${body.name} outputs ${out.length} values for ${carried.length} carried ones (scan outputs are not supported: static shapes)`);
+      carried.forEach((v, i) => {
+        for (const b of [bin[i]!, out[i]!]) {
+          if (b.dtype !== v.dtype || fmtShape(b.shape) !== fmtShape(v.shape)) ctx.fail(`carried value ${i}: Loop gives ${fmtValue(v)}, body has ${fmtValue(b)}`);
+        }
+      });
+      return carried.map(same);
+    },
+  }),
 } as const;
 
 export type OpType = keyof typeof OPS;

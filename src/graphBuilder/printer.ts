@@ -4,6 +4,7 @@
  * so that a change to a network shows up in review as a readable diff.
  */
 import type { Graph } from './graph.js';
+import type { AttrValueAny, SubGraph } from './ops.js';
 import { IR_VERSION, OPSET } from './opset.js';
 import { type TensorData, fmtShape, fmtValue, numel } from './types.js';
 
@@ -14,10 +15,13 @@ function constantText(t: TensorData, trainable: boolean): string {
   return ` = ${values.join(',')}`;
 }
 
-function attrText(v: number | readonly number[]): string {
-  return Array.isArray(v) ? `[${v.join(',')}]` : String(v);
+function attrText(v: AttrValueAny): string {
+  if (typeof v === 'number') return String(v);
+  if (Array.isArray(v)) return `[${v.join(',')}]`;
+  return `graph ${(v as SubGraph).name} (below)`;
 }
 
+/** The text of a graph; a Loop body follows its Loop node, indented. */
 export function toText(g: Graph): string {
   const params = g.initializers.filter((i) => i.trainable);
   const paramCount = params.reduce((n, p) => n + numel(p.shape), 0);
@@ -34,12 +38,14 @@ export function toText(g: Graph): string {
     ...g.initializers.map((i) => `  ${fmtValue(i)}${constantText(i.constant, i.trainable)}${i.trainable ? '' : '  (const)'}`),
     '',
     `nodes: ${g.nodes.length}`,
-    ...g.nodes.map((n) => {
+    ...g.nodes.flatMap((n) => {
       const attrs = Object.keys(n.attrs)
         .sort()
         .map((k) => `${k}=${attrText(n.attrs[k]!)}`);
       const outs = n.outputs.map((o) => `${o.dtype}${fmtShape(o.shape)}`).join(', ');
-      return `  ${n.name}: ${n.op}(${n.inputs.map((v) => v.name).join(', ')})${attrs.length ? ` {${attrs.join(', ')}}` : ''} -> ${outs}`;
+      const line = `  ${n.name}: ${n.op}(${n.inputs.map((v) => v.name).join(', ')})${attrs.length ? ` {${attrs.join(', ')}}` : ''} -> ${outs}`;
+      const bodies = Object.values(n.attrs).filter((v): v is Graph => typeof v === 'object' && !Array.isArray(v));
+      return [line, ...bodies.flatMap((b) => toText(b).trimEnd().split('\n').map((l) => `    | ${l}`))];
     }),
     '',
     'outputs:',

@@ -12,7 +12,7 @@ import { DTYPE_CODE, type TensorData, type Value } from './types.js';
 const { onnx } = onnxProto;
 type AttributeProto = InstanceType<typeof onnx.AttributeProto>;
 
-const ATTR_TYPE = { float: 1, int: 2, floats: 6, ints: 7 } as const;
+const ATTR_TYPE = { float: 1, int: 2, graph: 5, floats: 6, ints: 7 } as const;
 
 function attribute(node: Node, name: string): AttributeProto {
   const kind = attrKinds(node.op)[name]!;
@@ -21,6 +21,7 @@ function attribute(node: Node, name: string): AttributeProto {
   if (kind === 'int') a.i = v as number;
   else if (kind === 'float') a.f = v as number;
   else if (kind === 'ints') a.ints = [...(v as number[])];
+  else if (kind === 'graph') a.g = graphProto(v as Graph, true);
   else a.floats = [...(v as number[])];
   return a;
 }
@@ -52,9 +53,31 @@ export interface SerializeOptions {
   valueInfo?: boolean;
 }
 
-export function toModelProto(g: Graph, options: SerializeOptions = {}) {
+/** A GraphProto: the model's graph, or a Loop body (recursively, through graph attributes). */
+function graphProto(g: Graph, withValueInfo: boolean) {
   const outputNames = new Set(g.outputs.map((o) => o.name));
   const intermediates = g.nodes.flatMap((n) => n.outputs).filter((v) => !outputNames.has(v.name));
+  return onnx.GraphProto.create({
+    name: g.name,
+    node: g.nodes.map((n) =>
+      onnx.NodeProto.create({
+        name: n.name,
+        opType: n.op,
+        input: n.inputs.map((v) => v.name),
+        output: n.outputs.map((v) => v.name),
+        attribute: Object.keys(n.attrs)
+          .sort()
+          .map((k) => attribute(n, k)),
+      }),
+    ),
+    initializer: g.initializers.map((i) => tensorProto(i.name, i.constant)),
+    input: g.inputs.map(valueInfo),
+    output: g.outputs.map(valueInfo),
+    valueInfo: withValueInfo ? intermediates.map(valueInfo) : [],
+  });
+}
+
+export function toModelProto(g: Graph, options: SerializeOptions = {}) {
   return onnx.ModelProto.create({
     irVersion: IR_VERSION,
     producerName: PRODUCER,
@@ -62,24 +85,7 @@ export function toModelProto(g: Graph, options: SerializeOptions = {}) {
     metadataProps: Object.keys(g.metadata)
       .sort()
       .map((key) => ({ key, value: g.metadata[key]! })),
-    graph: {
-      name: g.name,
-      node: g.nodes.map((n) =>
-        onnx.NodeProto.create({
-          name: n.name,
-          opType: n.op,
-          input: n.inputs.map((v) => v.name),
-          output: n.outputs.map((v) => v.name),
-          attribute: Object.keys(n.attrs)
-            .sort()
-            .map((k) => attribute(n, k)),
-        }),
-      ),
-      initializer: g.initializers.map((i) => tensorProto(i.name, i.constant)),
-      input: g.inputs.map(valueInfo),
-      output: g.outputs.map(valueInfo),
-      valueInfo: options.valueInfo === false ? [] : intermediates.map(valueInfo),
-    },
+    graph: graphProto(g, options.valueInfo !== false),
   });
 }
 

@@ -167,6 +167,53 @@ export async function trainStepOnDevice(session: ort.InferenceSession, s: Device
   return { state, loss: (out.loss!.data as Float32Array)[0]!, perImage: out.per_image_loss!.data as Float32Array };
 }
 
+export interface StepsResult {
+  state: TrainState;
+  /** Batch loss of each step run, and each step's per-image losses. */
+  losses: Float32Array;
+  perImage: Float32Array[];
+}
+
+/**
+ * Up to K fused train steps in one run of the K-step Loop model (buildTrainLoopModel): the state
+ * goes in and comes out once. `batches.length` ≤ K steps are run; the rest of the stacked inputs is
+ * left at zero and ignored.
+ */
+export async function trainSteps(session: ort.InferenceSession, s: TrainState, batches: readonly Batch[], k: number, lr: number, dropoutRatio: number): Promise<StepsResult> {
+  if (batches.length < 1 || batches.length > k) throw new Error(`trainSteps: ${batches.length} batches for a ${k}-step model`);
+  const [n, ch, h, w] = batches[0]!.dims as [number, number, number, number];
+  const perImage = ch * h * w;
+  const images = new Float32Array(k * n * perImage);
+  const targets = new Float32Array(k * n * h * w);
+  const eps = new Float32Array(k * n);
+  batches.forEach((b, i) => {
+    images.set(b.image, i * n * perImage);
+    targets.set(b.target, i * n * h * w);
+    eps.set(b.eps, i * n);
+  });
+  const P = s.params.length;
+  const feeds: Record<string, ort.Tensor> = {
+    params: f32(s.params, [P]),
+    adam_m: f32(s.m, [P]),
+    adam_v: f32(s.v, [P]),
+    step: scalar(s.step),
+    lr: scalar(lr),
+    images: f32(images, [k, n, ch, h, w]),
+    targets: f32(targets, [k, n, 1, h, w]),
+    eps_steps: f32(eps, [k, n]),
+    steps: new ort.Tensor('int64', BigInt64Array.of(BigInt(batches.length)), []),
+  };
+  if (session.inputNames.includes('dropout_ratio')) feeds.dropout_ratio = scalar(dropoutRatio);
+  const out = await session.run(feeds);
+  const run = batches.length;
+  const all = out.per_image_losses!.data as Float32Array;
+  return {
+    state: { params: out.params_out!.data as Float32Array, m: out.adam_m_out!.data as Float32Array, v: out.adam_v_out!.data as Float32Array, step: s.step + run },
+    losses: (out.losses!.data as Float32Array).slice(0, run),
+    perImage: Array.from({ length: run }, (_, i) => all.slice(i * n, (i + 1) * n)),
+  };
+}
+
 /** One fused train step with the state on the host. */
 export async function trainStep(session: ort.InferenceSession, s: TrainState, b: Batch, lr: number, dropoutRatio: number): Promise<StepResult> {
   const r = await trainStepOnDevice(session, s, b, lr, dropoutRatio);

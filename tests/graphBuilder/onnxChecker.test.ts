@@ -35,11 +35,12 @@ describe('official ONNX checker', () => {
       const err = e as { stdout?: string; stderr?: string; message: string };
       throw new Error(`ONNX checker failed (needs Debian's python3-onnx at ${PYTHON}):\n${err.stdout ?? ''}${err.stderr ?? err.message}`);
     }
-    const results = out.trim().split('\n').map((l) => JSON.parse(l) as { file: string; ok: boolean; values: number });
+    const results = out.trim().split('\n').map((l) => JSON.parse(l) as { file: string; ok: boolean; values: number; unknown: string[] });
     expect(results).toHaveLength(files.length);
     for (const r of results) {
       expect(r.ok, JSON.stringify(r)).toBe(true);
       expect(r.values).toBeGreaterThan(10);
+      expect(r.unknown, `${r.file}: ONNX inferred no shape for these`).toEqual([]);
     }
   });
 });
