@@ -1,5 +1,6 @@
 /** npm run train: k-fold training of the U-Net on a dataset (default: the built-in synthetic set). */
 import { existsSync, readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { type DatasetFormat, loadDataset } from '../training/datasets.js';
 import { LOSS_PRESETS, parseLoss } from '../graphBuilder/losses.js';
@@ -9,7 +10,7 @@ import { paramLayout } from '../graphBuilder/trainingModels.js';
 import { DEFAULT_AUGMENT, NO_AUGMENT } from '../training/augment.js';
 import { parseProviders } from '../training/runtime.js';
 import { groupedKFoldSplits, kFoldSplits } from '../training/splits.js';
-import { type EpochLog, type FoldResult, type Progress, trainFold } from '../training/trainer.js';
+import { type EpochLog, type FoldResult, LOOP_MEMORY_SHARE, type Progress, resolveStepsPerRun, trainFold } from '../training/trainer.js';
 import { parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
 import { parseEpsMapping } from '../uncertainty/epsilon.js';
 import type { McSettings } from '../uncertainty/mcPhase.js';
@@ -46,6 +47,8 @@ interface RunOptions {
   uncertainty: string;
   aggregate: string;
   epsMap: string;
+  /** Train steps per session run: a number, or 'epoch' (as many as memory allows, up to an epoch). */
+  stepsPerRun: number | 'epoch';
 }
 
 function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean } {
@@ -82,6 +85,11 @@ function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean
       uncertainty: { type: 'string', description: 'pixel uncertainty: variance, entropy or mutual-information', default: 'variance' },
       aggregate: { type: 'string', description: 'image difficulty from the pixel map: mean, max, quantile[:q], foreground-mean or sum', default: 'mean' },
       'eps-map': { type: 'string', description: 'difficulty → ε_1 with --adaptive: linear:MIN,MAX[:up|down], rank:MIN,MAX[:up|down], fixed:E; unmeasured images get the midpoint', default: 'linear:0,1:up' },
+      'steps-per-run': {
+        type: 'string',
+        description: 'train steps per onnxruntime run (K): parameters and Adam moments cross host↔device once per K steps; epoch = all steps of an epoch within a memory budget; 1 = one step per run (cpu and cuda; webgpu keeps the state on the GPU and uses 1)',
+        default: 'epoch',
+      },
       out: { type: 'string', description: 'run folder', default: 'runs/<date>-<preset>' },
       resume: { type: 'boolean', description: 'continue the run in --out from its last checkpoints (its saved options are used)' },
     },
@@ -122,7 +130,14 @@ function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean
     uncertainty: f.uncertainty,
     aggregate: f.aggregate,
     epsMap: f.adaptive ? f['eps-map'] : 'off',
+    stepsPerRun: f['steps-per-run'] === 'epoch' ? 'epoch' : numberFlag('steps-per-run', f['steps-per-run']),
   };
+  if (options.stepsPerRun !== 'epoch' && !(Number.isInteger(options.stepsPerRun) && options.stepsPerRun >= 1)) {
+    throw new UsageError(`--steps-per-run must be a positive integer or epoch, got "${f['steps-per-run']}"`);
+  }
+  if (providers.includes('webgpu') && options.stepsPerRun !== 'epoch' && options.stepsPerRun > 1) {
+    throw new UsageError('--steps-per-run above 1 is for cpu and cuda: with webgpu the state already stays on the GPU between one-step runs');
+  }
   if (!(Number.isInteger(options.mcEvery) && options.mcEvery >= 0)) throw new UsageError(`--mc-every must be a non-negative integer, got ${options.mcEvery}`);
   if (f.adaptive && options.mcEvery === 0) throw new UsageError('--adaptive needs MC phases: --mc-every must be at least 1');
   if (!(Number.isInteger(options.mcSamples) && options.mcSamples >= 2)) throw new UsageError(`--mc-samples must be an integer ≥ 2, got ${options.mcSamples}`);
@@ -185,6 +200,7 @@ runMain(async () => {
     unet: { seed: options.seed, dropout: { bottleneck: true, decoder: true, p: options.dropoutP } },
   });
   validateConfig(config);
+  const stepsPerRun = providers.includes('webgpu') ? 1 : usage(() => resolveStepsPerRun(options.stepsPerRun ?? 'epoch', config, LOOP_MEMORY_SHARE * totalmem()));
 
   progress(`loading ${options.data ?? 'the synthetic set'} at ${options.size}²...`);
   const t0 = performance.now();
@@ -221,6 +237,7 @@ runMain(async () => {
         seed: options.seed,
         eps,
         mc: mcSettings(options),
+        stepsPerRun,
       },
       dir,
       resume,

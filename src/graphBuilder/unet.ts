@@ -58,9 +58,9 @@ export function unet(g: Graph, image: Value, cfg: UNetConfig, mode: DropoutMode)
   // Everything before the first Dropout is computed once per image and shared by the S samples:
   // `sampled` repeats the live activations (current and skips) at that point, once.
   let repeated = mode.kind !== 'mc' || mode.samples === 1;
-  // Seeds by the Dropout's rank in the network, not by its position in the graph, so that the same
+  // Seeds by the Dropout's position among the network's own nodes, not the graph's, so that the same
   // network gets the same seeds wherever it is built (a one-step graph or the K-step Loop's body).
-  let dropouts = 0;
+  const first = g.nodes.length;
   const drop = (x: Value): Value => {
     if (mode.kind !== 'mc') return x;
     if (!repeated) {
@@ -68,7 +68,7 @@ export function unet(g: Graph, image: Value, cfg: UNetConfig, mode: DropoutMode)
       skips.forEach((s, i) => (skips[i] = scope(g, `skip${i}`, () => repeatSamples(g, s, mode.samples))));
       x = repeatSamples(g, x, mode.samples);
     }
-    return dropout(g, x, mode.controls, deriveSeed(cfg.seed, `dropout:${mode.controls.stream}:${dropouts++}`));
+    return dropout(g, x, mode.controls, deriveSeed(cfg.seed, `dropout:${mode.controls.stream}:${g.nodes.length - first}`));
   };
 
   let x = image;

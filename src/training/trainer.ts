@@ -13,11 +13,11 @@ import { type Prng, deriveSeed, prng } from '../common/prng.js';
 import { writeFileAtomic } from '../common/files.js';
 import { buildInferenceModel, type ModelConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
-import { type ParamLayout, buildEvalModel, buildTrainStepModel } from '../graphBuilder/trainingModels.js';
+import { type ParamLayout, buildEvalModel, buildTrainLoopModel, buildTrainStepModel } from '../graphBuilder/trainingModels.js';
 import { type AugmentOptions, augment } from './augment.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { type ImageMetrics, imageMetrics, summarize } from './metrics.js';
-import { type DeviceState, type ExecutionProvider, STATE_OUTPUTS, type TrainState, createSession, evaluate, initialState, toHost, trainStepOnDevice } from './runtime.js';
+import { type DeviceState, type ExecutionProvider, STATE_OUTPUTS, type TrainState, createSession, evaluate, initialState, toHost, trainStepOnDevice, trainSteps } from './runtime.js';
 import type { Sample } from './synthetic.js';
 import { batchesOf, toBatch } from './batches.js';
 import { type McSettings, mcPhase } from '../uncertainty/mcPhase.js';
@@ -45,6 +45,12 @@ export interface TrainSettings {
   eps: number;
   /** MC-Dropout phases (METHOD.md §3–4): difficulty trajectory and, unless the mapping is off, adaptive ε. */
   mc?: McSettings;
+  /**
+   * Train steps per session run (K): 1 runs the one-step model per batch; K > 1 the K-step Loop
+   * model, so the state crosses host↔device once per K steps (capped at the steps of an epoch).
+   * Either gives byte-identical weights (tests/graphBuilder/trainLoop.test.ts, trainer test).
+   */
+  stepsPerRun: number;
 }
 
 export interface EpochLog {
@@ -67,6 +73,32 @@ interface LoopState {
 }
 
 export class NonFiniteLossError extends Error {}
+
+/**
+ * Host memory the stacked inputs of one K-step run take: images, targets and ε of K batches, counted
+ * twice (our arrays and the runtime's copy of them on the device or in its arena).
+ */
+export const loopInputBytes = (c: ModelConfig, k: number): number => 2 * k * c.batch * ((c.unet.inChannels + 1) * c.imageSize ** 2 + 1) * 4;
+
+/** Share of the machine's memory the stacked K-step inputs may take. */
+export const LOOP_MEMORY_SHARE = 0.25;
+
+/**
+ * Steps per session run: 'epoch' = as many as the memory budget allows (the trainer caps it at
+ * the steps of an epoch); an explicit K must fit the budget, else an error naming K and the estimate.
+ */
+export function resolveStepsPerRun(request: number | 'epoch', c: ModelConfig, budgetBytes: number): number {
+  const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  if (request === 'epoch') return Math.max(1, Math.floor(budgetBytes / loopInputBytes(c, 1)));
+  if (!(Number.isInteger(request) && request >= 1)) throw new Error(`--steps-per-run must be a positive integer or epoch, got ${request}`);
+  if (loopInputBytes(c, request) > budgetBytes) {
+    throw new Error(
+      `--steps-per-run ${request} needs about ${mib(loopInputBytes(c, request))} for its stacked batches (${c.batch} images of ${c.imageSize}² per step), ` +
+        `over the budget of ${mib(budgetBytes)} (${LOOP_MEMORY_SHARE * 100}% of this machine's memory); use at most ${Math.max(1, Math.floor(budgetBytes / loopInputBytes(c, 1)))}`,
+    );
+  }
+  return request;
+}
 
 export interface FoldResult {
   fold: number;
@@ -156,25 +188,33 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
   const augmentRng = prng(0, loop.augment);
   for (let epoch = startEpoch; epoch < s.epochs; epoch++) {
     const t0 = performance.now();
-    // A fresh Dropout stream per epoch (see DropoutControls.stream): resumable by construction.
-    const session = await createSession(serialize(buildTrainStepModel(c, s.layout, epoch)), { providers: s.providers, deviceOutputs: STATE_OUTPUTS });
-    let onDevice: DeviceState = state;
     const batches = batchesOf(shuffled(plan.train, shuffleRng), c.batch);
+    const k = Math.min(s.stepsPerRun, batches.length);
+    // A fresh Dropout stream per epoch (see DropoutControls.stream): resumable by construction.
+    const model = k > 1 ? buildTrainLoopModel(c, k, s.layout, epoch) : buildTrainStepModel(c, s.layout, epoch);
+    const session = await createSession(serialize(model), { providers: s.providers, deviceOutputs: STATE_OUTPUTS });
+    let onDevice: DeviceState = state;
     const losses: number[] = [];
-    for (const [bi, b] of batches.entries()) {
-      const batch = toBatch(
-        b.items.map((i) => augment(samples[i]!, augmentRng, s.augment)),
-        b.items.map(epsOf),
-        size,
-      );
-      const r = await trainStepOnDevice(session, onDevice, batch, s.lr, s.dropoutP);
-      if (!Number.isFinite(r.loss)) {
-        const kept = epoch > 0 ? `the last good checkpoint (${ckptDir}, epoch ${epoch}) is intact` : 'no checkpoint had been written yet';
-        throw new NonFiniteLossError(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${bi + 1} (try a lower --lr); ${kept}`);
+    const batchOf = (b: (typeof batches)[number]) => toBatch(b.items.map((i) => augment(samples[i]!, augmentRng, s.augment)), b.items.map(epsOf), size);
+    const checkFinite = (loss: number, bi: number): void => {
+      if (Number.isFinite(loss)) return;
+      const kept = epoch > 0 ? `the last good checkpoint (${ckptDir}, epoch ${epoch}) is intact` : 'no checkpoint had been written yet';
+      throw new NonFiniteLossError(`loss became ${loss} at epoch ${epoch + 1}, batch ${bi + 1} (try a lower --lr); ${kept}`);
+    };
+    for (let first = 0; first < batches.length; first += k) {
+      const chunk = batches.slice(first, first + k).map(batchOf);
+      if (k > 1) {
+        const r = await trainSteps(session, onDevice as TrainState, chunk, k, s.lr, s.dropoutP);
+        r.losses.forEach((loss, i) => checkFinite(loss, first + i));
+        onDevice = r.state;
+        losses.push(...r.losses);
+      } else {
+        const r = await trainStepOnDevice(session, onDevice, chunk[0]!, s.lr, s.dropoutP);
+        checkFinite(r.loss, first);
+        onDevice = r.state;
+        losses.push(r.loss);
       }
-      onDevice = r.state;
-      losses.push(r.loss);
-      progress.step(epoch, bi + 1, batches.length, r.loss);
+      progress.step(epoch, losses.length, batches.length, losses.at(-1)!);
     }
     state = await toHost(onDevice); // before release: the device buffers belong to the session
     await session.release();

@@ -1,6 +1,6 @@
 /**
  * npm run train end to end on the synthetic set (tiny preset, so it fits CI time): the loss falls,
- * validation Dice clears a bar, a run killed with SIGKILL and resumed ends exactly where an
+ * validation Dice clears a bar, one step per run and K steps per run give the same model, a run killed with SIGKILL and resumed ends exactly where an
  * uninterrupted run ends, and bad options fail before anything is written.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -34,6 +34,14 @@ describe('npm run train', () => {
     expect(existsSync(summary.folds[0]!.model)).toBe(true);
     expect(summary.folds[0]!.test.dice).toBeGreaterThan(0);
     expect(readdirSync(join(full, 'fold-0')).sort()).toEqual(['checkpoint', 'epochs.jsonl', 'metrics.json', 'model.onnx']);
+  });
+
+  it('one step per run (--steps-per-run 1) trains byte-identically to the default K-step runs', () => {
+    const one = join(out, 'one-step');
+    const r = train(...ARGS, '--steps-per-run', '1', '--out', one);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(join(one, 'fold-0', 'model.onnx')).equals(readFileSync(join(full, 'fold-0', 'model.onnx')))).toBe(true);
+    expect(readFileSync(join(one, 'fold-0', 'metrics.json'), 'utf8')).toBe(readFileSync(join(full, 'fold-0', 'metrics.json'), 'utf8'));
   });
 
   const adaptive = join(out, 'adaptive');
@@ -106,6 +114,8 @@ describe('npm run train', () => {
     [['--fold', '7'], /--fold must be all or an integer in 0..4/],
     [['--data', '/nonexistent/data'], /nonexistent/],
     [['--resume'], /--resume needs --out/],
+    [['--steps-per-run', '0'], /--steps-per-run must be a positive integer or epoch/],
+    [['--steps-per-run', '1000000'], /--steps-per-run 1000000 needs about \d+ MiB for its stacked batches .* over the budget of \d+ MiB/],
   ])('%j fails with a clear message', (args, message) => {
     const dir = join(mkdtempSync(join(tmpdir(), 'bad-')), 'run');
     const r = train(...args, ...(args.includes('--resume') ? [] : ['--out', dir]), '--preset', 'tiny', '--size', '32');
