@@ -12,15 +12,19 @@
  *               the GPU: loss per step, final parameters; run with TF32 off (NVIDIA_TF32_OVERRIDE=0)
  *   parity-tf32 the same with TF32 on (onnxruntime's CUDA default, used by the timings)
  *   train       fused train steps of the paper U-Net (base 64, 224², batch 32): session creation,
- *               warm-up, ms/step, images/s, and a copy probe for the host↔device share of a step
+ *               warm-up, ms/step, images/s, a copy probe for the host↔device share of a step; then the
+ *               K-step Loop model (the trainer's default: state on the device for K steps) and the top
+ *               op types of one profiled K-step run
  *   mc          MC-Dropout inference (paper, N=10), batch 1 and 8
- *   torch       PyTorch's train step of the same U-Net (bench/peers/torch_unet_train.py), if torch is there
+ *   torch       PyTorch's train step of the same U-Net, loss and dropout (bench/peers/torch_unet_train.py), if torch is there
+ *   convgrad    the conv weight-gradient formulations at the train U-Net's shapes on the provider
+ *               (benchConvGrad.ts): which one a GPU rule in chooseWeightGrad should pick
  * Results: OUT/gpu-check.json and OUT/gpu-check.md; a short table on stdout; progress on stderr.
  * Step counts and sizes: GPU_CHECK_* environment variables (readConfig, docs/gpu.md); --quick shrinks
  * everything to seconds on a CPU.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -31,8 +35,10 @@ import { convFlops } from '../../src/graphBuilder/flops.js';
 import { addInput, addOutput, createGraph, op1 } from '../../src/graphBuilder/graph.js';
 import { type ModelConfig, PRESETS, type PresetName, buildInferenceModel, buildMcModel, presetConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
-import { buildTrainStepModel, buildTrainingModel, paramLayout } from '../../src/graphBuilder/trainingModels.js';
-import { type Batch, type ExecutionProvider, type TrainState, createSession, initialState, trainStep } from '../../src/training/runtime.js';
+import { buildTrainLoopModel, buildTrainStepModel, buildTrainingModel, paramLayout } from '../../src/graphBuilder/trainingModels.js';
+import { benchConvGrad, convGradReport } from '../../src/cli/benchConvGrad.js';
+import { type ProfileEvent, byOpType, lastRunKernels } from '../../src/cli/ortProfile.js';
+import { type Batch, type ExecutionProvider, SESSION_DEFAULTS, type TrainState, createSession, initialState, trainStep, trainSteps } from '../../src/training/runtime.js';
 import { syntheticSet, toPlanar } from '../../src/training/synthetic.js';
 
 declare const __GPU_CHECK_COMMIT__: string | undefined;
@@ -65,7 +71,8 @@ interface Config {
   ep: ExecutionProvider;
   quick: boolean;
   parity: { preset: PresetName; size: number; batch: number; steps: number; lr: number; seed: number };
-  train: { preset: PresetName; size: number; batch: number; warmup: number; steps: number; probeRuns: number };
+  train: { preset: PresetName; size: number; batch: number; warmup: number; steps: number; probeRuns: number; k: number; kRuns: number };
+  convgrad: { rounds: number };
   mc: { preset: PresetName; size: number; samples: number; batches: number[]; warmup: number; runs: number };
   torch: { mode: string; python: string; repeats: number; warmup: number };
   /** 0: each phase's own default (PHASE_TIMEOUT_S). */
@@ -94,7 +101,12 @@ function readConfig(ep: ExecutionProvider, quick: boolean): Config {
       warmup: envInt('TRAIN_WARMUP', quick ? 1 : 3),
       steps: envInt('TRAIN_STEPS', quick ? 2 : 10),
       probeRuns: envInt('PROBE_RUNS', quick ? 2 : 5),
+      // K-step Loop model: K steps per run (default 14: one CVC-ClinicDB fold's epoch at batch 32),
+      // kRuns timed runs after one warm-up run, then one profiled run.
+      k: envInt('TRAIN_K', quick ? 3 : 14),
+      kRuns: envInt('TRAIN_K_RUNS', quick ? 1 : 3),
     },
+    convgrad: { rounds: envInt('CONVGRAD_ROUNDS', quick ? 1 : 5) },
     mc: {
       preset: env('MC_PRESET', quick ? 'small' : 'paper') as PresetName,
       size: envInt('MC_SIZE', quick ? 64 : 224),
@@ -110,7 +122,7 @@ function readConfig(ep: ExecutionProvider, quick: boolean): Config {
       warmup: envInt('TORCH_WARMUP', quick ? 1 : 3),
     },
     phaseTimeoutS: envInt('PHASE_TIMEOUT_S', 0),
-    budgetS: envInt('BUDGET_S', 270),
+    budgetS: envInt('BUDGET_S', 420),
   };
 }
 
@@ -478,6 +490,7 @@ async function phaseTrain(cfg: Config) {
   }
   await probe.release();
   const pt = stats(probeTimes);
+  const kStep = await kStepTiming(cfg, c, layout, batch, state);
   const px = t.size * t.size;
   const bytesIn = 4 * (3 * P + t.batch * 3 * px + t.batch * px + t.batch + 3);
   const bytesOut = 4 * (3 * P + t.batch + 1);
@@ -504,7 +517,63 @@ async function phaseTrain(cfg: Config) {
       computeMsEstimate: round(st.median - pt.median, 1),
     },
     losses: losses.map((l) => Number(l.toPrecision(6))),
+    kStep,
   };
+}
+
+/**
+ * The K-step Loop model as `npm run train` runs it by default: parameters and Adam moments go in
+ * and come out once per K steps. One warm-up run, kRuns timed runs (ms/step = run / K), then one
+ * run in a profiling session: the top op types by kernel time (on CUDA: host-side time of each
+ * node's compute call, see ortProfile.ts).
+ */
+async function kStepTiming(cfg: Config, c: ModelConfig, layout: ReturnType<typeof paramLayout>, batch: Batch, start: TrainState) {
+  const { k, kRuns } = cfg.train;
+  const dropout = c.unet.dropout.p;
+  const model = serialize(buildTrainLoopModel(c, k, layout));
+  const batches = new Array<Batch>(k).fill(batch);
+  const t0 = now();
+  const session = await createSession(model, { providers: [cfg.ep] });
+  const sessionMs = now() - t0;
+  let state = start;
+  const runMs: number[] = [];
+  for (let i = 0; i <= kRuns; i++) {
+    const s0 = now();
+    const r = await trainSteps(session, state, batches, k, 1e-4, dropout);
+    runMs.push(now() - s0);
+    checkFinite('K-step losses', r.losses);
+    state = r.state;
+    progress(`train: K-step run ${i === 0 ? 'warm-up' : i} (K = ${k}): ${runMs.at(-1)!.toFixed(0)} ms, ${(runMs.at(-1)! / k).toFixed(1)} ms/step`);
+  }
+  await session.release();
+  const st = stats(runMs.slice(1).map((x) => x / k));
+  const dir = mkdtempSync(join(os.tmpdir(), 'gpu-check-prof-'));
+  let topOps: { op: string; ms: number; share: number }[] = [];
+  let profiledMs: number | null = null;
+  try {
+    const prof = await ort.InferenceSession.create(model, { executionProviders: [cfg.ep], ...SESSION_DEFAULTS, enableProfiling: true, profileFilePrefix: join(dir, 'kstep') });
+    for (let i = 0; i < 2; i++) state = (await trainSteps(prof, state, batches, k, 1e-4, dropout)).state;
+    prof.endProfiling();
+    await prof.release();
+    const { run, kernels } = lastRunKernels(JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]!), 'utf8')) as ProfileEvent[]);
+    profiledMs = round(run.dur / 1000, 1);
+    topOps = byOpType(kernels).slice(0, 12);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  progress(`train: K-step median ${st.median.toFixed(1)} ms/step; top ops ${topOps.slice(0, 5).map((o) => `${o.op} ${o.ms} ms`).join(', ')}`);
+  return { k, runs: kRuns, sessionMs: round(sessionMs, 1), warmupRunMs: round(runMs[0]!, 1), msPerStep: st, imagesPerS: round((c.batch * 1000) / st.median, 2), profiledRunMs: profiledMs, topOps };
+}
+
+// ---- phase: convgrad ----------------------------------------------------------------------------
+
+/** The conv weight-gradient formulations at the train U-Net's shapes on this provider (benchConvGrad.ts). */
+async function phaseConvGrad(cfg: Config) {
+  const t = cfg.train;
+  const c = configFor(t.preset, t.size, t.batch);
+  const r = await benchConvGrad([{ name: `${t.preset} ${t.size}² b${t.batch}`, config: c }], cfg.convgrad.rounds, cfg.ep as 'cpu' | 'cuda');
+  progress(`convgrad:\n${convGradReport(r)}`);
+  return r;
 }
 
 // ---- phase: mc ----------------------------------------------------------------------------------
@@ -587,7 +656,9 @@ function phaseTorch(cfg: Config) {
   if (!script) return { skipped: 'torch_unet_train.py not found next to the bundle or in bench/peers' };
   const tr = cfg.train;
   const { base, depth } = PRESETS[tr.preset];
-  const args = [script, '--device', device, '--base', String(base), '--depth', String(depth), '--size', String(tr.size), '--batch', String(tr.batch), '--repeats', String(t.repeats), '--warmup', String(t.warmup)];
+  // The same loss and dropout as our train step (PolyDice-1, p of the preset).
+  const p = configFor(tr.preset, tr.size, tr.batch).unet.dropout.p;
+  const args = [script, '--device', device, '--base', String(base), '--depth', String(depth), '--size', String(tr.size), '--batch', String(tr.batch), '--repeats', String(t.repeats), '--warmup', String(t.warmup), '--loss', 'polydice1', '--dropout', String(p)];
   progress(`torch: ${t.python} ${args.join(' ')}`);
   const r = spawnSync(t.python, args, { encoding: 'utf8', timeout: (cfg.phaseTimeoutS || PHASE_TIMEOUT_S.torch) * 1000, stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`torch_unet_train.py failed (exit ${r.status ?? r.signal}): ${r.stdout}`);
@@ -598,13 +669,13 @@ function phaseTorch(cfg: Config) {
 
 // ---- orchestration ------------------------------------------------------------------------------
 
-type PhaseName = 'smoke' | 'parity' | 'parity-tf32' | 'train' | 'mc' | 'torch';
+type PhaseName = 'smoke' | 'parity' | 'parity-tf32' | 'train' | 'mc' | 'torch' | 'convgrad';
 // In order of importance: when the time budget runs out, the last ones are skipped.
-const ALL_PHASES: PhaseName[] = ['smoke', 'parity', 'train', 'torch', 'mc', 'parity-tf32'];
+const ALL_PHASES: PhaseName[] = ['smoke', 'parity', 'train', 'torch', 'convgrad', 'mc', 'parity-tf32'];
 /** Default time limit of each phase, seconds (GPU_CHECK_PHASE_TIMEOUT_S overrides all). */
-const PHASE_TIMEOUT_S: Record<PhaseName, number> = { smoke: 60, parity: 120, train: 150, torch: 150, mc: 120, 'parity-tf32': 90 };
+const PHASE_TIMEOUT_S: Record<PhaseName, number> = { smoke: 60, parity: 120, train: 240, torch: 150, convgrad: 180, mc: 120, 'parity-tf32': 90 };
 /** Phases that need the provider: skipped when the smoke test fails. */
-const NEEDS_PROVIDER: PhaseName[] = ['parity', 'parity-tf32', 'train', 'mc'];
+const NEEDS_PROVIDER: PhaseName[] = ['parity', 'parity-tf32', 'train', 'mc', 'convgrad'];
 
 async function runPhase(name: PhaseName, cfg: Config, workDir: string): Promise<unknown> {
   if (name === 'smoke') return phaseSmoke(cfg);
@@ -612,6 +683,7 @@ async function runPhase(name: PhaseName, cfg: Config, workDir: string): Promise<
   if (name === 'parity-tf32') return phaseParity(cfg, 'on', workDir);
   if (name === 'train') return phaseTrain(cfg);
   if (name === 'mc') return phaseMc(cfg);
+  if (name === 'convgrad') return phaseConvGrad(cfg);
   return phaseTorch(cfg);
 }
 
@@ -761,15 +833,18 @@ function report(meta: Any, phases: Record<string, PhaseOutcome>, cfg: Config): {
       rows.push([
         name,
         'ok',
-        `${r.config.preset}-${r.config.imageSize} b${r.config.batch}: ${fmt(r.stepMs.median)} ms/step (p10 ${fmt(r.stepMs.p10)}, p90 ${fmt(r.stepMs.p90)}), ${fmt(r.imagesPerS)} img/s, ${fmt(r.tflopPerS, 2)} TFLOP/s; session ${fmt(r.sessionMs, 0)} ms, 1st step ${fmt(r.warmupMs[0], 0)} ms; copy probe ${fmt(r.transfer.probeMs.median)} ms (${fmt(100 * r.transfer.probeShare, 0)}% of a step, ${fmt((r.transfer.bytesInPerStep + r.transfer.bytesOutPerStep) / 1e6, 0)} MB)`,
+        `${r.config.preset}-${r.config.imageSize} b${r.config.batch}: K-step (K = ${r.kStep.k}) ${fmt(r.kStep.msPerStep.median)} ms/step, one step per run ${fmt(r.stepMs.median)} ms/step (p10 ${fmt(r.stepMs.p10)}, p90 ${fmt(r.stepMs.p90)}), ${fmt(r.imagesPerS)} img/s, ${fmt(r.tflopPerS, 2)} TFLOP/s; session ${fmt(r.sessionMs, 0)} ms, 1st step ${fmt(r.warmupMs[0], 0)} ms; copy probe ${fmt(r.transfer.probeMs.median)} ms (${fmt(100 * r.transfer.probeShare, 0)}% of a step, ${fmt((r.transfer.bytesInPerStep + r.transfer.bytesOutPerStep) / 1e6, 0)} MB)`,
       ]);
+    } else if (name === 'convgrad') {
+      const picks = r.cases.map((c: Any) => `${c.shape.c}→${c.shape.m} ${c.shape.h}²: ${c.fastest}${c.fastest === c.chosen ? '' : ` (builder: ${c.chosen})`}`);
+      rows.push([name, 'ok', `fastest dW formulation per shape on ${r.ep}: ${picks.join('; ')}`]);
     } else if (name === 'mc') {
       rows.push([name, 'ok', r.cases.map((c: Any) => `b${c.batch} N=${c.samples}: ${fmt(c.latencyMs.median, 2)} ms (${fmt(c.imagesPerS)} img/s, session ${fmt(c.sessionMs, 0)} ms)`).join('; ')]);
     } else if (name === 'torch') {
       if (r.skipped) rows.push([name, 'skipped', r.skipped]);
       else {
         const train = phases.train?.ok ? (phases.train.result as Any) : null;
-        const ratio = train ? ` — onnxruntime/PyTorch time ratio ${fmt(train.stepMs.median / r.result.ms_median, 2)}` : '';
+        const ratio = train ? ` — onnxruntime K-step / PyTorch time ratio ${fmt(train.kStep.msPerStep.median / r.result.ms_median, 2)} (one step per run: ${fmt(train.stepMs.median / r.result.ms_median, 2)})` : '';
         rows.push([name, 'ok', `torch ${r.torch.version} on ${r.device}${r.device === 'cuda' ? ' (cudnn.benchmark)' : ''}: ${fmt(r.result.ms_median)} ms/step, ${fmt(r.result.images_per_s)} img/s${ratio}`]);
       }
     }
@@ -794,16 +869,27 @@ function report(meta: Any, phases: Record<string, PhaseOutcome>, cfg: Config): {
       table(
         ['runtime', 'device', 'ms/step median', 'p10', 'p90', 'images/s', 'session ms', 'first step ms'],
         [
-          [`onnxruntime-node ${meta.onnxruntime}`, cfg.ep, fmt(train.stepMs.median), fmt(train.stepMs.p10), fmt(train.stepMs.p90), fmt(train.imagesPerS), fmt(train.sessionMs, 0), fmt(train.warmupMs[0], 0)],
+          [`onnxruntime-node ${meta.onnxruntime}, K-step (K = ${train.kStep.k})`, cfg.ep, fmt(train.kStep.msPerStep.median), fmt(train.kStep.msPerStep.p10), fmt(train.kStep.msPerStep.p90), fmt(train.kStep.imagesPerS), fmt(train.kStep.sessionMs, 0), `${fmt(train.kStep.warmupRunMs, 0)} (run)`],
+          [`onnxruntime-node ${meta.onnxruntime}, one step per run`, cfg.ep, fmt(train.stepMs.median), fmt(train.stepMs.p10), fmt(train.stepMs.p90), fmt(train.imagesPerS), fmt(train.sessionMs, 0), fmt(train.warmupMs[0], 0)],
           ...(torch && !torch.skipped ? [[`PyTorch ${torch.torch.version}`, torch.device, fmt(torch.result.ms_median), fmt(torch.result.ms_p10), fmt(torch.result.ms_p90), fmt(torch.result.images_per_s), '-', '-']] : []),
         ],
       ),
       '',
       `Per step ${fmt(train.transfer.bytesInPerStep / 1e6, 0)} MB go in and ${fmt(train.transfer.bytesOutPerStep / 1e6, 0)} MB come out (3 × ${train.config.parameters} float32 each way plus the batch). ` +
-        `A graph with the same inputs and outputs and no work takes ${fmt(train.transfer.probeMs.median)} ms: about ${fmt(100 * train.transfer.probeShare, 0)}% of a step; compute ≈ ${fmt(train.transfer.computeMsEstimate)} ms.`,
+        `A graph with the same inputs and outputs and no work takes ${fmt(train.transfer.probeMs.median)} ms: about ${fmt(100 * train.transfer.probeShare, 0)}% of a step; compute ≈ ${fmt(train.transfer.computeMsEstimate)} ms. ` +
+        `The K-step model moves the state once per ${train.kStep.k} steps.`,
+      '',
+      `TF32: onnxruntime's CUDA provider uses TF32 for convolutions and GEMMs by default (onnxruntime-node has no option for it); ` +
+        (torch && !torch.skipped ? `PyTorch: convolutions ${torch.result.tf32_conv ? 'TF32' : 'FP32'}, matmuls ${torch.result.tf32_matmul ? 'TF32' : 'FP32'} (its defaults), cudnn.benchmark on.` : 'PyTorch did not run.'),
+      '',
+      `Top op types by kernel time in one profiled K-step run (${fmt(train.kStep.profiledRunMs, 0)} ms for ${train.kStep.k} steps; on CUDA the host-side time of each node's compute call, which includes waits for the GPU):`,
+      '',
+      table(['op', 'ms', 'share'], train.kStep.topOps.map((o: Any) => [o.op, fmt(o.ms, 1), `${fmt(100 * o.share, 1)}%`])),
       '',
     );
   }
+  const convgrad = phases.convgrad?.ok ? (phases.convgrad.result as Any) : null;
+  if (convgrad) md.push('## Conv weight-gradient formulations', '', '```', convGradReport(convgrad).trimEnd(), '```', '');
   for (const name of ['parity', 'parity-tf32']) {
     const p = phases[name];
     if (!p?.ok) continue;
@@ -823,7 +909,7 @@ async function main(): Promise<void> {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   if (argv.includes('--help')) {
-    process.stdout.write('usage: node gpu-check.mjs [--ep cuda|cpu] [--quick] [--out DIR] [--phases smoke,parity,parity-tf32,train,mc,torch]\n(environment: GPU_CHECK_* step counts and sizes; see docs/gpu.md)\n');
+    process.stdout.write('usage: node gpu-check.mjs [--ep cuda|cpu] [--quick] [--out DIR] [--phases smoke,parity,parity-tf32,train,mc,torch,convgrad]\n(environment: GPU_CHECK_* step counts and sizes; see docs/gpu.md)\n');
     return;
   }
   const ep = (flag('ep') ?? 'cuda') as ExecutionProvider;

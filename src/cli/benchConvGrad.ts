@@ -13,6 +13,7 @@ import { addInput, addOutput, constant, createGraph, op1 } from '../graphBuilder
 import { type ModelConfig, buildInferenceModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
+import { SESSION_DEFAULTS } from '../training/runtime.js';
 import { round, stats, table } from './benchUtil.js';
 import { progress } from './cli.js';
 
@@ -31,6 +32,7 @@ export interface ConvGradCase {
 
 export interface ConvGradBench {
   method: string;
+  ep: string;
   models: string[];
   cases: ConvGradCase[];
 }
@@ -50,7 +52,6 @@ export function unetConvShapes(c: ModelConfig): { shape: ConvShape; layers: numb
   return [...found.values()];
 }
 
-const SESSION: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
 
 function gradModel(s: ConvShape, f: WeightGradFormulation): Uint8Array {
   const g = createGraph(`dw_${f}`);
@@ -92,7 +93,9 @@ async function alternate(sessions: ort.InferenceSession[], feeds: Record<string,
 
 const maxAbs = (a: Float32Array): number => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
-export async function benchConvGrad(configs: { name: string; config: ModelConfig }[], rounds: number): Promise<ConvGradBench> {
+/** `ep`: where to measure (the GPU check runs this on CUDA to choose formulations there). */
+export async function benchConvGrad(configs: { name: string; config: ModelConfig }[], rounds: number, ep: 'cpu' | 'cuda' = 'cpu'): Promise<ConvGradBench> {
+  const SESSION: ort.InferenceSession.SessionOptions = { executionProviders: [ep], ...SESSION_DEFAULTS };
   const shapes = new Map<string, { label: string; shape: ConvShape; layers: number }>();
   for (const { name, config } of configs) {
     for (const s of unetConvShapes(config)) {
@@ -129,22 +132,24 @@ export async function benchConvGrad(configs: { name: string; config: ModelConfig
   }
   return {
     method:
-      `one onnxruntime-node CPU session per shape and formulation (inputs x, dy; output dW), graphOptimizationLevel 'all', default threads; ` +
+      `one onnxruntime-node ${ep} session per shape and formulation (inputs x, dy; output dW), graphOptimizationLevel 'all', default threads; ` +
       `${rounds} rounds after one warm-up round, each round running the forward Conv and every formulation once in turn; medians`,
+    ep,
     models: configs.map((c) => c.name),
     cases,
   };
 }
 
-/** The U-Nets whose shapes are measured: the two train-bench cases. */
+/** The U-Nets whose shapes are measured: the two train-bench cases and the study's CPU preset. */
 export const CONVGRAD_MODELS = [
   { name: 'base 16 128² b8', config: presetConfig('small', { imageSize: 128, batch: 8, unet: { base: 16 } }) },
   { name: 'base 32 224² b4', config: presetConfig('small', { imageSize: 224, batch: 4, unet: { base: 32 } }) },
+  { name: 'study: base 8 64² b8', config: presetConfig('study', { batch: 8 }) },
 ];
 
 export function convGradReport(b: ConvGradBench): string {
   return [
-    'Conv weight gradient (dW) by formulation, ms per run (medians of alternating rounds); forward Conv for scale',
+    `Conv weight gradient (dW) by formulation on ${b.ep}, ms per run (medians of alternating rounds); forward Conv for scale`,
     table(
       ['shape', 'layers', 'forward', ...WEIGHT_GRAD_FORMULATIONS, 'fastest', 'chosen', 'max rel. diff'],
       b.cases.map((c) => [

@@ -18,14 +18,15 @@ import { convFlops } from '../graphBuilder/flops.js';
 import { type Graph, addInput, addOutput, createGraph, op1 } from '../graphBuilder/graph.js';
 import { type ModelConfig, buildInferenceModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
-import { buildTrainStepModel, paramLayout } from '../graphBuilder/trainingModels.js';
+import { buildTrainLoopModel, buildTrainStepModel, paramLayout } from '../graphBuilder/trainingModels.js';
 import { DEFAULT_AUGMENT, augment } from '../training/augment.js';
 import { loadDataset } from '../training/datasets.js';
-import { type Batch, SESSION_DEFAULTS, type TrainState, initialState, trainStep } from '../training/runtime.js';
+import { type Batch, SESSION_DEFAULTS, type TrainState, initialState, trainStep, trainSteps } from '../training/runtime.js';
 import { kFoldSplits } from '../training/splits.js';
 import { batchesOf, toBatch } from '../training/batches.js';
 import { syntheticSet } from '../training/synthetic.js';
 import { type Stats, fmtMs, otherCpuMeter, round, stats, table } from './benchUtil.js';
+import { type ProfileEvent, lastRunKernels } from './ortProfile.js';
 import { progress } from './cli.js';
 
 export interface TrainCase {
@@ -60,6 +61,16 @@ export interface TrainProfile {
   byPhase: Record<Phase, { ms: number; share: number; byOpType: OpTime[] }>;
 }
 
+export interface KStepResult {
+  /** Steps per run (the case's steps) and timed runs (after one warm-up run). */
+  k: number;
+  runs: number;
+  /** Median over the runs of run time / K. */
+  msPerStep: number;
+  /** The process's peak RSS after the K-step runs. */
+  peakRssMiB: number;
+}
+
 export interface TrainResult {
   case: TrainCase;
   parameters: number;
@@ -78,6 +89,8 @@ export interface TrainResult {
   otherCpuCores: number | null;
   /** Loss of the last timed step: a finite number, or the measurement is of a broken step. */
   lastLoss: number;
+  /** The same steps through the K-step Loop model, as `npm run train` runs them by default. */
+  kStep: KStepResult;
   profile?: TrainProfile;
 }
 
@@ -132,20 +145,10 @@ function profiledPhase(phases: Map<string, Phase>, name: string): Phase {
   return 'inserted';
 }
 
-interface ProfileEvent {
-  cat: string;
-  name: string;
-  ts: number;
-  dur: number;
-  args?: { op_name?: string };
-}
-
 /** Kernel time of the last run in an onnxruntime profile, by op type and by phase. */
 function summarizeProfile(events: ProfileEvent[], phases: Map<string, Phase>): TrainProfile {
-  const run = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').at(-1)!;
-  const kernels = events
-    .filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= run.ts && e.ts <= run.ts + run.dur)
-    .map((e) => ({ op: e.args?.op_name ?? '?', phase: profiledPhase(phases, e.name.slice(0, -'_kernel_time'.length)), us: e.dur }));
+  const { run, kernels: all } = lastRunKernels(events);
+  const kernels = all.map((k) => ({ ...k, phase: profiledPhase(phases, k.node) }));
   const totalUs = kernels.reduce((a, k) => a + k.us, 0);
   const byOp = (ks: typeof kernels): OpTime[] => {
     const us = new Map<string, number>();
@@ -189,6 +192,27 @@ function buildStepModel(config: ModelConfig, withPhases: boolean) {
   return { layout, model, buildMs, phases: withPhases ? nodePhases(graph, config.training.optimizer.kind) : undefined };
 }
 
+const K_STEP_RUNS = 2;
+
+/**
+ * The same steps as the trainer runs them by default: the K-step Loop model (K = the case's steps),
+ * one warm-up run, then K_STEP_RUNS timed runs; ms per step = run time / K. Peak RSS after it (the
+ * process's high-water mark, so it covers the one-step session too).
+ */
+async function runKStep(config: ModelConfig, layout: ReturnType<typeof paramLayout>, batch: Batch, k: number, dropout: number): Promise<KStepResult> {
+  const session = await ort.InferenceSession.create(serialize(buildTrainLoopModel(config, k, layout)), SESSION_OPTIONS);
+  const batches = new Array<Batch>(k).fill(batch);
+  let state = initialState(layout.values);
+  const perStep: number[] = [];
+  for (let i = 0; i <= K_STEP_RUNS; i++) {
+    const t = performance.now();
+    state = (await trainSteps(session, state, batches, k, LR, dropout)).state;
+    if (i > 0) perStep.push((performance.now() - t) / k);
+  }
+  await session.release();
+  return { k, runs: K_STEP_RUNS, msPerStep: round(stats(perStep).median), peakRssMiB: round(process.resourceUsage().maxRSS / 1024, 0) };
+}
+
 /** One case, in this process. */
 async function runTrainCase(tc: TrainCase): Promise<TrainResult> {
   const config = trainConfig(tc);
@@ -212,6 +236,7 @@ async function runTrainCase(tc: TrainCase): Promise<TrainResult> {
   const otherCpuCores = other!();
   const peakRssMiB = round(process.resourceUsage().maxRSS / 1024, 0);
   await session.release();
+  const kStep = await runKStep(config, layout, batch, tc.steps, dropout);
   const profile = phases && (await profileStep(model, phases, state, batch, dropout));
   const st = stats(times);
   return {
@@ -227,6 +252,7 @@ async function runTrainCase(tc: TrainCase): Promise<TrainResult> {
     peakRssMiB,
     otherCpuCores: otherCpuCores === null ? null : round(otherCpuCores, 2),
     lastLoss: round(loss, 6),
+    kStep,
     ...(profile ? { profile } : {}),
   };
 }
@@ -391,8 +417,12 @@ export interface RoundsSummary {
 export interface TrainCaseResult extends TrainResult {
   /** Our GFLOP/s over the GEMM ceiling's. */
   ofGemm: number;
-  /** Ours over the alternating rounds; the fields inherited from TrainResult are the first round's. */
+  /**
+   * Ours over the alternating rounds, ms per step through the K-step model (as `npm run train` runs);
+   * oneStepRounds: through the one-step model. The fields inherited from TrainResult are the first round's.
+   */
   rounds: RoundsSummary;
+  oneStepRounds: RoundsSummary;
   pytorch: PeerResult & { rounds?: RoundsSummary };
   /** Why no ratio is given (peer missing or misconfigured), or null. */
   ratioRefused: string | null;
@@ -439,14 +469,15 @@ export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn:
       const profile = tc.profile === true && r === 0;
       progress(`${label} round ${r + 1}/${rounds}: ours, ${WARMUP} warm-up + ${tc.steps} fused steps${profile ? ' + 1 profiled step' : ''}`);
       ours.push(inChild<TrainResult>({ ...tc, profile }));
-      progress(`${label} round ${r + 1}/${rounds}: ours median ${fmtMs(ours.at(-1)!.stepMs.median)} ms/step, peak ${ours.at(-1)!.peakRssMiB} MiB`);
+      const o = ours.at(-1)!;
+      progress(`${label} round ${r + 1}/${rounds}: ours ${fmtMs(o.kStep.msPerStep)} ms/step in ${o.kStep.k}-step runs, ${fmtMs(o.stepMs.median)} one step per run; peak ${o.kStep.peakRssMiB} MiB`);
       if (missing) continue;
       peers.push(pytorchPeer(tc));
       progress(`${label} round ${r + 1}/${rounds}: PyTorch median ${fmtMs(peers.at(-1)!.ms_median!)} ms/step (BLAS: ${peers.at(-1)!.config?.blas ?? '?'})`);
     }
     const first = ours[0]!;
-    const oursRounds = summarizeRounds(ours.map((o) => o.stepMs.median));
-    const peakRssMiB = Math.max(...ours.map((o) => o.peakRssMiB));
+    const oursRounds = summarizeRounds(ours.map((o) => o.kStep.msPerStep));
+    const peakRssMiB = Math.max(...ours.map((o) => o.kStep.peakRssMiB));
     const pytorch: TrainCaseResult['pytorch'] = peers.length
       ? { ...peers[0]!, peak_rss_mib: Math.max(...peers.map((p) => p.peak_rss_mib!)), rounds: summarizeRounds(peers.map((p) => p.ms_median!)) }
       : { peer: 'pytorch', unavailable: missing };
@@ -458,6 +489,7 @@ export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn:
       peakRssMiB,
       ofGemm: round(first.gflopPerS / gemm.gflopPerS, 3),
       rounds: oursRounds,
+      oneStepRounds: summarizeRounds(ours.map((o) => o.stepMs.median)),
       pytorch,
       ratioRefused,
       pytorchOverOurs: ran && !ratioRefused ? round(pytorch.rounds!.median / oursRounds.median, 2) : null,
@@ -474,9 +506,10 @@ export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn:
     step: `fused train-step model (forward + PolyDice-1 loss + backward + Adam, lr ${LR}, dropout as configured) in one onnxruntime-node CPU run, the trainer's session settings (graphOptimizationLevel 'all', enableMemPattern false), intraOpNumThreads ${THREADS} (one per core), interOpNumThreads 1; outputs fed back as the next state`,
     data: 'syntheticSet images and masks (seed 1), the same batch every step',
     timing: `${WARMUP} warm-up steps, then the case's steps; wall time of trainStep (feeds, run, outputs), performance.now()`,
+    kStep: `then the same steps through the K-step Loop model (K = the case's steps), as npm run train runs them by default: one warm-up run, ${K_STEP_RUNS} timed runs, ms/step = median of run time / K; the ratio to PyTorch uses this`,
     rounds: `${rounds} alternating rounds per case: ours (a fresh child process), then PyTorch (a fresh process), repeated; ms/step = median of the rounds' medians, with their min and max`,
     flops: '3 x forward Conv/ConvTranspose FLOPs of the inference graph of the same config (backward ~ 2 x forward)',
-    peakRss: 'process.resourceUsage().maxRSS of the case\'s own child process after the timed steps (graph building and session creation included), max over rounds',
+    peakRss: 'process.resourceUsage().maxRSS of the case\'s own child process after the one-step and K-step runs (graph building and session creation included), max over rounds',
     profile: 'profiled cases: one warm-up and one profiled step in a second session with enableProfiling, after the timed steps of the first round; Node *_kernel_time events of the profiled step',
     gemm: 'MatMul of two 2048 x 2048 fp32 matrices through onnxruntime (same session options), median of 5 runs after one warm-up',
     pytorch: `${PEER_SCRIPT} with the same base, depth, size, batch, steps, warm-up, loss, dropout and thread count, ${PEER_PYTHON}; its configuration (BLAS library loaded, oneDNN, threads) as the process reports it; no ratio when it runs on the reference BLAS or another thread count`,
@@ -513,7 +546,7 @@ export function trainReport(t: TrainBench): string {
   const lines = [
     `Train step: fused forward + PolyDice-1 + backward + Adam in one onnxruntime-node CPU run, ${WARMUP} warm-up steps, each case in its own process`,
     table(
-      ['case', 'params', 'build s', 'session s', 'steps', 'ms/step', 'p10 r1', 'p90 r1', 'images/s', 'GFLOP/s', 'of GEMM', 'peak MiB', 'other CPU'],
+      ['case', 'params', 'build s', 'session s', 'steps', 'ms/step', 'one-step ms', 'p10 r1', 'p90 r1', 'images/s', 'GFLOP/s', 'of GEMM', 'peak MiB', 'other CPU'],
       t.cases.map((c) => [
         caseName(c.case),
         `${(c.parameters / 1e6).toFixed(2)}M`,
@@ -521,6 +554,7 @@ export function trainReport(t: TrainBench): string {
         (c.sessionMs / 1000).toFixed(2),
         String(c.case.steps),
         fmtMs(c.rounds.median),
+        fmtMs(c.oneStepRounds.median),
         fmtMs(c.stepMs.p10),
         fmtMs(c.stepMs.p90),
         ((c.case.batch * 1000) / c.rounds.median).toFixed(2),
@@ -530,7 +564,7 @@ export function trainReport(t: TrainBench): string {
         c.otherCpuCores === null ? '-' : c.otherCpuCores.toFixed(2),
       ]),
     ),
-    `ms/step: median of the rounds' medians; p10/p90: of the first round's steps. GFLOP/s counts 3 x forward conv FLOPs per step; of GEMM: that over the GEMM ceiling, onnxruntime MatMul ${t.gemm.n}³ fp32 = ${t.gemm.gflopPerS} GFLOP/s`,
+    `ms/step: through the K-step model (K = steps, as npm run train runs), one-step ms: one step per run; medians of the rounds' medians; p10/p90: of the first round's one-step steps. GFLOP/s counts 3 x forward conv FLOPs per step; of GEMM: that over the GEMM ceiling, onnxruntime MatMul ${t.gemm.n}³ fp32 = ${t.gemm.gflopPerS} GFLOP/s`,
     '',
   ];
   if (peerRan.length === 0) {

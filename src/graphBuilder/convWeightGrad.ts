@@ -20,7 +20,7 @@
  *                   contiguous run over the whole batch and each contraction is one plain GEMM over
  *                   N·Hp·Wp (no batched MatMul of short contractions, no sum over N), for the price of
  *                   two transposes of the activations.
- *   'concat'        the k² windows concatenated, one MatMul: [F, k²·S].
+ *   'concat'        the k² windows concatenated, one MatMul: [F, S·k²].
  *   'split'         one MatMul per window, the k² [F, S] products concatenated: a window is consumed
  *                   as soon as it is made (onnxruntime can reuse its buffer for the next one).
  * Measured by `npm run bench -- --only convgrad` at the U-Net's shapes: see chooseWeightGrad.
@@ -114,8 +114,13 @@ function windowsIn(g: Graph, layout: (typeof WEIGHT_GRAD_LAYOUTS)[number], p: Pr
   return { windows, fixed: toChannelMajor(pad4(g, p.fixed, 0, 0, hp - p.rows, wp - p.cols), fc), batched: false };
 }
 
-/** The products of the windows with the fixed operand, summed over N and the pixels: [F, k², S]. */
-function contract(g: Graph, f: WeightGradFormulation, p: Problem, s: ConvShape): Value {
+/**
+ * The products of the windows with the fixed operand, summed over N and the pixels, as [F, S, k²]
+ * ('concat': the windows are interleaved channel-major, so that with X shifted the product is
+ * already in the weight's [M, C, kh, kw] order and needs no Transpose: up to 3 ms per deep layer
+ * at base 32) or [F, k², S] ('split': one product per window, concatenated).
+ */
+function contract(g: Graph, f: WeightGradFormulation, p: Problem, s: ConvShape): { prod: Value; order: 'FSK' | 'FKS' } {
   const [layout, contraction] = f.split('/') as [(typeof WEIGHT_GRAD_LAYOUTS)[number], (typeof WEIGHT_GRAD_CONTRACTIONS)[number]];
   const { windows, fixed, batched } = windowsIn(g, layout, p, s);
   const k2 = windows.length;
@@ -123,49 +128,52 @@ function contract(g: Graph, f: WeightGradFormulation, p: Problem, s: ConvShape):
   const lead = batched ? [s.n] : [];
   let prod: Value;
   if (contraction === 'concat') {
-    const stacked = k2 === 1 ? windows[0]! : op1(g, 'Concat', windows, { axis: -2 }); // [(N,) k²·S, L]
-    prod = op1(g, 'MatMul', [fixed, transposeLast2(g, stacked)]); // [(N,) F, k²·S]
-  } else {
-    const prods = windows.map((w) => reshape(g, op1(g, 'MatMul', [fixed, transposeLast2(g, w)]), [...lead, fc, 1, sc]));
-    prod = k2 === 1 ? prods[0]! : op1(g, 'Concat', prods, { axis: -2 }); // [(N,) F, k², S]
+    const len = windows[0]!.shape.at(-1)!;
+    const parts = windows.map((w) => reshape(g, w, [...lead, sc, 1, len]));
+    const stacked = reshape(g, k2 === 1 ? parts[0]! : op1(g, 'Concat', parts, { axis: -2 }), [...lead, sc * k2, len]); // [(N,) S·k², L]
+    prod = op1(g, 'MatMul', [fixed, transposeLast2(g, stacked)]); // [(N,) F, S·k²]
+    return { prod: reshape(g, batched ? sumBatch(g, prod) : prod, [fc, sc, k2]), order: 'FSK' };
   }
-  return reshape(g, batched ? sumBatch(g, prod) : prod, [fc, k2, sc]);
+  const prods = windows.map((w) => reshape(g, op1(g, 'MatMul', [fixed, transposeLast2(g, w)]), [...lead, fc, 1, sc]));
+  prod = k2 === 1 ? prods[0]! : op1(g, 'Concat', prods, { axis: -2 }); // [(N,) F, k², S]
+  return { prod: reshape(g, batched ? sumBatch(g, prod) : prod, [fc, k2, sc]), order: 'FKS' };
 }
 
 /** dW [M, C, kh, kw] of a conv with input `x`, output gradient `dy`, pads [t, l, b, r], by formulation `f`. */
 export function convWeightGrad(g: Graph, f: WeightGradFormulation, x: Value, dy: Value, s: ConvShape, pads: readonly number[]): Value {
   const { p, shiftsX } = problemOf(x, dy, s, pads);
-  const prod = contract(g, f, p, s); // [F, k², S]
-  if (shiftsX) {
-    // F = M, S = C, window (i, j) at k² index i·kw + j: [M, k², C] → [M, C, kh, kw].
-    return op1(g, 'Transpose', [reshape(g, prod, [s.m, s.kh, s.kw, s.c])], { perm: [0, 3, 1, 2] });
-  }
-  // F = C, S = M: [C, k², M] → [M, C, kh, kw].
-  return op1(g, 'Transpose', [reshape(g, prod, [s.c, s.kh, s.kw, s.m])], { perm: [3, 0, 1, 2] });
+  const { prod, order } = contract(g, f, p, s);
+  // Window (i, j) sits at k² index i·kw + j. X shifted: F = M, S = C; dY shifted: F = C, S = M.
+  if (shiftsX && order === 'FSK') return reshape(g, prod, [s.m, s.c, s.kh, s.kw]);
+  if (shiftsX) return op1(g, 'Transpose', [reshape(g, prod, [s.m, s.kh, s.kw, s.c])], { perm: [0, 3, 1, 2] }); // [M, k², C]
+  if (order === 'FSK') return op1(g, 'Transpose', [reshape(g, prod, [s.c, s.m, s.kh, s.kw])], { perm: [1, 0, 2, 3] }); // [C, M, k²]
+  return op1(g, 'Transpose', [reshape(g, prod, [s.c, s.kh, s.kw, s.m])], { perm: [3, 0, 1, 2] }); // [C, k², M]
 }
 
 /**
  * The formulation a conv gets when its gradient is built. From `npm run bench -- --only convgrad`
  * (2-core AMD EPYC, onnxruntime 1.30 CPU, 2026-12-03; ms per dW, medians of 5 alternating rounds;
  * nchw/concat is the formulation used before):
- *   first layer 3→16 at 128², b8        nchw/concat 3.9   nchw/split 6.7   (3 channels: tiny windows, one GEMM)
- *   16→16 at 128², b8                   nchw/concat 19.2  nchw/split 11.6  flat/split 11.3  cm/split 13.1
- *   32→32 at 64², b8                    nchw/concat 11.2  nchw/split 6.3   flat/split 6.6
- *   32→32 at 224², b4                   nchw/concat 72.9  nchw/split 57.3  flat/split 48.0  cm/split 50.3
- *   64→32 at 224², b4 (dY shifted)      nchw/concat 131   nchw/split 91.6  flat/split 80.3
- *   256→256 at 8², b8                   nchw/concat 9.9   nchw/split 11.6  cm/split 7.1
- *   512→512 at 14², b4                  nchw/concat 34.9  nchw/split 36.8  cm/split 34.0
- *   256→128 at 16², b8 (dY shifted)     nchw/split 10.8   cm/split 13.0
+ *   first layer 3→16 at 128², b8        nchw/concat 3.8   nchw/split 6.9   (3 channels: tiny windows, one GEMM)
+ *   16→16 at 128², b8                   nchw/concat 20.3  nchw/split 12.2  flat/split 12.5  cm/split 14.5
+ *   32→32 at 224², b4                   nchw/concat 87.5  nchw/split 60.1  flat/split 49.7  cm/split 50.4
+ *   64→32 at 224², b4 (dY shifted)      nchw/concat 139   nchw/split 93.8  flat/split 76.8
+ *   128→128 at 56², b4                  nchw/concat 32.2  nchw/split 27.0  flat/split 27.1  cm/split 28.1
+ *   512→256 at 28², b4 (dY shifted)     nchw/concat 53.4  nchw/split 51.1  cm/split 52.7
+ *   64→64 at 32², b8                    nchw/concat 7.8   nchw/split 7.2   cm/split 6.1
+ *   256→256 at 8², b8                   nchw/concat 11.8  nchw/split 13.9  cm/split 7.0
+ *   128→128 at 4², b8 (study preset)    nchw/concat 2.7   nchw/split 2.9   cm/split 1.1
  * One MatMul per window ('split') wins wherever the windows are large: each window is consumed right
- * after it is made, so the k² copies do not all sit in memory (and in cache) at once. On the deepest
- * levels (≤ 16², many channels) a per-image contraction over ≤ 256 pixels is too short for an
- * efficient GEMM, and one GEMM over the whole batch (channel-major) wins despite its transposes.
- * The row-padded flat layout helps only where rows are long (≥ 128²): one long copy per window.
+ * after it is made, so the k² copies do not all sit in memory (and in cache) at once. On the deep
+ * levels (≤ 16², or ≤ 32² with X shifted) a per-image contraction over ≤ 1024 pixels is too short for
+ * an efficient GEMM, and one GEMM over the whole batch (channel-major) wins despite its transposes.
+ * The row-padded flat layout helps where rows are long (≥ 64²): one long copy per window. Where two
+ * formulations are within a few percent (56², 112²) either choice is noise.
  */
 export function chooseWeightGrad(s: ConvShape): WeightGradFormulation {
   const pixels = s.h * s.w;
   if (s.kh * s.kw === 1 || Math.min(s.c, s.m) < 8) return 'nchw/concat';
-  if (pixels <= 16 * 16 && s.m >= s.c) return 'cm/split';
-  if (pixels >= 128 * 128) return 'flat/split';
+  if (pixels <= 16 * 16 || (pixels <= 32 * 32 && s.m >= s.c)) return 'cm/split';
+  if (pixels >= 64 * 64) return 'flat/split';
   return 'nchw/split';
 }
