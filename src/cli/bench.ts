@@ -40,7 +40,7 @@ const SESSION_OPTIONS: InferenceSession.SessionOptions = { executionProviders: [
 /** Train cases: the small preset (profiled) and a larger one, or a tiny smoke case with --quick (no PyTorch). */
 const TRAIN_CASES: TrainCase[] = [
   { base: 16, size: 128, batch: 8, steps: 10, profile: true },
-  { base: 32, size: 224, batch: 4, steps: 5 },
+  { base: 32, size: 224, batch: 4, steps: 8 },
 ];
 const QUICK_TRAIN_CASES: TrainCase[] = [{ base: 8, size: 64, batch: 2, steps: 3, profile: true }];
 
