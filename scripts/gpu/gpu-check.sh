@@ -18,7 +18,7 @@
 #          --full       with --cpu-only: the full sizes (slow on a CPU)
 #          --repo       no kit: Node.js >= 20 on PATH, npm ci done, onnxruntime-node's CUDA provider
 #                       installed (docs/gpu.md); runs scripts/gpu/gpu-check.ts with tsx
-#          --phases P   comma-separated subset of smoke,parity,train,torch,mc,parity-tf32
+#          --phases P   comma-separated subset of smoke,parity,train,torch,convgrad,mc,parity-tf32
 #          --kit DIR    where MANIFEST and the parts are (default artifacts/gpu-kit)
 #          --work DIR   where the kit is unpacked (default <kit>/work)
 #          --unpack-only  stop after unpacking and the library checks

@@ -187,15 +187,18 @@ export const GRADIENTS: { readonly [K in OpType]: GradEntry } = {
     const [k] = a.kernel_shape as [number];
     const x = node.inputs[0]!;
     requireAttrs(ctx, a.kernel_shape.every((s) => s === k) && (a.strides ?? []).every((s) => s === k) && (a.pads ?? []).every((p) => p === 0) && x.shape[2]! % k === 0 && x.shape[3]! % k === 0, 'square k×k pooling with stride k, no padding, sizes divisible by k');
-    // In the [N, C, h, k, w, k] view of x, the pooled output and its gradient are [N, C, h, 1, w, 1]
-    // and broadcast over the window: no Expand materializes the up-sampled copies (the Expand of
-    // the earlier formulation was 6% of the small train step's kernel time).
-    const [n, c, h, w] = x.shape as [number, number, number, number];
-    const [ph, pw] = [h / k, w / k];
-    const windowed = reshape(g, x, [n, c, ph, k, pw, k]);
-    const perWindow = (v: Value): Value => reshape(g, v, [n, c, ph, 1, pw, 1]);
-    const isMax = op1(g, 'Equal', [windowed, perWindow(node.outputs[0]!)]);
-    return [reshape(g, maskWhere(g, isMax, perWindow(dy[0]!)), x.shape)];
+    // The pooled output and its gradient up-sampled by nearest-neighbour Resize, then same-shape
+    // Equal and Where. Measured on ORT CPU for one 2×2 pool of [8,16,128,128] (2026-12-03): 3.7 ms,
+    // against 13.6 ms up-sampling with Expand and 15.4 ms broadcasting a [.., h, 1, w, 1] view over
+    // the [.., h, 2, w, 2] view of x (onnxruntime's broadcasting over inner axes is slow).
+    const up = (v: Value): Value =>
+      op1(g, 'Resize', [v, constant(g, 'roi', 'float32', [0], []), constant(g, 'scales', 'float32', [4], [1, 1, k, k])], {
+        coordinate_transformation_mode: 'asymmetric',
+        mode: 'nearest',
+        nearest_mode: 'floor',
+      });
+    const isMax = op1(g, 'Equal', [x, up(node.outputs[0]!)]);
+    return [maskWhere(g, isMax, up(dy[0]!))];
   }),
   BatchNormalization: { kind: 'forbidden', why: 'the op is emitted in inference form only; training graphs compose batch statistics from primitives' },
   Dropout: rule(({ g, node, dy }) => {
@@ -249,6 +252,7 @@ export const GRADIENTS: { readonly [K in OpType]: GradEntry } = {
     return [op1(g, 'Slice', [dy[0]!, ints(g, 'starts', starts), ints(g, 'ends', ends), ints(g, 'axes', [...Array(rank).keys()])]), ...node.inputs.slice(1).map(() => undefined)];
   }),
   ReduceSum: rule((ctx) => [expandReduced(ctx.g, ctx, reduceAxesOf(ctx)), undefined].slice(0, ctx.node.inputs.length)),
+  Resize: { kind: 'forbidden', why: 'emitted only inside gradients (the max-pool gradient\'s up-sampling), never differentiated' },
   Gather: { kind: 'forbidden', why: 'emitted only to pick a step\'s batch from the K-step inputs, never on a differentiated path' },
   Loop: { kind: 'forbidden', why: 'the K-step Loop runs whole train steps (each body has its own backward); it is never differentiated itself' },
   ReduceMean: rule((ctx) => {

@@ -5,7 +5,7 @@
  */
 import { type DType, type Shape, type Value, fmtShape, fmtValue, numel } from './types.js';
 
-export type AttrKind = 'int' | 'ints' | 'float' | 'floats' | 'graph';
+export type AttrKind = 'int' | 'ints' | 'float' | 'floats' | 'string' | 'graph';
 
 /** What an op needs to know of a graph-valued attribute (Loop's body): the body's signature. */
 export interface SubGraph {
@@ -13,8 +13,8 @@ export interface SubGraph {
   readonly inputs: readonly Value[];
   readonly outputs: readonly Value[];
 }
-type AttrValue<K extends AttrKind> = K extends 'int' | 'float' ? number : K extends 'graph' ? SubGraph : readonly number[];
-export type AttrValueAny = number | readonly number[] | SubGraph;
+type AttrValue<K extends AttrKind> = K extends 'int' | 'float' ? number : K extends 'graph' ? SubGraph : K extends 'string' ? string : readonly number[];
+export type AttrValueAny = number | string | readonly number[] | SubGraph;
 type AttrSchema = Readonly<Record<string, AttrKind>>;
 
 export interface TypeShape {
@@ -397,6 +397,20 @@ export const OPS = {
   }),
   ReduceMean: reduceAttr,
   ReduceMax: reduceAttr,
+  /** Resize by constant per-axis scales (inputs X, roi (empty), scales); we emit it only as nearest up-sampling. */
+  Resize: def({
+    attrs: { coordinate_transformation_mode: 'string', mode: 'string', nearest_mode: 'string' },
+    arity: [3, 3],
+    outputs: 1,
+    infer: ([x, , scales], _a, ctx) => {
+      const c = scales!.constant;
+      if (!c || c.dtype !== 'float32' || c.shape.length !== 1 || c.shape[0] !== x!.shape.length) return ctx.fail(`scales must be a float32 constant of length ${x!.shape.length}`);
+      const factors = Array.from(c.data as Float32Array);
+      const out = x!.shape.map((d, i) => d * factors[i]!);
+      if (out.some((d) => !Number.isInteger(d))) ctx.fail(`scales ${factors.join(',')} do not give whole sizes from ${fmtShape(x!.shape)}`);
+      return [{ dtype: x!.dtype, shape: out }];
+    },
+  }),
   Gather: def({
     attrs: { axis: 'int' },
     arity: [2, 2],

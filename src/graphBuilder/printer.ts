@@ -16,7 +16,7 @@ function constantText(t: TensorData, trainable: boolean): string {
 }
 
 function attrText(v: AttrValueAny): string {
-  if (typeof v === 'number') return String(v);
+  if (typeof v === 'number' || typeof v === 'string') return String(v);
   if (Array.isArray(v)) return `[${v.join(',')}]`;
   return `graph ${(v as SubGraph).name} (below)`;
 }

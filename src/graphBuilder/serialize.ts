@@ -12,7 +12,7 @@ import { DTYPE_CODE, type TensorData, type Value } from './types.js';
 const { onnx } = onnxProto;
 type AttributeProto = InstanceType<typeof onnx.AttributeProto>;
 
-const ATTR_TYPE = { float: 1, int: 2, graph: 5, floats: 6, ints: 7 } as const;
+const ATTR_TYPE = { float: 1, int: 2, string: 3, graph: 5, floats: 6, ints: 7 } as const;
 
 function attribute(node: Node, name: string): AttributeProto {
   const kind = attrKinds(node.op)[name]!;
@@ -22,6 +22,7 @@ function attribute(node: Node, name: string): AttributeProto {
   else if (kind === 'float') a.f = v as number;
   else if (kind === 'ints') a.ints = [...(v as number[])];
   else if (kind === 'graph') a.g = graphProto(v as Graph, true);
+  else if (kind === 'string') a.s = new TextEncoder().encode(v as string);
   else a.floats = [...(v as number[])];
   return a;
 }
