@@ -38,6 +38,11 @@ export interface TrainCase {
   profile?: boolean;
 }
 
+/** The K-step measurement of a case, run in a child process of its own (its own peak memory). */
+interface KStepJob {
+  kStepOf: TrainCase;
+}
+
 type Phase = 'forward' | 'backward' | 'optimizer' | 'inserted';
 const PHASES: readonly Phase[] = ['forward', 'backward', 'optimizer', 'inserted'];
 
@@ -67,7 +72,7 @@ export interface KStepResult {
   runs: number;
   /** Median over the runs of run time / K. */
   msPerStep: number;
-  /** The process's peak RSS after the K-step runs. */
+  /** Peak RSS of the K-step child process. */
   peakRssMiB: number;
 }
 
@@ -89,8 +94,6 @@ export interface TrainResult {
   otherCpuCores: number | null;
   /** Loss of the last timed step: a finite number, or the measurement is of a broken step. */
   lastLoss: number;
-  /** The same steps through the K-step Loop model, as `npm run train` runs them by default. */
-  kStep: KStepResult;
   profile?: TrainProfile;
 }
 
@@ -196,10 +199,15 @@ const K_STEP_RUNS = 2;
 
 /**
  * The same steps as the trainer runs them by default: the K-step Loop model (K = the case's steps),
- * one warm-up run, then K_STEP_RUNS timed runs; ms per step = run time / K. Peak RSS after it (the
- * process's high-water mark, so it covers the one-step session too).
+ * one warm-up run, then K_STEP_RUNS timed runs; ms per step = run time / K. In a process of its own:
+ * its peak RSS is that of training this way (graph building and session creation included).
  */
-async function runKStep(config: ModelConfig, layout: ReturnType<typeof paramLayout>, batch: Batch, k: number, dropout: number): Promise<KStepResult> {
+async function runKStep(tc: TrainCase): Promise<KStepResult> {
+  const config = trainConfig(tc);
+  const dropout = config.unet.dropout.p;
+  const k = tc.steps;
+  const layout = paramLayout(config);
+  const batch = syntheticBatch(tc.size, tc.batch);
   const session = await ort.InferenceSession.create(serialize(buildTrainLoopModel(config, k, layout)), SESSION_OPTIONS);
   const batches = new Array<Batch>(k).fill(batch);
   let state = initialState(layout.values);
@@ -236,7 +244,6 @@ async function runTrainCase(tc: TrainCase): Promise<TrainResult> {
   const otherCpuCores = other!();
   const peakRssMiB = round(process.resourceUsage().maxRSS / 1024, 0);
   await session.release();
-  const kStep = await runKStep(config, layout, batch, tc.steps, dropout);
   const profile = phases && (await profileStep(model, phases, state, batch, dropout));
   const st = stats(times);
   return {
@@ -252,7 +259,6 @@ async function runTrainCase(tc: TrainCase): Promise<TrainResult> {
     peakRssMiB,
     otherCpuCores: otherCpuCores === null ? null : round(otherCpuCores, 2),
     lastLoss: round(loss, 6),
-    kStep,
     ...(profile ? { profile } : {}),
   };
 }
@@ -302,7 +308,7 @@ const SELF = fileURLToPath(import.meta.url);
 const REPO_ROOT = resolve(dirname(SELF), '../..');
 
 /** One case in a child process (its own peak memory); its JSON result. */
-export function inChild<T>(job: TrainCase | { epochOn: string }): T {
+export function inChild<T>(job: TrainCase | KStepJob | { epochOn: string }): T {
   const r = spawnSync(process.execPath, ['--import', 'tsx', SELF, JSON.stringify(job)], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`bench job ${JSON.stringify(job)} failed (exit ${r.status ?? r.signal}):\n${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T;
@@ -422,6 +428,8 @@ export interface TrainCaseResult extends TrainResult {
    */
   rounds: RoundsSummary;
   oneStepRounds: RoundsSummary;
+  /** peakRssMiB: of the K-step child, max over rounds (what the ratio to PyTorch uses); this: of the one-step child. */
+  oneStepPeakRssMiB: number;
   pytorch: PeerResult & { rounds?: RoundsSummary };
   /** Why no ratio is given (peer missing or misconfigured), or null. */
   ratioRefused: string | null;
@@ -463,20 +471,22 @@ export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn:
   for (const [i, tc] of cases.entries()) {
     const label = `train [${i + 1}/${cases.length}] ${caseName(tc)}`;
     const ours: TrainResult[] = [];
+    const oursK: KStepResult[] = [];
     const peers: PeerResult[] = [];
     for (let r = 0; r < rounds; r++) {
       const profile = tc.profile === true && r === 0;
       progress(`${label} round ${r + 1}/${rounds}: ours, ${WARMUP} warm-up + ${tc.steps} fused steps${profile ? ' + 1 profiled step' : ''}`);
       ours.push(inChild<TrainResult>({ ...tc, profile }));
-      const o = ours.at(-1)!;
-      progress(`${label} round ${r + 1}/${rounds}: ours ${fmtMs(o.kStep.msPerStep)} ms/step in ${o.kStep.k}-step runs, ${fmtMs(o.stepMs.median)} one step per run; peak ${o.kStep.peakRssMiB} MiB`);
+      oursK.push(inChild<KStepResult>({ kStepOf: tc }));
+      const [o, k] = [ours.at(-1)!, oursK.at(-1)!];
+      progress(`${label} round ${r + 1}/${rounds}: ours ${fmtMs(k.msPerStep)} ms/step in ${k.k}-step runs (peak ${k.peakRssMiB} MiB), ${fmtMs(o.stepMs.median)} one step per run (peak ${o.peakRssMiB} MiB)`);
       if (missing) continue;
       peers.push(pytorchPeer(tc));
       progress(`${label} round ${r + 1}/${rounds}: PyTorch median ${fmtMs(peers.at(-1)!.ms_median!)} ms/step (BLAS: ${peers.at(-1)!.config?.blas ?? '?'})`);
     }
     const first = ours[0]!;
-    const oursRounds = summarizeRounds(ours.map((o) => o.kStep.msPerStep));
-    const peakRssMiB = Math.max(...ours.map((o) => o.kStep.peakRssMiB));
+    const oursRounds = summarizeRounds(oursK.map((k) => k.msPerStep));
+    const peakRssMiB = Math.max(...oursK.map((k) => k.peakRssMiB));
     const pytorch: TrainCaseResult['pytorch'] = peers.length
       ? { ...peers[0]!, peak_rss_mib: Math.max(...peers.map((p) => p.peak_rss_mib!)), rounds: summarizeRounds(peers.map((p) => p.ms_median!)) }
       : { peer: 'pytorch', unavailable: missing };
@@ -485,6 +495,7 @@ export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn:
     if (ran && ratioRefused) progress(`${label}: no ratio: ${ratioRefused}`);
     out.push({
       ...first,
+      oneStepPeakRssMiB: Math.max(...ours.map((o) => o.peakRssMiB)),
       peakRssMiB,
       ofGemm: round(first.gflopPerS / gemm.gflopPerS, 3),
       rounds: oursRounds,
@@ -505,10 +516,10 @@ export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn:
     step: `fused train-step model (forward + PolyDice-1 loss + backward + Adam, lr ${LR}, dropout as configured) in one onnxruntime-node CPU run, the trainer's session settings (graphOptimizationLevel 'all', enableMemPattern false), intraOpNumThreads ${THREADS} (one per core), interOpNumThreads 1; outputs fed back as the next state`,
     data: 'syntheticSet images and masks (seed 1), the same batch every step',
     timing: `${WARMUP} warm-up steps, then the case's steps; wall time of trainStep (feeds, run, outputs), performance.now()`,
-    kStep: `then the same steps through the K-step Loop model (K = the case's steps), as npm run train runs them by default: one warm-up run, ${K_STEP_RUNS} timed runs, ms/step = median of run time / K; the ratio to PyTorch uses this`,
+    kStep: `the same steps through the K-step Loop model (K = the case's steps), as npm run train runs them by default, in a child process of its own: one warm-up run, ${K_STEP_RUNS} timed runs, ms/step = median of run time / K; the ratio to PyTorch and the memory use this`,
     rounds: `${rounds} alternating rounds per case: ours (a fresh child process), then PyTorch (a fresh process), repeated; ms/step = median of the rounds' medians, with their min and max`,
     flops: '3 x forward Conv/ConvTranspose FLOPs of the inference graph of the same config (backward ~ 2 x forward)',
-    peakRss: 'process.resourceUsage().maxRSS of the case\'s own child process after the one-step and K-step runs (graph building and session creation included), max over rounds',
+    peakRss: 'process.resourceUsage().maxRSS of the child process after its timed runs (graph building and session creation included), max over rounds; peakRssMiB of the K-step child, oneStepPeakRssMiB of the one-step child',
     profile: 'profiled cases: one warm-up and one profiled step in a second session with enableProfiling, after the timed steps of the first round; Node *_kernel_time events of the profiled step',
     gemm: 'MatMul of two 2048 x 2048 fp32 matrices through onnxruntime (same session options), median of 5 runs after one warm-up',
     pytorch: `${PEER_SCRIPT} with the same base, depth, size, batch, steps, warm-up, loss, dropout and thread count, ${PEER_PYTHON}; its configuration (BLAS library loaded, oneDNN, threads) as the process reports it; no ratio when it runs on the reference BLAS or another thread count`,
@@ -545,7 +556,7 @@ export function trainReport(t: TrainBench): string {
   const lines = [
     `Train step: fused forward + PolyDice-1 + backward + Adam in one onnxruntime-node CPU run, ${WARMUP} warm-up steps, each case in its own process`,
     table(
-      ['case', 'params', 'build s', 'session s', 'steps', 'ms/step', 'one-step ms', 'p10 r1', 'p90 r1', 'images/s', 'GFLOP/s', 'of GEMM', 'peak MiB', 'other CPU'],
+      ['case', 'params', 'build s', 'session s', 'steps', 'ms/step', 'one-step ms', 'p10 r1', 'p90 r1', 'images/s', 'GFLOP/s', 'of GEMM', 'peak MiB', 'one-step MiB', 'other CPU'],
       t.cases.map((c) => [
         caseName(c.case),
         `${(c.parameters / 1e6).toFixed(2)}M`,
@@ -560,6 +571,7 @@ export function trainReport(t: TrainBench): string {
         (c.flopsPerStep / 1e9 / (c.rounds.median / 1000)).toFixed(1),
         pct(c.flopsPerStep / 1e9 / (c.rounds.median / 1000) / t.gemm.gflopPerS),
         String(c.peakRssMiB),
+        String(c.oneStepPeakRssMiB),
         c.otherCpuCores === null ? '-' : c.otherCpuCores.toFixed(2),
       ]),
     ),
@@ -612,7 +624,7 @@ export function trainReport(t: TrainBench): string {
 }
 
 if (process.argv[1] === SELF) {
-  const job = JSON.parse(process.argv[2]!) as TrainCase | { epochOn: string };
-  const result = 'epochOn' in job ? runEpochCase(job.epochOn) : runTrainCase(job);
+  const job = JSON.parse(process.argv[2]!) as TrainCase | KStepJob | { epochOn: string };
+  const result = 'epochOn' in job ? runEpochCase(job.epochOn) : 'kStepOf' in job ? runKStep(job.kStepOf) : runTrainCase(job);
   result.then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
 }
