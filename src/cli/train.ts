@@ -1,8 +1,10 @@
 /** npm run train: k-fold training of the U-Net on a dataset (default: the built-in synthetic set). */
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { type DatasetFormat, loadDataset } from '../training/datasets.js';
+import type { Sample } from '../training/synthetic.js';
 import { LOSS_PRESETS, parseLoss } from '../graphBuilder/losses.js';
 import { PRESETS, type PresetName, presetConfig, validateConfig } from '../graphBuilder/models.js';
 import { DEFAULT_OPTIMIZER } from '../graphBuilder/optimizers.js';
@@ -15,6 +17,19 @@ import { parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
 import { parseEpsMapping } from '../uncertainty/epsilon.js';
 import type { McSettings } from '../uncertainty/mcPhase.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
+
+/** What train.json holds. `dataset.fingerprint` is absent in runs written before it was recorded. */
+interface SavedRun {
+  options: RunOptions;
+  dataset: { format: string; images: number; fingerprint?: string };
+}
+
+/** sha256 over every sample's name, decoded image and mask, in order: what the folds are cut from. */
+function datasetFingerprint(samples: readonly Sample[]): string {
+  const h = createHash('sha256');
+  for (const s of samples) h.update(`${s.name}\0${s.width}x${s.height}\0`).update(s.image).update(s.mask);
+  return h.digest('hex');
+}
 
 /** The paper's protocol (METHOD.md §5) on a GPU; a CPU needs a smaller network and images. */
 const GPU_DEFAULTS = { preset: 'paper', size: 224, batch: 32, epochs: 200 } as const;
@@ -51,7 +66,7 @@ interface RunOptions {
   stepsPerRun: number | 'epoch';
 }
 
-function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean } {
+function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean; overwrite: boolean; given: string[] } {
   const f = parseFlags(
     'train',
     'Trains the U-Net with k-fold cross-validation. Each fold keeps the weights of its lowest validation loss,\n' +
@@ -91,7 +106,8 @@ function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean
         default: 'epoch',
       },
       out: { type: 'string', description: 'run folder', default: 'runs/<date>-<preset>' },
-      resume: { type: 'boolean', description: 'continue the run in --out from its last checkpoints (its saved options are used)' },
+      resume: { type: 'boolean', description: 'continue the run in --out from its last checkpoints (its saved options are used; other flags must agree with them)' },
+      overwrite: { type: 'boolean', description: 'replace an existing run in --out (without it, an existing run needs --resume)' },
     },
   );
   const providers = usage(() => parseProviders(f.ep));
@@ -151,7 +167,32 @@ function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   const out = f.out.startsWith('runs/<') ? join('runs', `${stamp}-${preset}`) : f.out;
   if (f.resume && !existsSync(join(out, 'train.json'))) throw new UsageError(`--resume needs --out pointing at an existing run folder (no ${join(out, 'train.json')})`);
-  return { options, out, resume: f.resume };
+  if (f.resume && f.overwrite) throw new UsageError('--resume and --overwrite exclude each other');
+  if (!f.resume && !f.overwrite && existsSync(join(out, 'train.json'))) {
+    throw new UsageError(`${out} already holds a run (train.json): continue it with --resume, replace it with --overwrite, or choose another --out`);
+  }
+  return { options, out, resume: f.resume, overwrite: f.overwrite, given: givenFlags(process.argv.slice(2)) };
+}
+
+/** The flags given on the command line (without values), e.g. ['epochs', 'lr']. */
+function givenFlags(argv: readonly string[]): string[] {
+  return argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]!);
+}
+
+/** The RunOptions field a flag sets (flags are kebab-case, fields camelCase), or undefined for flags that are not options. */
+function optionOf(flag: string): keyof RunOptions | undefined {
+  const special: Record<string, keyof RunOptions> = { 'no-augment': 'augment', adaptive: 'epsMap' };
+  const key = special[flag] ?? flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  return ['out', 'resume', 'overwrite', 'help'].includes(flag) ? undefined : (key as keyof RunOptions);
+}
+
+/** Flags given with --resume that disagree with the saved run's options, as "--flag (saved: x, given: y)". */
+function conflictingFlags(given: readonly string[], saved: RunOptions, parsed: RunOptions): string[] {
+  return given.flatMap((flag) => {
+    const key = optionOf(flag);
+    if (!key || JSON.stringify(saved[key] ?? null) === JSON.stringify(parsed[key] ?? null)) return [];
+    return [`--${flag} (saved: ${JSON.stringify(saved[key] ?? null)}, given: ${JSON.stringify(parsed[key] ?? null)})`];
+  });
 }
 
 function mcSettings(o: RunOptions): McSettings | undefined {
@@ -191,7 +232,12 @@ function progressReporter(epochs: number, label: string): Progress {
 runMain(async () => {
   const parsed = optionsFromFlags();
   const { out, resume } = parsed;
-  const options: RunOptions = resume ? (JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')) as { options: RunOptions }).options : parsed.options;
+  const saved = resume ? (JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')) as SavedRun) : undefined;
+  const options: RunOptions = saved ? saved.options : parsed.options;
+  if (saved) {
+    const conflicts = conflictingFlags(parsed.given, saved.options, parsed.options);
+    if (conflicts.length) throw new UsageError(`--resume continues ${out} with its saved options; these flags disagree with them: ${conflicts.join(', ')}`);
+  }
   const providers = parseProviders(options.ep);
   const config = presetConfig(options.preset, {
     imageSize: options.size,
@@ -211,11 +257,19 @@ runMain(async () => {
   });
   for (const p of data.problems) progress(`warning: ${p}`);
   progress(`${data.samples.length} images (${data.format}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const fingerprint = datasetFingerprint(data.samples);
+  if (saved?.dataset.fingerprint !== undefined && saved.dataset.fingerprint !== fingerprint) {
+    throw new Error(
+      `the dataset ${options.data ?? '(synthetic)'} is not the one ${out} was trained on: ${saved.dataset.images} images then, ${data.samples.length} now, ` +
+        `fingerprint ${saved.dataset.fingerprint.slice(0, 12)}… then, ${fingerprint.slice(0, 12)}… now (names and decoded pixels); resuming would mix folds`,
+    );
+  }
+  if (parsed.overwrite && existsSync(out)) rmSync(out, { recursive: true, force: true });
   const folds =
     options.split === 'sequence'
       ? usage(() => groupedKFoldSplits(data.sequences, options.folds, options.seed, options.valFraction))
       : usage(() => kFoldSplits(data.samples.length, options.folds, options.seed, options.valFraction));
-  if (!resume) writeFileAtomic(join(out, 'train.json'), `${JSON.stringify({ options, config, dataset: { format: data.format, images: data.samples.length } }, null, 2)}\n`);
+  if (!resume) writeFileAtomic(join(out, 'train.json'), `${JSON.stringify({ options, config, dataset: { format: data.format, images: data.samples.length, fingerprint } }, null, 2)}\n`);
 
   const layout = paramLayout(config);
   const eps = options.eps;

@@ -1,27 +1,35 @@
 /**
  * Training checkpoints: a folder holding
  *
- *   checkpoint.safetensors  `params` (the flat F32 parameter vector, [P]), `adam.m` and `adam.v` ([P] each),
- *                           plus any extra named tensors (e.g. batch-norm running statistics)
+ *   checkpoint-<epoch>.safetensors  `params` (the flat F32 parameter vector, [P]), `adam.m` and `adam.v` ([P]
+ *                           each), plus any extra named tensors (e.g. batch-norm running statistics)
  *   manifest.json           format, version, step, epoch, the run's config, seeds / PRNG states, the versions
  *                           of node, onnxruntime and this toolkit, the parameter layout (name, shape, offset
- *                           into the flat vector) and the sha256 of checkpoint.safetensors
+ *                           into the flat vector), and the name, size and sha256 of the tensor file
  *
- * Both files are written atomically (temporary file, fsync, rename), the tensor file first and the manifest
- * last. The manifest records the tensor file's sha256, so a pair torn by a crash between the two renames,
- * or a tensor file changed afterwards, is detected on load instead of silently mixing two steps.
+ * One commit point per checkpoint: the tensors go to a new generation-named file (temporary file, fsync,
+ * rename), then the manifest naming it replaces the old manifest in one rename; only after that are
+ * the older generations deleted. A crash at any step leaves either the previous checkpoint (its manifest
+ * and its tensor file, untouched) or the new one, never a mix; stray files of an interrupted save are
+ * removed by the next save. tests/training/checkpointCrash.test.ts kills the writer at every step.
+ * Version 1 checkpoints (one file called checkpoint.safetensors, replaced in place) still load.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { syncDir, writeFileAtomic } from '../common/files.js';
+import { type FileOps, NODE_FS, syncDir, writeFileAtomic } from '../common/files.js';
 import type { ParamSlot } from '../graphBuilder/graph.js';
 import { decodeSafetensors, encodeSafetensors, type NamedSafetensorsTensor, type SafetensorsTensor } from './safetensors.js';
 
 export const CHECKPOINT_FORMAT = 'polyseg-checkpoint';
-export const CHECKPOINT_VERSION = 1;
-export const TENSORS_FILE = 'checkpoint.safetensors';
+export const CHECKPOINT_VERSION = 2;
+/** Versions this toolkit reads: 1 wrote its tensors to one fixed name (LEGACY_TENSORS_FILE). */
+const READABLE_VERSIONS: readonly number[] = [1, 2];
+export const LEGACY_TENSORS_FILE = 'checkpoint.safetensors';
+/** The tensor file of the checkpoint after `epoch` epochs (its generation). */
+export const tensorsFile = (epoch: number): string => `checkpoint-${epoch}.safetensors`;
+const TENSORS_FILE_PATTERN = /^checkpoint(-\d+)?\.safetensors$/;
 export const MANIFEST_FILE = 'manifest.json';
 /** Tensor names the checkpoint itself uses; extra tensors may not take them. */
 export const RESERVED_TENSORS = ['params', 'adam.m', 'adam.v'] as const;
@@ -50,7 +58,7 @@ export interface CheckpointState {
 
 export interface CheckpointManifest {
   format: typeof CHECKPOINT_FORMAT;
-  version: typeof CHECKPOINT_VERSION;
+  version: number;
   step: number;
   epoch: number;
   createdAt: string;
@@ -154,7 +162,8 @@ const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes)
  * Save a checkpoint into `dir` (created if needed; an existing checkpoint there is replaced).
  * Returns the manifest written. `now` fixes createdAt (for reproducible output in tests).
  */
-export function saveCheckpoint(dir: string, ckpt: CheckpointState, options: { now?: Date } = {}): CheckpointManifest {
+export function saveCheckpoint(dir: string, ckpt: CheckpointState, options: { now?: Date; fs?: FileOps } = {}): CheckpointManifest {
+  const fs = options.fs ?? NODE_FS;
   const label = `checkpoint ${dir}`;
   for (const [k, v] of [['step', ckpt.step], ['epoch', ckpt.epoch]] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${label}: ${k} must be a non-negative integer, got ${v}`);
@@ -190,18 +199,22 @@ export function saveCheckpoint(dir: string, ckpt: CheckpointState, options: { no
     epoch: ckpt.epoch,
     createdAt: (options.now ?? new Date()).toISOString(),
     versions: toolVersions(),
-    tensors: { file: TENSORS_FILE, bytes: bytes.length, sha256: sha256(bytes) },
+    tensors: { file: tensorsFile(ckpt.epoch), bytes: bytes.length, sha256: sha256(bytes) },
     paramCount: P,
     layout: ckpt.layout.map((e) => ({ name: e.name, shape: [...e.shape], offset: e.offset })),
     config: ckpt.config,
     rng: ckpt.rng,
   };
 
-  mkdirSync(dir, { recursive: true });
-  writeFileAtomic(join(dir, TENSORS_FILE), bytes);
-  syncDir(dir);
-  writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`); // last: it commits the pair
-  syncDir(dir);
+  fs.mkdirSync(dir, { recursive: true });
+  writeFileAtomic(join(dir, manifest.tensors.file), bytes, fs);
+  syncDir(dir, fs);
+  writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`, fs); // the commit point
+  syncDir(dir, fs);
+  // Committed: older generations and leftovers of interrupted saves can go.
+  for (const f of fs.readdirSync(dir)) {
+    if (f !== manifest.tensors.file && (TENSORS_FILE_PATTERN.test(f) || f.includes('.tmp-'))) fs.rmSync(join(dir, f), { force: true });
+  }
   return manifest;
 }
 
@@ -221,7 +234,7 @@ function checkManifest(m: unknown, file: string): asserts m is CheckpointManifes
   if (typeof m !== 'object' || m === null || Array.isArray(m)) fail('must be a JSON object');
   const r = m as Record<string, unknown>;
   if (r.format !== CHECKPOINT_FORMAT) fail(`format is ${JSON.stringify(r.format)}, expected "${CHECKPOINT_FORMAT}"`);
-  if (r.version !== CHECKPOINT_VERSION) fail(`unsupported version ${JSON.stringify(r.version)} (this toolkit reads version ${CHECKPOINT_VERSION})`);
+  if (!READABLE_VERSIONS.includes(r.version as number)) fail(`unsupported version ${JSON.stringify(r.version)} (this toolkit reads versions ${READABLE_VERSIONS.join(', ')})`);
   for (const k of ['step', 'epoch', 'paramCount']) {
     if (!Number.isSafeInteger(r[k]) || (r[k] as number) < 0) fail(`${k} must be a non-negative integer, got ${JSON.stringify(r[k])}`);
   }
@@ -232,7 +245,8 @@ function checkManifest(m: unknown, file: string): asserts m is CheckpointManifes
   }
   const t = r.tensors as Record<string, unknown> | null;
   if (typeof t !== 'object' || t === null) fail('tensors must be {file, bytes, sha256}');
-  if (t!.file !== TENSORS_FILE) fail(`tensors.file is ${JSON.stringify(t!.file)}, expected "${TENSORS_FILE}"`);
+  const expected = r.version === 1 ? `"${LEGACY_TENSORS_FILE}"` : 'checkpoint-<epoch>.safetensors';
+  if (typeof t!.file !== 'string' || !TENSORS_FILE_PATTERN.test(t!.file) || (r.version === 1 && t!.file !== LEGACY_TENSORS_FILE)) fail(`tensors.file is ${JSON.stringify(t!.file)}, expected ${expected}`);
   if (!Number.isSafeInteger(t!.bytes) || (t!.bytes as number) < 0) fail('tensors.bytes must be a non-negative integer');
   if (typeof t!.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(t!.sha256)) fail('tensors.sha256 must be 64 lowercase hex digits');
   if (!('config' in r)) fail('config is missing');
@@ -252,7 +266,7 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
   }
   checkManifest(manifest, manifestPath);
 
-  const tensorPath = join(dir, TENSORS_FILE);
+  const tensorPath = join(dir, manifest.tensors.file);
   const bytes = readOrFail(tensorPath, ` (${MANIFEST_FILE} refers to it)`);
   const digest = sha256(bytes);
   if (bytes.length !== manifest.tensors.bytes || digest !== manifest.tensors.sha256) {

@@ -157,6 +157,10 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
     bestEpoch: -1,
   };
   let startEpoch = 0;
+  if (resume && !existsSync(join(ckptDir, 'manifest.json')) && existsSync(logFile)) {
+    // Epochs were logged, so a checkpoint was committed once: its manifest is gone, not yet to come.
+    throw new Error(`${join(ckptDir, 'manifest.json')} is missing but ${logFile} records finished epochs: refusing to restart the fold over them (delete ${dir} to train this fold from scratch)`);
+  }
   if (resume && existsSync(join(ckptDir, 'manifest.json'))) {
     const ck = loadCheckpoint(ckptDir);
     state = { params: ck.params, m: ck.adam.m, v: ck.adam.v, step: ck.step };

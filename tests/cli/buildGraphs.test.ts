@@ -35,7 +35,7 @@ describe('npm run build-graphs', () => {
     const printed = JSON.parse(r.stdout) as { models: Record<string, string> };
     for (const f of Object.values(printed.models)) expect(existsSync(f)).toBe(true);
     expect(readdirSync(join(dir, 'graphs')).sort()).toEqual(['adam_optimizer.txt', 'unet_eval.txt', 'unet_inference.txt', 'unet_mc_dropout.txt', 'unet_train_step.txt', 'unet_training.txt']);
-    expect(readdirSync(join(dir, 'models', 'checkpoint')).sort()).toEqual(['checkpoint.safetensors', 'manifest.json']);
+    expect(readdirSync(join(dir, 'models', 'checkpoint')).sort()).toEqual(['checkpoint-0.safetensors', 'manifest.json']);
     expect(existsSync(join(dir, 'models', 'config.json'))).toBe(true);
   });
 });

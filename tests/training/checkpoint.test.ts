@@ -60,7 +60,7 @@ const manifestOf = (dir: string): CheckpointManifest => JSON.parse(readFileSync(
 /** Replace the tensor file and make the manifest agree with it (sha256, bytes), to reach checks behind the hash. */
 function forgeTensors(dir: string, tensors: NamedSafetensorsTensor[], patch: Partial<CheckpointManifest> = {}): void {
   const bytes = encodeSafetensors(tensors);
-  writeFileSync(join(dir, 'checkpoint.safetensors'), bytes);
+  writeFileSync(join(dir, 'checkpoint-3.safetensors'), bytes);
   const m = manifestOf(dir);
   const next = { ...m, ...patch, tensors: { ...m.tensors, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') } };
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(next));
@@ -77,7 +77,7 @@ describe('training checkpoints', () => {
     const dir = join(tmp(), 'nested', 'ckpt');
     const s = state();
     const written = saveCheckpoint(dir, s, { now: NOW });
-    expect(files(dir)).toEqual(['checkpoint.safetensors', 'manifest.json']);
+    expect(files(dir)).toEqual(['checkpoint-3.safetensors', 'manifest.json']);
 
     const back = loadCheckpoint(dir);
     expect(back.step).toBe(120);
@@ -93,15 +93,15 @@ describe('training checkpoints', () => {
     expect(back.manifest).toEqual(written);
 
     const m = manifestOf(dir);
-    expect(m).toMatchObject({ format: 'polyseg-checkpoint', version: 1, step: 120, epoch: 3, paramCount: 48, createdAt: '2025-01-02T03:04:05.000Z' });
+    expect(m).toMatchObject({ format: 'polyseg-checkpoint', version: 2, step: 120, epoch: 3, paramCount: 48, createdAt: '2025-01-02T03:04:05.000Z' });
     expect(m.versions).toEqual({ node: process.version, onnxruntime: ortVersion, toolkit: toolkitVersion });
-    const tensorBytes = readFileSync(join(dir, 'checkpoint.safetensors'));
-    expect(m.tensors).toEqual({ file: 'checkpoint.safetensors', bytes: tensorBytes.length, sha256: createHash('sha256').update(tensorBytes).digest('hex') });
+    const tensorBytes = readFileSync(join(dir, 'checkpoint-3.safetensors'));
+    expect(m.tensors).toEqual({ file: 'checkpoint-3.safetensors', bytes: tensorBytes.length, sha256: createHash('sha256').update(tensorBytes).digest('hex') });
     // The tensor file is plain safetensors: params first, then the moments, then the extras.
     const st = decodeSafetensors(tensorBytes, 'x');
     expect([...st.tensors.keys()]).toEqual(['params', 'adam.m', 'adam.v', 'bn.running_mean', 'sampler.order', 'fold.mask']);
     expect(st.tensors.get('params')!.shape).toEqual([48]);
-    expect(st.metadata).toEqual({ format: 'polyseg-checkpoint', version: '1', step: '120' });
+    expect(st.metadata).toEqual({ format: 'polyseg-checkpoint', version: '2', step: '120' });
   });
 
   it('without extras, with an empty config, and with zero parameters', () => {
@@ -118,14 +118,14 @@ describe('training checkpoints', () => {
     const b = tmp();
     saveCheckpoint(a, state(), { now: NOW });
     saveCheckpoint(b, state(), { now: NOW });
-    for (const f of ['checkpoint.safetensors', 'manifest.json']) expect(readFileSync(join(a, f)).equals(readFileSync(join(b, f)))).toBe(true);
+    for (const f of ['checkpoint-3.safetensors', 'manifest.json']) expect(readFileSync(join(a, f)).equals(readFileSync(join(b, f)))).toBe(true);
   });
 
   it('overwrites an earlier checkpoint in the same folder, leaving no temporary files', () => {
     const dir = tmp();
     saveCheckpoint(dir, state(1));
     saveCheckpoint(dir, { ...state(2), step: 121 });
-    expect(files(dir)).toEqual(['checkpoint.safetensors', 'manifest.json']);
+    expect(files(dir)).toEqual(['checkpoint-3.safetensors', 'manifest.json']);
     expect(loadCheckpoint(dir).step).toBe(121);
     expect(loadCheckpoint(dir).params).toEqual(state(2).params);
   });
@@ -146,29 +146,29 @@ describe('training checkpoints', () => {
     saveCheckpoint(a, state(1));
     saveCheckpoint(b, { ...state(2), step: 121 });
     // Simulate a crash between the two renames of the next save: new tensors, old manifest.
-    writeFileSync(join(a, 'checkpoint.safetensors'), readFileSync(join(b, 'checkpoint.safetensors')));
-    expect(() => loadCheckpoint(a)).toThrow(re(`${join(a, 'checkpoint.safetensors')}: does not match manifest.json`));
+    writeFileSync(join(a, 'checkpoint-3.safetensors'), readFileSync(join(b, 'checkpoint-3.safetensors')));
+    expect(() => loadCheckpoint(a)).toThrow(re(`${join(a, 'checkpoint-3.safetensors')}: does not match manifest.json`));
     expect(() => loadCheckpoint(a)).toThrow(/the pair is torn/);
   });
 
   it('rejects a tensor file changed in place by one bit (same length)', () => {
     const dir = tmp();
     saveCheckpoint(dir, state());
-    const path = join(dir, 'checkpoint.safetensors');
+    const path = join(dir, 'checkpoint-3.safetensors');
     const bytes = readFileSync(path);
     bytes[bytes.length - 1]! ^= 1;
     writeFileSync(path, bytes);
-    expect(() => loadCheckpoint(dir)).toThrow(/checkpoint\.safetensors: does not match manifest\.json .*sha256/);
+    expect(() => loadCheckpoint(dir)).toThrow(/checkpoint-3\.safetensors: does not match manifest\.json .*sha256/);
   });
 
   it.each<[string, (dir: string) => void, (dir: string) => RegExp]>([
     ['a missing manifest', (d) => unlinkSync(join(d, 'manifest.json')), (d) => re(`${join(d, 'manifest.json')}: cannot read (ENOENT): not a checkpoint folder`)],
-    ['a missing tensor file', (d) => unlinkSync(join(d, 'checkpoint.safetensors')), (d) => re(`${join(d, 'checkpoint.safetensors')}: cannot read (ENOENT) (manifest.json refers to it)`)],
+    ['a missing tensor file', (d) => unlinkSync(join(d, 'checkpoint-3.safetensors')), (d) => re(`${join(d, 'checkpoint-3.safetensors')}: cannot read (ENOENT) (manifest.json refers to it)`)],
     ['a manifest that is not JSON', (d) => writeFileSync(join(d, 'manifest.json'), '{"format":'), (d) => re(`${join(d, 'manifest.json')}: not valid JSON`)],
     ['a wrong format', (d) => patchManifest(d, (m) => (m.format = 'other')), () => /manifest\.json: format is "other", expected "polyseg-checkpoint"/],
-    ['a newer version', (d) => patchManifest(d, (m) => (m.version = 2)), () => /manifest\.json: unsupported version 2/],
+    ['a newer version', (d) => patchManifest(d, (m) => (m.version = 3)), () => /manifest\.json: unsupported version 3/],
     ['a bad step', (d) => patchManifest(d, (m) => (m.step = -1)), () => /manifest\.json: step must be a non-negative integer, got -1/],
-    ['a bad sha256', (d) => patchManifest(d, (m) => (m.tensors = { file: 'checkpoint.safetensors', bytes: 1, sha256: 'xyz' })), () => /manifest\.json: tensors\.sha256 must be 64 lowercase hex digits/],
+    ['a bad sha256', (d) => patchManifest(d, (m) => (m.tensors = { file: 'checkpoint-3.safetensors', bytes: 1, sha256: 'xyz' })), () => /manifest\.json: tensors\.sha256 must be 64 lowercase hex digits/],
     ['missing versions', (d) => patchManifest(d, (m) => delete m.versions), () => /manifest\.json: versions must be/],
     ['a layout short of P', (d) => patchManifest(d, (m) => (m.layout = (m.layout as unknown[]).slice(0, 2))), () => /manifest\.json: layout covers 40 values but there are 48 parameters/],
     ['a layout with a gap', (d) => patchManifest(d, (m) => ((m.layout as { offset: number }[])[2]!.offset = 41)), () => /manifest\.json: layout leaves parameters 40\.\.41 unnamed \(before "head\.weight"\)/],
@@ -186,16 +186,16 @@ describe('training checkpoints', () => {
       { name: 'params', dtype: 'F32', shape: [48], data: s.params },
       { name: 'adam.m', dtype: 'F32', shape: [47], data: s.adam.m.subarray(1) },
       { name: 'adam.v', dtype: 'F32', shape: [48], data: s.adam.v },
-    ], /checkpoint\.safetensors: tensor "adam\.m" has 47 values but manifest\.json says 48 parameters/],
+    ], /checkpoint-3\.safetensors: tensor "adam\.m" has 47 values but manifest\.json says 48 parameters/],
     ['a missing adam.v', (s) => [
       { name: 'params', dtype: 'F32', shape: [48], data: s.params },
       { name: 'adam.m', dtype: 'F32', shape: [48], data: s.adam.m },
-    ], /checkpoint\.safetensors: missing tensor "adam\.v"/],
+    ], /checkpoint-3\.safetensors: missing tensor "adam\.v"/],
     ['params of the wrong dtype', (s) => [
       { name: 'params', dtype: 'U8', shape: [48], data: new Uint8Array(48) },
       { name: 'adam.m', dtype: 'F32', shape: [48], data: s.adam.m },
       { name: 'adam.v', dtype: 'F32', shape: [48], data: s.adam.v },
-    ], /checkpoint\.safetensors: tensor "params" must be F32 \[P\], got U8\[48\]/],
+    ], /checkpoint-3\.safetensors: tensor "params" must be F32 \[P\], got U8\[48\]/],
     ['params not flat', (s) => [
       { name: 'params', dtype: 'F32', shape: [6, 8], data: s.params },
       { name: 'adam.m', dtype: 'F32', shape: [48], data: s.adam.m },
@@ -213,9 +213,9 @@ describe('training checkpoints', () => {
     const dir = tmp();
     saveCheckpoint(dir, state());
     const junk = new Uint8Array([1, 2, 3]);
-    writeFileSync(join(dir, 'checkpoint.safetensors'), junk);
-    patchManifest(dir, (m) => (m.tensors = { file: 'checkpoint.safetensors', bytes: 3, sha256: createHash('sha256').update(junk).digest('hex') }));
-    expect(() => loadCheckpoint(dir)).toThrow(re(`${join(dir, 'checkpoint.safetensors')}: truncated: 3 bytes`));
+    writeFileSync(join(dir, 'checkpoint-3.safetensors'), junk);
+    patchManifest(dir, (m) => (m.tensors = { file: 'checkpoint-3.safetensors', bytes: 3, sha256: createHash('sha256').update(junk).digest('hex') }));
+    expect(() => loadCheckpoint(dir)).toThrow(re(`${join(dir, 'checkpoint-3.safetensors')}: truncated: 3 bytes`));
   });
 
   it.each<[string, (s: CheckpointState) => CheckpointState, RegExp]>([
@@ -242,9 +242,9 @@ describe('training checkpoints', () => {
 
   it('writes atomically: a failed rename of the tensor file leaves no temporary file and no manifest', () => {
     const dir = tmp();
-    mkdirSync(join(dir, 'checkpoint.safetensors')); // renaming a file onto a folder fails after the temp file is written
+    mkdirSync(join(dir, 'checkpoint-3.safetensors')); // renaming a file onto a folder fails after the temp file is written
     expect(() => saveCheckpoint(dir, state())).toThrow(/EISDIR|EEXIST|EPERM|ENOTEMPTY/);
-    expect(files(dir)).toEqual(['checkpoint.safetensors']);
+    expect(files(dir)).toEqual(['checkpoint-3.safetensors']);
   });
 
   it('writes atomically: a failed manifest write leaves no temporary file, and the folder does not load', () => {
@@ -252,7 +252,7 @@ describe('training checkpoints', () => {
     const blocked = join(tmp(), 'ckpt');
     mkdirSync(join(blocked, 'manifest.json'), { recursive: true });
     expect(() => saveCheckpoint(blocked, state(2))).toThrow(/EISDIR|EEXIST|EPERM|ENOTEMPTY/);
-    expect(files(blocked)).toEqual(['checkpoint.safetensors', 'manifest.json']);
+    expect(files(blocked)).toEqual(['checkpoint-3.safetensors', 'manifest.json']);
     expect(() => loadCheckpoint(blocked)).toThrow(/manifest\.json: cannot read \(EISDIR\)/);
   });
 });

@@ -1,12 +1,14 @@
 /**
  * npm run train end to end on the synthetic set (tiny preset, so it fits CI time): the loss falls,
- * validation Dice clears a bar, one step per run and K steps per run give the same model, a run killed with SIGKILL and resumed ends exactly where an
+ * validation Dice clears a bar, one step per run and K steps per run give the same model, an existing
+ * run is never overwritten without --overwrite and resumes only with its own options, dataset and
+ * checkpoint, a run killed with SIGKILL and resumed ends exactly where an
  * uninterrupted run ends, and bad options fail before anything is written.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ARGS = ['--preset', 'tiny', '--size', '32', '--batch', '4', '--epochs', '6', '--synthetic-count', '40', '--lr', '0.003'];
@@ -42,6 +44,55 @@ describe('npm run train', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(readFileSync(join(one, 'fold-0', 'model.onnx')).equals(readFileSync(join(full, 'fold-0', 'model.onnx')))).toBe(true);
     expect(readFileSync(join(one, 'fold-0', 'metrics.json'), 'utf8')).toBe(readFileSync(join(full, 'fold-0', 'metrics.json'), 'utf8'));
+  });
+
+  it('refuses to write over an existing run without --resume or --overwrite, and leaves it untouched', () => {
+    const before = readFileSync(join(full, 'fold-0', 'model.onnx'));
+    const r = train(...ARGS, '--out', full);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/already holds a run \(train\.json\): continue it with --resume, replace it with --overwrite/);
+    expect(readFileSync(join(full, 'fold-0', 'model.onnx')).equals(before)).toBe(true);
+  });
+
+  it('--resume refuses flags that disagree with the saved run, naming them', () => {
+    const r = train('--out', full, '--resume', '--epochs', '8', '--lr', '0.5', '--preset', 'tiny');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--epochs \(saved: 6, given: 8\), --lr \(saved: 0.003, given: 0.5\)/);
+    expect(r.stderr).not.toMatch(/--preset/); // the same as saved: no conflict
+  });
+
+  it('--resume refuses a fold whose checkpoint manifest is gone instead of restarting it', () => {
+    const copy = join(out, 'no-manifest');
+    cpSync(full, copy, { recursive: true });
+    rmSync(join(copy, 'fold-0', 'checkpoint', 'manifest.json'));
+    const r = train('--out', copy, '--resume');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/manifest\.json is missing but .*epochs\.jsonl records finished epochs: refusing to restart the fold/);
+    expect(readFileSync(join(copy, 'fold-0', 'epochs.jsonl'), 'utf8')).toBe(readFileSync(join(full, 'fold-0', 'epochs.jsonl'), 'utf8'));
+  });
+
+  const kvasir = '../shared/data/Kvasir-SEG';
+  it.skipIf(!existsSync(kvasir))('--resume refuses a dataset that changed since the run started (fingerprint in train.json)', () => {
+    // A 12-pair Kvasir-SEG layout of symlinks in a temporary folder (no data is copied).
+    const data = join(out, 'kvasir12');
+    for (const sub of ['images', 'masks']) mkdirSync(join(data, sub), { recursive: true });
+    const names = readdirSync(join(kvasir, 'images')).sort().slice(0, 12);
+    for (const n of names) for (const sub of ['images', 'masks']) symlinkSync(resolve(kvasir, sub, n), join(data, sub, n));
+    const run = join(out, 'kvasir-run');
+    const first = train('--data', data, '--preset', 'tiny', '--size', '32', '--batch', '2', '--epochs', '1', '--out', run);
+    expect(first.status, first.stderr).toBe(0);
+    for (const n of names.slice(0, 3)) for (const sub of ['images', 'masks']) rmSync(join(data, sub, n));
+    const r = train('--out', run, '--resume');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/is not the one .* was trained on: 12 images then, 9 now/);
+  });
+
+  it('--overwrite replaces an existing run', () => {
+    const dir = join(out, 'overwritten');
+    expect(train(...ARGS, '--epochs', '1', '--out', dir).status).toBe(0);
+    const r = train(...ARGS, '--epochs', '2', '--overwrite', '--out', dir);
+    expect(r.status, r.stderr).toBe(0);
+    expect(lines(join(dir, 'fold-0', 'epochs.jsonl'))).toHaveLength(2);
   });
 
   const adaptive = join(out, 'adaptive');
