@@ -10,7 +10,7 @@ import { PRESETS, type PresetName, presetConfig, validateConfig } from '../graph
 import { DEFAULT_OPTIMIZER } from '../graphBuilder/optimizers.js';
 import { paramLayout } from '../graphBuilder/trainingModels.js';
 import { DEFAULT_AUGMENT, NO_AUGMENT } from '../training/augment.js';
-import { parseProviders } from '../training/runtime.js';
+import { type ExecutionProvider, parseProviders, resolveProvider } from '../training/runtime.js';
 import { groupedKFoldSplits, kFoldSplits } from '../training/splits.js';
 import { type EpochLog, type FoldResult, LOOP_MEMORY_SHARE, type Progress, resolveStepsPerRun, trainFold } from '../training/trainer.js';
 import { parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
@@ -66,7 +66,7 @@ interface RunOptions {
   stepsPerRun: number | 'epoch';
 }
 
-function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean; overwrite: boolean; given: string[] } {
+async function optionsFromFlags(): Promise<{ options: RunOptions; out: string; resume: boolean; overwrite: boolean; given: string[]; provider: ExecutionProvider }> {
   const f = parseFlags(
     'train',
     'Trains the U-Net with k-fold cross-validation. Each fold keeps the weights of its lowest validation loss,\n' +
@@ -111,7 +111,11 @@ function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean
     },
   );
   const providers = usage(() => parseProviders(f.ep));
-  const gpu = providers[0] !== 'cpu';
+  // The provider this run gets, before anything is loaded or written; the defaults follow it.
+  const { provider, skipped } = await resolveProvider(providers);
+  for (const x of skipped) progress(`--ep: ${x.provider} is not available (${x.why.split('\n')[0]}); trying the next`);
+  if (providers.length > 1 || skipped.length) progress(`--ep: using ${provider}`);
+  const gpu = provider !== 'cpu';
   const d = gpu ? GPU_DEFAULTS : CPU_DEFAULTS;
   // These flags' defaults depend on the provider; their help text shows both ("200 (GPU), 30 (CPU)").
   const byProvider = (name: 'epochs' | 'batch' | 'size', fallback: number): number => (f[name].includes('(GPU)') ? fallback : numberFlag(name, f[name]));
@@ -171,7 +175,7 @@ function optionsFromFlags(): { options: RunOptions; out: string; resume: boolean
   if (!f.resume && !f.overwrite && existsSync(join(out, 'train.json'))) {
     throw new UsageError(`${out} already holds a run (train.json): continue it with --resume, replace it with --overwrite, or choose another --out`);
   }
-  return { options, out, resume: f.resume, overwrite: f.overwrite, given: givenFlags(process.argv.slice(2)) };
+  return { options, out, resume: f.resume, overwrite: f.overwrite, given: givenFlags(process.argv.slice(2)), provider };
 }
 
 /** The flags given on the command line (without values), e.g. ['epochs', 'lr']. */
@@ -230,7 +234,7 @@ function progressReporter(epochs: number, label: string): Progress {
 }
 
 runMain(async () => {
-  const parsed = optionsFromFlags();
+  const parsed = await optionsFromFlags();
   const { out, resume } = parsed;
   const saved = resume ? (JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')) as SavedRun) : undefined;
   const options: RunOptions = saved ? saved.options : parsed.options;
@@ -238,7 +242,9 @@ runMain(async () => {
     const conflicts = conflictingFlags(parsed.given, saved.options, parsed.options);
     if (conflicts.length) throw new UsageError(`--resume continues ${out} with its saved options; these flags disagree with them: ${conflicts.join(', ')}`);
   }
-  const providers = parseProviders(options.ep);
+  // A resumed run gets the first available provider of its saved list (checked before loading data).
+  const provider = saved ? (await resolveProvider(parseProviders(options.ep))).provider : parsed.provider;
+  const providers: ExecutionProvider[] = [provider];
   const config = presetConfig(options.preset, {
     imageSize: options.size,
     batch: options.batch,
@@ -246,7 +252,7 @@ runMain(async () => {
     unet: { seed: options.seed, dropout: { bottleneck: true, decoder: true, p: options.dropoutP } },
   });
   validateConfig(config);
-  const stepsPerRun = providers.includes('webgpu') ? 1 : usage(() => resolveStepsPerRun(options.stepsPerRun ?? 'epoch', config, LOOP_MEMORY_SHARE * totalmem()));
+  const stepsPerRun = provider === 'webgpu' ? 1 : usage(() => resolveStepsPerRun(options.stepsPerRun ?? 'epoch', config, LOOP_MEMORY_SHARE * totalmem()));
 
   progress(`loading ${options.data ?? 'the synthetic set'} at ${options.size}²...`);
   const t0 = performance.now();
@@ -269,7 +275,7 @@ runMain(async () => {
     options.split === 'sequence'
       ? usage(() => groupedKFoldSplits(data.sequences, options.folds, options.seed, options.valFraction))
       : usage(() => kFoldSplits(data.samples.length, options.folds, options.seed, options.valFraction));
-  if (!resume) writeFileAtomic(join(out, 'train.json'), `${JSON.stringify({ options, config, dataset: { format: data.format, images: data.samples.length, fingerprint } }, null, 2)}\n`);
+  if (!resume) writeFileAtomic(join(out, 'train.json'), `${JSON.stringify({ options, provider, config, dataset: { format: data.format, images: data.samples.length, fingerprint } }, null, 2)}\n`);
 
   const layout = paramLayout(config);
   const eps = options.eps;

@@ -75,6 +75,32 @@ function threadOptions(): { intraOpNumThreads?: number; interOpNumThreads?: numb
   return { intraOpNumThreads: n, interOpNumThreads: 1 };
 }
 
+/**
+ * The first provider of a fallback list that can run a session here, tried with a one-node model
+ * before any data is loaded or file written, and why each earlier one could not. The run then uses
+ * that one provider for every session (no per-session fallback that could mix providers).
+ */
+export async function resolveProvider(list: readonly ExecutionProvider[]): Promise<{ provider: ExecutionProvider; skipped: { provider: ExecutionProvider; why: string }[] }> {
+  const skipped: { provider: ExecutionProvider; why: string }[] = [];
+  const probe = (() => {
+    const g = createGraph('probe');
+    addOutput(g, 'y', op1(g, 'Relu', [addInput(g, 'x', 'float32', [1, 4])]));
+    return serialize(g);
+  })();
+  for (const p of list) {
+    try {
+      const problem = providerProblem(p);
+      if (problem) throw new Error(problem);
+      const session = await ort.InferenceSession.create(probe, { executionProviders: [p], logSeverityLevel: 3 });
+      await session.release();
+      return { provider: p, skipped };
+    } catch (e) {
+      skipped.push({ provider: p, why: (e as Error).message });
+    }
+  }
+  throw new Error(`none of the execution providers ${list.join(', ')} can run here:\n  ${skipped.map((x) => `${x.provider}: ${x.why}`).join('\n  ')}`);
+}
+
 export async function createSession(model: Uint8Array, options: SessionOptions = {}): Promise<ort.InferenceSession> {
   const providers = options.providers ?? ['cpu'];
   const failures: string[] = [];

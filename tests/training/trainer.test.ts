@@ -181,9 +181,22 @@ describe('npm run train', () => {
     expect(r.stderr).toMatch(/loss became (NaN|Infinity|-Infinity) at epoch 1, batch \d+ \(try a lower --lr\)/);
   });
 
-  it('--ep cuda explains how to get the CUDA provider when it is missing', () => {
+  it('--ep cuda explains how to get the CUDA provider when it is missing, before loading data or writing anything', () => {
     const r = train(...ARGS, '--ep', 'cuda', '--epochs', '1', '--out', join(out, 'cuda'));
-    expect(r.status).not.toBe(0);
+    expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/CUDA provider library is not installed.*ONNXRUNTIME_NODE_INSTALL=cuda12/s);
+    expect(r.stderr).not.toMatch(/loading/);
+    expect(existsSync(join(out, 'cuda'))).toBe(false);
+  });
+
+  it('--ep cuda,cpu says which provider it got, and takes the defaults of that provider (CPU: 128², batch 8)', () => {
+    const dir = join(out, 'fallback');
+    const r = train('--ep', 'cuda,cpu', '--preset', 'tiny', '--epochs', '1', '--synthetic-count', '20', '--out', dir);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/--ep: cuda is not available \(onnxruntime-node's CUDA provider library is not installed/);
+    expect(r.stderr).toMatch(/--ep: using cpu/);
+    const saved = JSON.parse(readFileSync(join(dir, 'train.json'), 'utf8')) as { provider: string; options: { size: number; batch: number; epochs: number } };
+    expect(saved.provider).toBe('cpu');
+    expect([saved.options.size, saved.options.batch]).toEqual([128, 8]);
   });
 });
