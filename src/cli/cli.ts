@@ -13,6 +13,9 @@ export interface FlagSpec {
 
 export class UsageError extends Error {}
 
+/** The exit-status convention of every npm script, printed at the end of each --help. */
+export const EXIT_CODES = 'Exit status: 0 done, 1 failed (the message says what and where), 2 usage error (a bad or missing option).';
+
 /** Parse argv against `flags`; prints help and exits 0 on --help. */
 export function parseFlags<F extends Record<string, FlagSpec>>(
   command: string,
@@ -26,7 +29,7 @@ export function parseFlags<F extends Record<string, FlagSpec>>(
       const def = f.default !== undefined ? ` (default: ${f.default})` : '';
       return `${left.padEnd(26)} ${f.description}${def}`;
     });
-    return [`Usage: npm run ${command} -- [options]`, '', summary, '', 'Options:', ...rows, `  ${'--help'.padEnd(24)} show this help`].join('\n');
+    return [`Usage: npm run ${command} -- [options]`, '', summary, '', 'Options:', ...rows, `  ${'--help'.padEnd(24)} show this help`, '', EXIT_CODES].join('\n');
   };
   let values: Record<string, string | boolean | undefined>;
   try {

@@ -1,13 +1,13 @@
 /** npm run predict: masks and overlays for one image or a folder, with onnxruntime-node. */
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseFlags, progress, runMain, UsageError, writeFileAtomic } from './cli.js';
 import { ModelNotFoundError, chooseModel, loadPredictor, maskPng, overlayPng, predictBytes } from '../serve/predictNode.js';
-import { PredictError, listInputs } from '../uncertainty/predictUncertainty.js';
+import { PredictError, listInputs, outputStems } from '../uncertainty/predictUncertainty.js';
 
 runMain(async () => {
-  const flags = parseFlags('predict', 'Predict polyp masks: writes <name>-mask.png (0/255) and <name>-overlay.png for each image.', {
+  const flags = parseFlags('predict', 'Predict polyp masks: writes <name>-mask.png (0/255) and <name>-overlay.png for each image\n(a.png and a.jpg in one folder: a_png-…, a_jpg-…). Unreadable files are skipped and reported; the exit status is then 1.\nUsage errors exit 2.', {
     model: { type: 'string', description: 'model.onnx, fold or run folder (default: newest runs/*/fold-*/model.onnx)' },
     input: { type: 'string', description: 'an image file or a folder of images' },
     out: { type: 'string', description: 'output folder', default: 'predictions' },
@@ -26,8 +26,9 @@ runMain(async () => {
   progress(`predict: ${modelPath} (${p.size}×${p.size}), ${inputs.length} image(s) → ${flags.out}`);
   mkdirSync(flags.out, { recursive: true });
   let failed = 0;
-  for (const file of inputs) {
-    const name = basename(file, extname(file));
+  const names = outputStems(inputs);
+  for (const [i, file] of inputs.entries()) {
+    const name = names[i]!;
     try {
       const pred = await predictBytes(p, await readFile(file));
       writeFileAtomic(join(flags.out, `${name}-mask.png`), await maskPng(pred.probability, pred.size, pred.width, pred.height));

@@ -83,7 +83,7 @@ async function optionsFromFlags(): Promise<{ options: RunOptions; out: string; r
       epochs: { type: 'string', description: 'epochs per fold', default: `${GPU_DEFAULTS.epochs} (GPU), ${CPU_DEFAULTS.epochs} (CPU)` },
       batch: { type: 'string', description: 'images per train step', default: `${GPU_DEFAULTS.batch} (GPU), ${CPU_DEFAULTS.batch} (CPU)` },
       lr: { type: 'string', description: 'Adam learning rate', default: '0.001' },
-      size: { type: 'string', description: 'images are resized to size×size', default: `${GPU_DEFAULTS.size} (GPU), ${CPU_DEFAULTS.size} (CPU)` },
+      size: { type: 'string', description: 'images are resized to size×size', default: `the preset's: ${GPU_DEFAULTS.size} (GPU), ${CPU_DEFAULTS.size} (CPU)` },
       loss: { type: 'string', description: Object.keys(LOSS_PRESETS).join(', '), default: 'polydice1' },
       eps: { type: 'string', description: 'fixed ε_1 of PolyDice-1 for every image', default: '0' },
       preset: { type: 'string', description: Object.keys(PRESETS).join(', '), default: `${GPU_DEFAULTS.preset} (GPU), ${CPU_DEFAULTS.preset} (CPU)` },
@@ -133,7 +133,8 @@ async function optionsFromFlags(): Promise<{ options: RunOptions; out: string; r
     epochs: byProvider('epochs', d.epochs),
     batch: byProvider('batch', d.batch),
     lr: numberFlag('lr', f.lr),
-    size: byProvider('size', d.size),
+    // The preset's own image size unless --size is given (tiny 32², study 64², small 128², paper 224²).
+    size: byProvider('size', PRESETS[preset].imageSize),
     loss: f.loss,
     eps: numberFlag('eps', f.eps),
     preset,
@@ -167,6 +168,7 @@ async function optionsFromFlags(): Promise<{ options: RunOptions; out: string; r
   if (!(options.valFraction > 0 && options.valFraction <= 0.5)) throw new UsageError(`--val-fraction must be in (0, 0.5]: the best model is chosen on validation loss, got ${options.valFraction}`);
   if (!(options.lr > 0)) throw new UsageError(`--lr must be positive, got ${options.lr}`);
   if (!(options.eps > -0.5)) throw new UsageError(`--eps must be greater than -0.5 (at -0.5 PolyDice-1 stops depending on the overlap), got ${options.eps}`);
+  if (!(Number.isInteger(options.folds) && options.folds >= 2)) throw new UsageError(`--folds must be an integer of at least 2, got "${f.folds}"`);
   if (fold !== 'all' && !(Number.isInteger(fold) && fold >= 0 && fold < options.folds)) throw new UsageError(`--fold must be all or an integer in 0..${options.folds - 1}, got "${f.fold}"`);
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   const out = f.out.startsWith('runs/<') ? join('runs', `${stamp}-${preset}`) : f.out;

@@ -4,9 +4,10 @@
  * (all at the image's own size) and prints a JSON summary on stdout; progress goes to stderr.
  */
 import { existsSync, statSync } from 'node:fs';
-import { basename, extname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { DEFAULT_QUANTILE, parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
 import {
+  IMAGE_EXTENSIONS,
   PredictError,
   UNCERTAINTY_PNG_MAX,
   createMcPredictor,
@@ -15,6 +16,7 @@ import {
   loadTrainedModel,
   mapPng,
   maskPng,
+  outputStems,
   predictImage,
   resolveModelPath,
 } from '../uncertainty/predictUncertainty.js';
@@ -24,10 +26,11 @@ import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFile
 runMain(async () => {
   const f = parseFlags(
     'uncertainty',
-    'Runs a trained model with MC-Dropout on an image or on every image of a folder (.png .jpg .jpeg .tif .tiff .bmp)\n' +
+    `Runs a trained model with MC-Dropout on an image or on every image of a folder (${IMAGE_EXTENSIONS.join(' ')})\n` +
       'and writes, per image, the prediction mask, the mean probability and the uncertainty map as PNGs at the\n' +
       "image's size, plus a JSON summary (difficulty per image) on stdout. Uncertainty PNGs use a fixed scale:\n" +
-      '255 = 0.25 for variance, ln 2 for entropy and mutual-information.',
+      '255 = 0.25 for variance, ln 2 for entropy and mutual-information. A file that cannot be read is\n' +
+      'skipped and reported (in the summary\'s failures); the exit status is then 1. Usage errors exit 2.',
     {
       model: { type: 'string', description: 'trained model.onnx, a fold folder or a run folder (uses fold-0/model.onnx)' },
       input: { type: 'string', description: 'an image file or a folder of images' },
@@ -55,18 +58,25 @@ runMain(async () => {
   progress(`model ${modelPath}: ${model.config.imageSize}×${model.config.imageSize}, depth ${model.config.unet.depth}, base ${model.config.unet.base}; ${samples} samples at p = ${p}`);
   const mc = await createMcPredictor(model, samples, providers);
 
-  // Output names: the file name without extension, or with it where two inputs would collide.
-  const stems = inputs.map((path) => basename(path, extname(path)));
-  const names = inputs.map((path, i) => (stems.filter((s) => s === stems[i]).length > 1 ? basename(path).replace(/\./g, '_') : stems[i]!));
+  const names = outputStems(inputs);
 
   const scale = UNCERTAINTY_PNG_MAX[kind];
   const images = [];
+  const failures: { input: string; error: string }[] = [];
   const t0 = performance.now();
   for (const [i, path] of inputs.entries()) {
-    const img = await decodeImage(path, mc.size);
-    const r = await predictImage(mc, img.rgb, p, { uncertainty: kind, aggregate, q });
-    if (!Number.isFinite(r.difficulty)) throw new PredictError(`image ${path}: difficulty is not finite (${r.difficulty})`);
     const name = names[i]!;
+    let img: Awaited<ReturnType<typeof decodeImage>>;
+    let r: Awaited<ReturnType<typeof predictImage>>;
+    try {
+      img = await decodeImage(path, mc.size);
+      r = await predictImage(mc, img.rgb, p, { uncertainty: kind, aggregate, q });
+      if (!Number.isFinite(r.difficulty)) throw new PredictError(`image ${path}: difficulty is not finite (${r.difficulty})`);
+    } catch (e) {
+      failures.push({ input: path, error: (e as Error).message });
+      progress(`[${i + 1}/${inputs.length}] ${name}: skipped: ${(e as Error).message}`);
+      continue;
+    }
     const files = {
       prediction: join(f.out, `${name}-prediction.png`),
       mean: join(f.out, `${name}-mean.png`),
@@ -94,6 +104,8 @@ runMain(async () => {
       uncertaintyMax: scale,
     },
     images,
+    failures,
   };
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  if (failures.length) throw new Error(`${failures.length} of ${inputs.length} image(s) could not be processed (listed in the summary's failures)`);
 });

@@ -6,7 +6,7 @@
  * and the image difficulty.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { basename, extname, join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import type { InferenceSession } from 'onnxruntime-node';
@@ -21,7 +21,8 @@ import { type UncertaintyKind, uncertaintyMap } from './pixel.js';
 
 const { onnx } = onnxProto;
 
-export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp'] as const;
+/** Image types the batch tools read: what decodeImage decodes (sharp has no BMP decoder). */
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff'] as const;
 export const isImageFile = (path: string): boolean => (IMAGE_EXTENSIONS as readonly string[]).includes(extname(path).toLowerCase());
 
 /**
@@ -140,6 +141,15 @@ export function listInputs(input: string): string[] {
   }
   if (!isImageFile(input)) throw new PredictError(`--input ${input} is not an image file (expected ${IMAGE_EXTENSIONS.join(', ')})`);
   return [input];
+}
+
+/**
+ * Output names for a list of inputs: the file name without its extension, or with it (dots as
+ * underscores) where two inputs share a stem (a.png and a.jpg → a_png, a_jpg), so outputs never collide.
+ */
+export function outputStems(inputs: readonly string[]): string[] {
+  const stems = inputs.map((path) => basename(path, extname(path)));
+  return inputs.map((path, i) => (stems.filter((s) => s === stems[i]).length > 1 ? basename(path).replace(/\./g, '_') : stems[i]!));
 }
 
 export type DecodedImage = Awaited<ReturnType<typeof decodeImage>>;

@@ -166,6 +166,7 @@ describe('npm run train', () => {
     [['--data', '/nonexistent/data'], /nonexistent/],
     [['--resume'], /--resume needs --out/],
     [['--steps-per-run', '0'], /--steps-per-run must be a positive integer or epoch/],
+    [['--folds', '0'], /--folds must be an integer of at least 2, got "0"/],
     [['--steps-per-run', '1000000'], /--steps-per-run 1000000 needs about \d+ MiB for its stacked batches .* over the budget of \d+ MiB/],
   ])('%j fails with a clear message', (args, message) => {
     const dir = join(mkdtempSync(join(tmpdir(), 'bad-')), 'run');
@@ -189,7 +190,7 @@ describe('npm run train', () => {
     expect(existsSync(join(out, 'cuda'))).toBe(false);
   });
 
-  it('--ep cuda,cpu says which provider it got, and takes the defaults of that provider (CPU: 128², batch 8)', () => {
+  it('--ep cuda,cpu says which provider it got, and takes the defaults of that provider (CPU: batch 8, 30 epochs)', () => {
     const dir = join(out, 'fallback');
     const r = train('--ep', 'cuda,cpu', '--preset', 'tiny', '--epochs', '1', '--synthetic-count', '20', '--out', dir);
     expect(r.status, r.stderr).toBe(0);
@@ -197,6 +198,6 @@ describe('npm run train', () => {
     expect(r.stderr).toMatch(/--ep: using cpu/);
     const saved = JSON.parse(readFileSync(join(dir, 'train.json'), 'utf8')) as { provider: string; options: { size: number; batch: number; epochs: number } };
     expect(saved.provider).toBe('cpu');
-    expect([saved.options.size, saved.options.batch]).toEqual([128, 8]);
+    expect([saved.options.size, saved.options.batch]).toEqual([32, 8]); // size: the tiny preset's own (32²)
   });
 });

@@ -36,6 +36,7 @@ describe('npm run uncertainty', () => {
     const r = run('--help');
     expect(r.status).toBe(0);
     for (const flag of ['--model', '--input', '--out', '--samples', '--p', '--uncertainty', '--aggregate']) expect(r.stdout).toContain(flag);
+    expect(r.stdout).toMatch(/Exit status: 0 done, 1 failed .*, 2 usage error/); // every script's --help ends with it (cli.ts)
   });
 
   it('writes the three PNGs at the image size and a finite difficulty > 0', async () => {
@@ -111,6 +112,27 @@ describe('npm run uncertainty', () => {
       expect(r.status, args.join(' ')).not.toBe(0);
       expect(r.stderr).toMatch(message);
     }
+  });
+
+  it('on a folder, skips and reports a bad file, finishes the others, and keeps same-stem outputs apart', async () => {
+    const folder = join(dir, 'mixed');
+    mkdirSync(folder);
+    copyFileSync(image, join(folder, 'a.png'));
+    await sharp(image).jpeg().toFile(join(folder, 'a.jpg'));
+    writeFileSync(join(folder, 'b.png'), 'not really a png');
+    copyFileSync(image, join(folder, 'c.png'));
+    const out = join(dir, 'mixed-out');
+    const r = run('--model', model, '--input', folder, '--out', out, '--samples', '2');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/1 of 4 image\(s\) could not be processed/);
+    const s = JSON.parse(r.stdout) as Summary & { failures: { input: string; error: string }[] };
+    expect(s.images.map((i) => i.name)).toEqual(['a_jpg', 'a_png', 'c']);
+    expect(s.failures.map((f) => f.input)).toEqual([join(folder, 'b.png')]);
+    expect(readdirSync(out).filter((f) => f.endsWith('-prediction.png')).sort()).toEqual(['a_jpg-prediction.png', 'a_png-prediction.png', 'c-prediction.png']);
+  });
+
+  it('--help lists only image types the decoder reads (no .bmp)', () => {
+    expect(run('--help').stdout).not.toMatch(/bmp/);
   });
 });
 
