@@ -9,10 +9,13 @@
  *   GET  /api/info                model size, samples, MC availability
  *   POST /api/predict             image bytes → JSON {width, height, mask (base64 PNG), foreground, ms}, or ?format=png
  *
- * Errors are JSON {error, status}: 400 bad image, 404 unknown path, 405 wrong method, 413 too large,
- * 415 wrong content type, 500 otherwise. Static files come only from their own folders.
+ * Errors are JSON {error, status}: 400 bad image (also: not PNG/JPEG/TIFF inside, or over 50 MP),
+ * 404 unknown path, 405 wrong method, 408 request too slow, 413 too large, 414 target too long,
+ * 415 wrong content type, 431 headers too large, 503 busy (Retry-After), 500 otherwise. Static files
+ * come only from their own folders and are streamed. Bounds: DEFAULT_MAX_CONCURRENT predictions at
+ * once, DEFAULT_UPLOAD_LIMIT bytes per upload, TIMEOUTS_MS.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { createReadStream, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +32,15 @@ export const SAMPLE_COUNT = 4;
 /** Seed of the sample images: not the training set's seed (0), so they are unseen images. */
 export const SAMPLE_SEED = 2024;
 export const ACCEPTED_TYPES = ['image/png', 'image/jpeg', 'image/jpg', 'image/tiff'] as const;
+/**
+ * Predictions running at once; more get 503 with Retry-After. Each holds up to one upload (20 MB)
+ * and one decode (≤ 50 MP), so this also bounds the bytes buffered: about 4 × 0.3 GB at worst.
+ */
+export const DEFAULT_MAX_CONCURRENT = 4;
+/** Longest request target served; longer ones get 414 (Node's parser answers 431 past 16 kB of headers). */
+export const MAX_URL_LENGTH = 8192;
+/** Timeouts: all headers within 10 s, the whole request within 60 s, an idle connection closed after 30 s. */
+export const TIMEOUTS_MS = { headers: 10_000, request: 60_000, idle: 30_000 } as const;
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -59,6 +71,8 @@ export interface ServeOptions {
   uploadLimit?: number;
   /** MC-Dropout samples in /model_mc.onnx; 0 disables it. */
   mcSamples?: number;
+  /** Predictions at once (DEFAULT_MAX_CONCURRENT). */
+  maxConcurrent?: number;
   log?: (line: string) => void;
 }
 
@@ -108,6 +122,18 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, heade
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
   res.end(text);
+}
+
+/** A file streamed from disk (a slow reader holds a socket buffer, not the whole file). */
+function sendFile(req: http.IncomingMessage, res: http.ServerResponse, path: string, size: number): void {
+  res.writeHead(200, { 'content-type': MIME[extname(path)] ?? 'application/octet-stream', 'content-length': size, 'cache-control': 'no-cache' });
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  const stream = createReadStream(path);
+  stream.on('error', () => res.destroy());
+  stream.pipe(res);
 }
 
 function sendBytes(req: http.IncomingMessage, res: http.ServerResponse, bytes: Uint8Array, type: string): void {
@@ -175,8 +201,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     accepted: ACCEPTED_TYPES,
   };
 
+  const maxConcurrent = options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
+  let inFlight = 0;
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const raw = req.url ?? '/';
+    if (raw.length > MAX_URL_LENGTH) throw new HttpError(414, `request target of ${raw.length} characters: the limit is ${MAX_URL_LENGTH}`, { connection: 'close' });
     const q = raw.indexOf('?');
     const path = q < 0 ? raw : raw.slice(0, q);
     const query = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
@@ -197,18 +226,27 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }
       const format = query.get('format') ?? 'json';
       if (format !== 'json' && format !== 'png') throw new HttpError(400, `unknown format "${format}": json or png`);
-      const body = await readBody(req, limit);
-      if (body.length === 0) throw new HttpError(400, 'empty body: send the image bytes');
-      let pred;
-      try {
-        pred = await predictBytes(predictor, body);
-      } catch (e) {
-        if (e instanceof DecodeError) throw new HttpError(400, e.message);
-        throw e;
+      if (inFlight >= maxConcurrent) {
+        req.resume();
+        throw new HttpError(503, `busy: ${inFlight} predictions running (the limit is ${maxConcurrent}); retry in a second`, { 'retry-after': '1', connection: 'close' });
       }
-      const png = await maskPng(pred.probability, pred.size, pred.width, pred.height);
-      if (format === 'png') return sendBytes(req, res, png, 'image/png');
-      return sendJson(res, 200, { width: pred.width, height: pred.height, modelSize: pred.size, mask: png.toString('base64'), foreground: pred.foreground, ms: pred.ms });
+      inFlight++;
+      try {
+        const body = await readBody(req, limit);
+        if (body.length === 0) throw new HttpError(400, 'empty body: send the image bytes');
+        let pred;
+        try {
+          pred = await predictBytes(predictor, body);
+        } catch (e) {
+          if (e instanceof DecodeError) throw new HttpError(400, e.message);
+          throw e;
+        }
+        const png = await maskPng(pred.probability, pred.size, pred.width, pred.height);
+        if (format === 'png') return sendBytes(req, res, png, 'image/png');
+        return sendJson(res, 200, { width: pred.width, height: pred.height, modelSize: pred.size, mask: png.toString('base64'), foreground: pred.foreground, ms: pred.ms });
+      } finally {
+        inFlight--;
+      }
     }
 
     if (!isGet) throw new HttpError(405, `${method} not allowed on ${path}`, { allow: 'GET, HEAD' });
@@ -228,7 +266,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     if (path.startsWith('/ort/')) {
       const file = ort.get(path.slice(5));
       if (!file) throw new HttpError(404, `not found: ${path}`);
-      return sendBytes(req, res, readFileSync(file), MIME[extname(file)] ?? 'application/octet-stream');
+      return sendFile(req, res, file, statSync(file).size);
     }
     const target = safeJoin(PUBLIC_DIR, path === '/' ? '/index.html' : path);
     if (target) {
@@ -238,7 +276,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       } catch {
         st = undefined;
       }
-      if (st?.isFile()) return sendBytes(req, res, readFileSync(target), MIME[extname(target)] ?? 'application/octet-stream');
+      if (st?.isFile()) return sendFile(req, res, target, st.size);
     }
     throw new HttpError(404, `not found: ${path.length > 200 ? path.slice(0, 200) + '…' : path}`);
   };
@@ -254,10 +292,20 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       sendJson(res, err.status, { error: err.message, status: err.status }, err.headers);
     });
   });
+  server.headersTimeout = TIMEOUTS_MS.headers;
+  server.requestTimeout = TIMEOUTS_MS.request;
+  server.timeout = TIMEOUTS_MS.idle;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (socket.writable && !(err.code === 'ECONNRESET')) {
-      const body = JSON.stringify({ error: `malformed request: ${err.code ?? err.message}`, status: 400 });
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      // Header block (request line included) over Node's 16 kB: 431; a timeout: 408; anything else: 400.
+      const [status, text, why] =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large', 'request line and headers over 16 kB']
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'Request Timeout', `the request did not arrive within ${TIMEOUTS_MS.request / 1000} s`]
+            : [400, 'Bad Request', `malformed request: ${err.code ?? err.message}`];
+      const body = JSON.stringify({ error: why, status });
+      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     } else socket.destroy();
   });
   await new Promise<void>((ok, fail) => {

@@ -376,6 +376,15 @@ async function openImage(path: string, role: 'image' | 'mask'): Promise<Opened> 
   return openImageBytes(buf, path, role);
 }
 
+/** Formats sharp may decode for us. */
+const DECODED_FORMATS = ['png', 'jpeg', 'tiff'] as const;
+/**
+ * The most pixels an image may have: 50 MP (150 MB as RGB, a few times that while resizing) keeps a
+ * decompression bomb (a 746 kB PNG of 16000² took 2.4 GB) from exhausting a 2-core, 24 GiB machine
+ * running the server, while 8K frames (33 MP) still pass.
+ */
+export const MAX_DECODED_PIXELS = 50_000_000;
+
 /** Open image bytes (our TIFF reader first, else sharp); `path` names them in errors. */
 async function openImageBytes(buf: Buffer, path: string, role: 'image' | 'mask'): Promise<Opened> {
   if (buf.length === 0) throw new DatasetError(`unreadable ${role} ${path}: the file is empty`, path);
@@ -399,9 +408,17 @@ async function openImageBytes(buf: Buffer, path: string, role: 'image' | 'mask')
   }
   let meta: Metadata;
   try {
-    meta = await sharp(buf).metadata();
+    meta = await sharp(buf, { limitInputPixels: false }).metadata();
   } catch (e) {
     throw new DatasetError(`unreadable ${role} ${path}: ${errorText(e)}`, path);
+  }
+  // Only what a dataset, the server and the batch tools accept (libvips would also render SVG, GIF, …),
+  // and no more pixels than MAX_DECODED_PIXELS, checked on the header before anything is decoded.
+  if (!(DECODED_FORMATS as readonly string[]).includes(meta.format ?? '')) {
+    throw new DatasetError(`unsupported ${role} format "${meta.format ?? 'unknown'}" in ${path}: PNG, JPEG or TIFF`, path);
+  }
+  if (meta.width * meta.height > MAX_DECODED_PIXELS) {
+    throw new DatasetError(`${role} ${path} is ${meta.width}×${meta.height} = ${meta.width * meta.height} pixels, more than the ${MAX_DECODED_PIXELS} this toolkit decodes (MAX_DECODED_PIXELS)`, path);
   }
   const bits = meta.depth === 'ushort' || meta.depth === 'short' ? 16 : meta.depth === 'uchar' || meta.depth === 'char' ? 8 : 32;
   if (role === 'mask' && bits !== 8) throw new DatasetError(`${bits}-bit mask ${path}: masks must be 8-bit (0/255 or 0/1); convert it to 8 bits`, path);

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import sharp from 'sharp';
@@ -174,5 +175,74 @@ describe('static files and models', () => {
     const badHeader = await rawRequest('GET / HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\n');
     expect(badHeader).toMatch(/^HTTP\/1.1 400/);
     expect((await request('GET', '/api/info')).status).toBe(200);
+  });
+});
+
+describe('server bounds', () => {
+  it('503 with Retry-After when the predictions at once are at the limit, and serves again after', async () => {
+    const one = await startServer({ modelPath: tinyModel(), port: 0, maxConcurrent: 1, mcSamples: 0 });
+    try {
+      const p = Number(new URL(one.url).port);
+      const body = await sharp(Buffer.alloc(16 * 16 * 3, 120), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer();
+      // A slow upload holds the only slot: headers and half the body now, the rest later.
+      let first!: Promise<number>;
+      const started = new Promise<void>((ready) => {
+        first = new Promise((ok, fail) => {
+          const req = http.request({ host: '127.0.0.1', port: p, method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/png', 'content-length': body.length } }, (res) => {
+            res.resume();
+            res.on('end', () => ok(res.statusCode!));
+          });
+          req.on('error', fail);
+          req.write(body.subarray(0, 10), () => setTimeout(ready, 200));
+          setTimeout(() => req.end(body.subarray(10)), 1200);
+        });
+      });
+      await started;
+      const busy = await new Promise<Reply>((ok, fail) => {
+        const req = http.request({ host: '127.0.0.1', port: p, method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/png' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+        });
+        req.on('error', fail);
+        req.end(body);
+      });
+      expect(busy.status).toBe(503);
+      expect(busy.headers['retry-after']).toBe('1');
+      expect(JSON.parse(busy.body.toString()).error).toMatch(/busy: 1 predictions running \(the limit is 1\)/);
+      expect(await first).toBe(200);
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('400 for an SVG (or anything not PNG, JPEG or TIFF) sent as image/png', async () => {
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64" fill="red"/></svg>');
+    const r = await request('POST', '/api/predict', svg, { 'content-type': 'image/png' });
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body.toString()).error).toMatch(/unsupported image format "svg".*PNG, JPEG or TIFF/);
+  });
+
+  it('400 for a decompression bomb: more pixels than MAX_DECODED_PIXELS, refused from the header', async () => {
+    // 7200×7200 = 51.8 MP of one colour: a small PNG.
+    const bomb = await sharp({ create: { width: 7200, height: 7200, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png({ compressionLevel: 9 }).toBuffer();
+    expect(bomb.length).toBeLessThan(1024 * 1024);
+    const r = await request('POST', '/api/predict', bomb, { 'content-type': 'image/png' });
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body.toString()).error).toMatch(/7200×7200 = 51840000 pixels, more than the 50000000/);
+  });
+
+  it('414 for a request target over 8 kB, 431 for headers over 16 kB', async () => {
+    expect((await request('GET', `/${'a'.repeat(9000)}`)).status).toBe(414);
+    expect(await rawRequest(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1.1 431/);
+    expect((await request('GET', '/api/info')).status).toBe(200);
+  });
+
+  it('streams static files: the 10+ MB wasm arrives whole, with its length', async () => {
+    const files = readdirSync(new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url)).filter((f) => /^ort[\w.-]*\.wasm$/.test(f));
+    const r = await request('GET', `/ort/${files[0]}`);
+    expect(r.status).toBe(200);
+    expect(Number(r.headers['content-length'])).toBe(r.body.length);
+    expect(r.body.length).toBeGreaterThan(1_000_000);
   });
 });
