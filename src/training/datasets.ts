@@ -32,7 +32,7 @@ import { readFile } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { type Sample, syntheticSample } from './synthetic.js';
-import { TiffUnsupportedError, decodeTiff, isTiff } from './tiff.js';
+import { TiffTooLargeError, TiffUnsupportedError, decodeTiff, isTiff } from './tiff.js';
 
 export type DatasetFormat = 'auto' | 'cvc' | 'cvc-original' | 'kvasir' | 'pairs' | 'synthetic';
 export type ResolvedFormat = Exclude<DatasetFormat, 'auto'>;
@@ -391,7 +391,7 @@ async function openImageBytes(buf: Buffer, path: string, role: 'image' | 'mask')
   const notes: string[] = [];
   if (isTiff(buf)) {
     try {
-      const t = decodeTiff(buf);
+      const t = decodeTiff(buf, { maxPixels: MAX_DECODED_PIXELS });
       notes.push(...t.notes.map((n) => `TIFF ${n}`));
       let pixels: Uint8Array;
       if (t.bitsPerSample === 16) {
@@ -402,6 +402,7 @@ async function openImageBytes(buf: Buffer, path: string, role: 'image' | 'mask')
       return { width: t.width, height: t.height, channels: t.channels, hasAlpha: t.hasAlpha, bits: t.bitsPerSample, pipeline: () => sharp(pixels, { raw }), pixels, notes };
     } catch (e) {
       if (e instanceof DatasetError) throw e;
+      if (e instanceof TiffTooLargeError) throw new DatasetError(`${role} ${path} is ${e.message} this toolkit decodes (MAX_DECODED_PIXELS)`, path);
       if (!(e instanceof TiffUnsupportedError)) throw new DatasetError(`unreadable or truncated ${role} ${path}: ${errorText(e)}`, path);
       // A TIFF feature our reader lacks (e.g. LZW, tiles): let libvips try.
     }

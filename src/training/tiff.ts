@@ -19,6 +19,9 @@ export class TiffError extends Error {
 }
 
 /** A well-formed TIFF that uses a feature this reader doesn't implement (compression, tiles, palette, ...). */
+/** More pixels than the caller allows: refused from the image directory, before any strip is read. */
+export class TiffTooLargeError extends TiffError {}
+
 export class TiffUnsupportedError extends TiffError {
   override name = 'TiffUnsupportedError';
 }
@@ -69,7 +72,7 @@ export function isTiff(bytes: Uint8Array): boolean {
 }
 
 /** Decode the first image of an uncompressed strip TIFF. Throws TiffError (damaged) or TiffUnsupportedError. */
-export function decodeTiff(bytes: Uint8Array): TiffImage {
+export function decodeTiff(bytes: Uint8Array, options: { maxPixels?: number } = {}): TiffImage {
   const fail = (message: string): never => {
     throw new TiffError(message);
   };
@@ -114,6 +117,8 @@ export function decodeTiff(bytes: Uint8Array): TiffImage {
   const width = one(TAG.width);
   const height = one(TAG.height);
   if (width <= 0 || height <= 0) fail(`invalid image size ${width}×${height}`);
+  const maxPixels = options.maxPixels ?? Number.POSITIVE_INFINITY;
+  if (width * height > maxPixels) throw new TiffTooLargeError(`${width}×${height} = ${width * height} pixels, more than the ${maxPixels}`);
   const compression = one(TAG.compression, 1);
   if (compression !== 1) throw new TiffUnsupportedError(`compression ${compression} (${COMPRESSION[compression] ?? 'unknown'}) is not supported, only uncompressed`);
   if (fields.has(TAG.tileWidth)) throw new TiffUnsupportedError('tiled TIFFs are not supported, only strips');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { TiffError, TiffUnsupportedError, decodeTiff, isTiff } from '../../src/training/tiff.js';
+import { TiffError, TiffTooLargeError, TiffUnsupportedError, decodeTiff, isTiff } from '../../src/training/tiff.js';
 
 /** ../shared/data from the repository root (read in place, never copied). */
 const DATA = fileURLToPath(new URL('../../../shared/data', import.meta.url));
@@ -147,6 +147,14 @@ describe.runIf(existsSync(ORIGINAL))('CVC-ClinicDB original TIFFs', () => {
 });
 
 describe('decodeTiff on hand-built files', () => {
+  it('refuses more pixels than maxPixels from the image directory, before reading strips', () => {
+    const samples = Array.from({ length: 5 * 7 * 3 }, (_, k) => k % 256);
+    const bytes = buildTiff({ width: 5, height: 7, spp: 3, photometric: 2, rowsPerStrip: 3, samples });
+    expect(() => decodeTiff(bytes, { maxPixels: 34 })).toThrow(TiffTooLargeError);
+    expect(() => decodeTiff(bytes, { maxPixels: 34 })).toThrow(/5×7 = 35 pixels, more than the 34/);
+    expect(decodeTiff(bytes, { maxPixels: 35 }).width).toBe(5);
+  });
+
   it.each([false, true])('RGB, 8-bit, several strips (last one short), big-endian=%s', (bigEndian) => {
     const samples = ramp(5 * 7 * 3, 7);
     const t = decodeTiff(buildTiff({ width: 5, height: 7, spp: 3, photometric: 2, rowsPerStrip: 3, bigEndian, samples }));
