@@ -49,7 +49,7 @@ export interface SessionOptions {
    * provider of onnxruntime-node has no such option.
    */
   deviceOutputs?: readonly string[];
-  /** Called when a provider in the list fails and the next one is used. */
+  /** Called when a provider in the list fails and the next one is tried; default: a line on stderr. */
   onFallback?: (provider: ExecutionProvider, why: string) => void;
 }
 
@@ -101,6 +101,8 @@ export async function resolveProvider(list: readonly ExecutionProvider[]): Promi
   throw new Error(`none of the execution providers ${list.join(', ')} can run here:\n  ${skipped.map((x) => `${x.provider}: ${x.why}`).join('\n  ')}`);
 }
 
+const reportFallback = (p: ExecutionProvider, why: string): void => void process.stderr.write(`execution provider: ${p} is not available (${why.split('\n')[0]}); trying the next\n`);
+
 export async function createSession(model: Uint8Array, options: SessionOptions = {}): Promise<ort.InferenceSession> {
   const providers = options.providers ?? ['cpu'];
   const failures: string[] = [];
@@ -109,16 +111,18 @@ export async function createSession(model: Uint8Array, options: SessionOptions =
     try {
       if (problem) throw new Error(problem);
       const onDevice = p === 'webgpu' && options.deviceOutputs?.length;
-      return await ort.InferenceSession.create(model, {
+      const session = await ort.InferenceSession.create(model, {
         executionProviders: [p],
         ...threadOptions(),
         ...SESSION_DEFAULTS,
         ...(onDevice ? { preferredOutputLocation: Object.fromEntries(options.deviceOutputs!.map((o) => [o, 'gpu-buffer' as const])) } : {}),
       });
+      if (failures.length && !options.onFallback) process.stderr.write(`execution provider: using ${p}\n`);
+      return session;
     } catch (e) {
       const why = (e as Error).message;
       failures.push(`${p}: ${why}`);
-      if (i < providers.length - 1) options.onFallback?.(p, why);
+      if (i < providers.length - 1) (options.onFallback ?? reportFallback)(p, why);
     }
   }
   throw new Error(`no execution provider could run the model:\n  ${failures.join('\n  ')}`);

@@ -131,6 +131,13 @@ describe('npm run uncertainty', () => {
     expect(readdirSync(out).filter((f) => f.endsWith('-prediction.png')).sort()).toEqual(['a_jpg-prediction.png', 'a_png-prediction.png', 'c-prediction.png']);
   });
 
+  it('--ep cuda,cpu says that CUDA is not available and which provider it used', () => {
+    const r = run('--model', model, '--input', image, '--out', join(dir, 'ep'), '--samples', '2', '--ep', 'cuda,cpu');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/execution provider: cuda is not available \(onnxruntime-node's CUDA provider library is not installed/);
+    expect(r.stderr).toMatch(/execution provider: using cpu/);
+  });
+
   it('--help lists only image types the decoder reads (no .bmp)', () => {
     expect(run('--help').stdout).not.toMatch(/bmp/);
   });
