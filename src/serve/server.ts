@@ -11,9 +11,9 @@
  *
  * Errors are JSON {error, status}: 400 bad image (also: not PNG/JPEG/TIFF inside, or over 50 MP),
  * 404 unknown path, 405 wrong method, 408 request too slow, 413 too large, 414 target too long,
- * 415 wrong content type, 431 headers too large, 503 busy (Retry-After), 500 otherwise. Static files
+ * 415 wrong content type, 431 headers too large, 503 busy: slots and queue full (Retry-After), 500 otherwise. Static files
  * come only from their own folders and are streamed. Bounds: DEFAULT_MAX_CONCURRENT predictions at
- * once, DEFAULT_UPLOAD_LIMIT bytes per upload, TIMEOUTS_MS.
+ * once and DEFAULT_MAX_QUEUED waiting, DEFAULT_UPLOAD_LIMIT bytes per upload, TIMEOUTS_MS.
  */
 import { createReadStream, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -37,6 +37,8 @@ export const ACCEPTED_TYPES = ['image/png', 'image/jpeg', 'image/jpg', 'image/ti
  * and one decode (≤ 50 MP), so this also bounds the bytes buffered: about 4 × 0.3 GB at worst.
  */
 export const DEFAULT_MAX_CONCURRENT = 4;
+/** Predictions that wait for a slot (their bodies not yet read: the socket holds them); more get 503. */
+export const DEFAULT_MAX_QUEUED = 32;
 /** Longest request target served; longer ones get 414 (Node's parser answers 431 past 16 kB of headers). */
 export const MAX_URL_LENGTH = 8192;
 /** Timeouts: all headers within 10 s, the whole request within 60 s, an idle connection closed after 30 s. */
@@ -71,8 +73,9 @@ export interface ServeOptions {
   uploadLimit?: number;
   /** MC-Dropout samples in /model_mc.onnx; 0 disables it. */
   mcSamples?: number;
-  /** Predictions at once (DEFAULT_MAX_CONCURRENT). */
+  /** Predictions at once (DEFAULT_MAX_CONCURRENT) and waiting for a slot (DEFAULT_MAX_QUEUED). */
   maxConcurrent?: number;
+  maxQueued?: number;
   log?: (line: string) => void;
 }
 
@@ -202,7 +205,23 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   };
 
   const maxConcurrent = options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
+  const maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
   let inFlight = 0;
+  const waiting: (() => void)[] = [];
+  /** A prediction slot: at once if one is free, after the queue otherwise; null when the queue is full. */
+  const acquire = (): Promise<void> | null => {
+    if (inFlight < maxConcurrent) {
+      inFlight++;
+      return Promise.resolve();
+    }
+    if (waiting.length >= maxQueued) return null;
+    return new Promise((ok) => waiting.push(ok)); // the releasing request hands its slot over
+  };
+  const release = (): void => {
+    const next = waiting.shift();
+    if (next) next();
+    else inFlight--;
+  };
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const raw = req.url ?? '/';
     if (raw.length > MAX_URL_LENGTH) throw new HttpError(414, `request target of ${raw.length} characters: the limit is ${MAX_URL_LENGTH}`, { connection: 'close' });
@@ -226,11 +245,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }
       const format = query.get('format') ?? 'json';
       if (format !== 'json' && format !== 'png') throw new HttpError(400, `unknown format "${format}": json or png`);
-      if (inFlight >= maxConcurrent) {
+      const slot = acquire();
+      if (!slot) {
         req.resume();
-        throw new HttpError(503, `busy: ${inFlight} predictions running (the limit is ${maxConcurrent}); retry in a second`, { 'retry-after': '1', connection: 'close' });
+        throw new HttpError(503, `busy: ${inFlight} predictions running and ${waiting.length} waiting (the limits are ${maxConcurrent} and ${maxQueued}); retry in a second`, {
+          'retry-after': '1',
+          connection: 'close',
+        });
       }
-      inFlight++;
+      await slot;
       try {
         const body = await readBody(req, limit);
         if (body.length === 0) throw new HttpError(400, 'empty body: send the image bytes');
@@ -245,7 +268,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         if (format === 'png') return sendBytes(req, res, png, 'image/png');
         return sendJson(res, 200, { width: pred.width, height: pred.height, modelSize: pred.size, mask: png.toString('base64'), foreground: pred.foreground, ms: pred.ms });
       } finally {
-        inFlight--;
+        release();
       }
     }
 

@@ -179,8 +179,8 @@ describe('static files and models', () => {
 });
 
 describe('server bounds', () => {
-  it('503 with Retry-After when the predictions at once are at the limit, and serves again after', async () => {
-    const one = await startServer({ modelPath: tinyModel(), port: 0, maxConcurrent: 1, mcSamples: 0 });
+  it('503 with Retry-After when the slots and the queue are full, and serves again after', async () => {
+    const one = await startServer({ modelPath: tinyModel(), port: 0, maxConcurrent: 1, maxQueued: 0, mcSamples: 0 });
     try {
       const p = Number(new URL(one.url).port);
       const body = await sharp(Buffer.alloc(16 * 16 * 3, 120), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer();
@@ -209,8 +209,28 @@ describe('server bounds', () => {
       });
       expect(busy.status).toBe(503);
       expect(busy.headers['retry-after']).toBe('1');
-      expect(JSON.parse(busy.body.toString()).error).toMatch(/busy: 1 predictions running \(the limit is 1\)/);
+      expect(JSON.parse(busy.body.toString()).error).toMatch(/busy: 1 predictions running and 0 waiting \(the limits are 1 and 0\)/);
       expect(await first).toBe(200);
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('queues predictions beyond the slots: 6 at once with 1 slot all get 200', async () => {
+    const one = await startServer({ modelPath: tinyModel(), port: 0, maxConcurrent: 1, mcSamples: 0 });
+    try {
+      const p = Number(new URL(one.url).port);
+      const body = await sharp(Buffer.alloc(16 * 16 * 3, 60), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer();
+      const post = (): Promise<number> =>
+        new Promise((ok, fail) => {
+          const req = http.request({ host: '127.0.0.1', port: p, method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/png' } }, (res) => {
+            res.resume();
+            res.on('end', () => ok(res.statusCode!));
+          });
+          req.on('error', fail);
+          req.end(body);
+        });
+      expect(await Promise.all(Array.from({ length: 6 }, post))).toEqual([200, 200, 200, 200, 200, 200]);
     } finally {
       await one.close();
     }
