@@ -55,7 +55,7 @@ const reduceAxesOf = (ctx: GradContext): number[] | undefined => {
   return node.attrs.axes as number[] | undefined;
 };
 
-const BIG = 2 ** 53 - 1; // "to the end" for Slice with negative steps
+const BIG = 2 ** 53 - 1; // "to the end" as a Slice end (with negative steps: past the start)
 
 function requireAttrs(ctx: GradContext, ok: boolean, what: string): void {
   if (!ok) throw new Error(`gradient of ${ctx.node.op} at ${ctx.node.name}: only ${what} is supported (attributes ${JSON.stringify(ctx.node.attrs)})`);
