@@ -385,6 +385,9 @@ const DECODED_FORMATS = ['png', 'jpeg', 'tiff'] as const;
  */
 export const MAX_DECODED_PIXELS = 50_000_000;
 
+const tooManyPixels = (role: string, path: string, width: number, height: number): DatasetError =>
+  new DatasetError(`${role} ${path} is ${width}×${height} = ${width * height} pixels, more than the ${MAX_DECODED_PIXELS} this toolkit decodes (MAX_DECODED_PIXELS)`, path);
+
 /** Open image bytes (our TIFF reader first, else sharp); `path` names them in errors. */
 async function openImageBytes(buf: Buffer, path: string, role: 'image' | 'mask'): Promise<Opened> {
   if (buf.length === 0) throw new DatasetError(`unreadable ${role} ${path}: the file is empty`, path);
@@ -402,7 +405,7 @@ async function openImageBytes(buf: Buffer, path: string, role: 'image' | 'mask')
       return { width: t.width, height: t.height, channels: t.channels, hasAlpha: t.hasAlpha, bits: t.bitsPerSample, pipeline: () => sharp(pixels, { raw }), pixels, notes };
     } catch (e) {
       if (e instanceof DatasetError) throw e;
-      if (e instanceof TiffTooLargeError) throw new DatasetError(`${role} ${path} is ${e.message} this toolkit decodes (MAX_DECODED_PIXELS)`, path);
+      if (e instanceof TiffTooLargeError) throw tooManyPixels(role, path, e.width, e.height);
       if (!(e instanceof TiffUnsupportedError)) throw new DatasetError(`unreadable or truncated ${role} ${path}: ${errorText(e)}`, path);
       // A TIFF feature our reader lacks (e.g. LZW, tiles): let libvips try.
     }
@@ -418,9 +421,7 @@ async function openImageBytes(buf: Buffer, path: string, role: 'image' | 'mask')
   if (!(DECODED_FORMATS as readonly string[]).includes(meta.format ?? '')) {
     throw new DatasetError(`unsupported ${role} format "${meta.format ?? 'unknown'}" in ${path}: PNG, JPEG or TIFF`, path);
   }
-  if (meta.width * meta.height > MAX_DECODED_PIXELS) {
-    throw new DatasetError(`${role} ${path} is ${meta.width}×${meta.height} = ${meta.width * meta.height} pixels, more than the ${MAX_DECODED_PIXELS} this toolkit decodes (MAX_DECODED_PIXELS)`, path);
-  }
+  if (meta.width * meta.height > MAX_DECODED_PIXELS) throw tooManyPixels(role, path, meta.width, meta.height);
   const bits = meta.depth === 'ushort' || meta.depth === 'short' ? 16 : meta.depth === 'uchar' || meta.depth === 'char' ? 8 : 32;
   if (role === 'mask' && bits !== 8) throw new DatasetError(`${bits}-bit mask ${path}: masks must be 8-bit (0/255 or 0/1); convert it to 8 bits`, path);
   return { width: meta.width, height: meta.height, channels: meta.channels ?? 3, hasAlpha: meta.hasAlpha ?? false, bits, pipeline: () => sharp(buf), notes };

@@ -82,11 +82,7 @@ function threadOptions(): { intraOpNumThreads?: number; interOpNumThreads?: numb
  */
 export async function resolveProvider(list: readonly ExecutionProvider[]): Promise<{ provider: ExecutionProvider; skipped: { provider: ExecutionProvider; why: string }[] }> {
   const skipped: { provider: ExecutionProvider; why: string }[] = [];
-  const probe = (() => {
-    const g = createGraph('probe');
-    addOutput(g, 'y', op1(g, 'Relu', [addInput(g, 'x', 'float32', [1, 4])]));
-    return serialize(g);
-  })();
+  const probe = identityModel(4);
   for (const p of list) {
     try {
       const problem = providerProblem(p);

@@ -20,7 +20,15 @@ export class TiffError extends Error {
 
 /** A well-formed TIFF that uses a feature this reader doesn't implement (compression, tiles, palette, ...). */
 /** More pixels than the caller allows: refused from the image directory, before any strip is read. */
-export class TiffTooLargeError extends TiffError {}
+export class TiffTooLargeError extends TiffError {
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    maxPixels: number,
+  ) {
+    super(`${width}×${height} = ${width * height} pixels, more than the ${maxPixels}`);
+  }
+}
 
 export class TiffUnsupportedError extends TiffError {
   override name = 'TiffUnsupportedError';
@@ -118,7 +126,7 @@ export function decodeTiff(bytes: Uint8Array, options: { maxPixels?: number } = 
   const height = one(TAG.height);
   if (width <= 0 || height <= 0) fail(`invalid image size ${width}×${height}`);
   const maxPixels = options.maxPixels ?? Number.POSITIVE_INFINITY;
-  if (width * height > maxPixels) throw new TiffTooLargeError(`${width}×${height} = ${width * height} pixels, more than the ${maxPixels}`);
+  if (width * height > maxPixels) throw new TiffTooLargeError(width, height, maxPixels);
   const compression = one(TAG.compression, 1);
   if (compression !== 1) throw new TiffUnsupportedError(`compression ${compression} (${COMPRESSION[compression] ?? 'unknown'}) is not supported, only uncompressed`);
   if (fields.has(TAG.tileWidth)) throw new TiffUnsupportedError('tiled TIFFs are not supported, only strips');

@@ -196,7 +196,8 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
     const k = Math.min(s.stepsPerRun, batches.length);
     // A fresh Dropout stream per epoch (see DropoutControls.stream): resumable by construction.
     const model = k > 1 ? buildTrainLoopModel(c, k, s.layout, epoch) : buildTrainStepModel(c, s.layout, epoch);
-    const session = await createSession(serialize(model), { providers: s.providers, deviceOutputs: STATE_OUTPUTS });
+    // Device-resident state outputs only for the one-step model: a K-step run hands the state back on the host.
+    const session = await createSession(serialize(model), { providers: s.providers, ...(k === 1 ? { deviceOutputs: STATE_OUTPUTS } : {}) });
     let onDevice: DeviceState = state;
     const losses: number[] = [];
     const batchOf = (b: (typeof batches)[number]) => toBatch(b.items.map((i) => augment(samples[i]!, augmentRng, s.augment)), b.items.map(epsOf), size);
@@ -208,7 +209,7 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
     for (let first = 0; first < batches.length; first += k) {
       const chunk = batches.slice(first, first + k).map(batchOf);
       if (k > 1) {
-        const r = await trainSteps(session, onDevice as TrainState, chunk, k, s.lr, s.dropoutP);
+        const r = await trainSteps(session, await toHost(onDevice), chunk, k, s.lr, s.dropoutP);
         r.losses.forEach((loss, i) => checkFinite(loss, first + i));
         onDevice = r.state;
         losses.push(...r.losses);
