@@ -126,20 +126,31 @@ export async function runProbability(p: Predictor, input: Float32Array): Promise
 }
 
 /** The 0/255 mask (probability > 0.5) as a grey PNG at width×height (nearest neighbour). */
+/**
+ * The thresholded mask at the image's own size, one byte per pixel (0/255), nearest-neighbour.
+ * sharp turns a 1-channel raw input into 3 channels when it resizes, so the result is forced back
+ * to one channel (`b-w`) and checked, once, here: the mask PNG and the overlay both use it.
+ */
+async function maskAtSize(prob: Float32Array, size: number, width: number, height: number): Promise<Uint8Array> {
+  const grey = Uint8Array.from(prob.subarray(0, size * size), (v) => (v > THRESHOLD ? 255 : 0));
+  const { data, info } = await sharp(grey, { raw: { width: size, height: size, channels: 1 } })
+    .resize(width, height, { fit: 'fill', kernel: 'nearest' })
+    .toColourspace('b-w')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 1 || data.length !== width * height) throw new Error(`mask resized to ${info.width}×${info.height}×${info.channels}, expected ${width}×${height}×1`);
+  return data;
+}
+
 export async function maskPng(prob: Float32Array, size: number, width: number, height: number): Promise<Buffer> {
-  const grey = new Uint8Array(size * size);
-  for (let i = 0; i < grey.length; i++) grey[i] = prob[i]! > THRESHOLD ? 255 : 0;
-  return sharp(grey, { raw: { width: size, height: size, channels: 1 } }).resize(width, height, { fit: 'fill', kernel: 'nearest' }).toColourspace('b-w').png().toBuffer();
+  return sharp(await maskAtSize(prob, size, width, height), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
 }
 
 /** The original image with predicted foreground tinted red (50%), PNG at the original resolution. */
 export async function overlayPng(input: DecodedInput, prob: Float32Array, size: number): Promise<Buffer> {
   const { width, height } = input;
   const rgb = await input.pipeline().removeAlpha().toColourspace('srgb').raw().toBuffer();
-  const mask = await sharp(Uint8Array.from(prob, (v) => (v > THRESHOLD ? 255 : 0)), { raw: { width: size, height: size, channels: 1 } })
-    .resize(width, height, { fit: 'fill', kernel: 'nearest' })
-    .raw()
-    .toBuffer();
+  const mask = await maskAtSize(prob, size, width, height);
   const out = new Uint8Array(width * height * 3);
   for (let p = 0; p < width * height; p++) {
     const on = mask[p]! > 127;
