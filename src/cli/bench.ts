@@ -320,7 +320,7 @@ runMain(async () => {
       ? null
       : await benchTrain(f.quick ? QUICK_TRAIN_CASES : TRAIN_CASES, !f.quick, f.quick ? null : CVC_DIR, rounds);
   const convgrad = f.only === 'all' || f.only === 'convgrad' ? await benchConvGrad(f.quick ? CONVGRAD_MODELS.slice(0, 1) : CONVGRAD_MODELS, f.quick ? 2 : 5) : null;
-  const serve = f.only === 'all' || f.only === 'serve' ? await benchServe(f.quick ? 40 : 500, 8) : null;
+  const serve = f.only === 'all' || f.only === 'serve' ? await benchServe(f.quick) : null;
   const totalS = (performance.now() - start) / 1000;
   const loadAtEnd = round(os.loadavg()[0]!, 2);
 

@@ -40,7 +40,7 @@ export function otherCpuMeter(): () => number | null {
 }
 
 /** Linear-interpolation percentile (numpy's default) of sorted values. */
-function percentile(sorted: readonly number[], q: number): number {
+export function percentile(sorted: readonly number[], q: number): number {
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);

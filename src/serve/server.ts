@@ -11,9 +11,16 @@
  *
  * Errors are JSON {error, status}: 400 bad image (also: not PNG/JPEG/TIFF inside, or over 50 MP),
  * 404 unknown path, 405 wrong method, 408 request too slow, 413 too large, 414 target too long,
- * 415 wrong content type, 431 headers too large, 503 busy: slots and queue full (Retry-After), 500 otherwise. Static files
- * come only from their own folders and are streamed. Bounds: DEFAULT_MAX_CONCURRENT predictions at
- * once and DEFAULT_MAX_QUEUED waiting, DEFAULT_UPLOAD_LIMIT bytes per upload, TIMEOUTS_MS.
+ * 415 wrong content type, 431 headers too large, 503 busy (Retry-After): the upload budget or the
+ * prediction queue is full, 500 otherwise. Static files come only from their own folders and are streamed.
+ *
+ * Bounds, in the order a prediction meets them (SERVER_LIMITS; `npm run bench -- --only serve` loads them):
+ *   1. connections: at most maxConnections sockets; headers within 10 s, the request within 60 s, idle 30 s;
+ *   2. upload bytes: one upload ≤ uploadLimit (413); all uploads being received, waiting or predicted
+ *      hold ≤ maxBufferedBytes of bodies (503 the moment one more chunk would pass it). Counted as the
+ *      bytes arrive, not as declared, so a slow body holds only what it has sent;
+ *   3. predictions: maxConcurrent decode + run at once, maxQueued waiting with their body read (503 beyond).
+ * A slow upload therefore never holds a prediction slot.
  */
 import { createReadStream, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -26,23 +33,54 @@ import { syntheticSample } from '../training/synthetic.js';
 import { DecodeError, type Predictor, loadPredictor, maskPng, mcModelBytes, predictBytes } from './predictNode.js';
 
 export const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public');
-export const ORT_DIR = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-web')), '.');
-export const DEFAULT_UPLOAD_LIMIT = 20 * 1024 * 1024;
+const ORT_DIR = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-web')), '.');
 export const SAMPLE_COUNT = 4;
 /** Seed of the sample images: not the training set's seed (0), so they are unseen images. */
 export const SAMPLE_SEED = 2024;
 export const ACCEPTED_TYPES = ['image/png', 'image/jpeg', 'image/jpg', 'image/tiff'] as const;
-/**
- * Predictions running at once; more get 503 with Retry-After. Each holds up to one upload (20 MB)
- * and one decode (≤ 50 MP), so this also bounds the bytes buffered: about 4 × 0.3 GB at worst.
- */
-export const DEFAULT_MAX_CONCURRENT = 4;
-/** Predictions that wait for a slot (their bodies not yet read: the socket holds them); more get 503. */
-export const DEFAULT_MAX_QUEUED = 32;
 /** Longest request target served; longer ones get 414 (Node's parser answers 431 past 16 kB of headers). */
 export const MAX_URL_LENGTH = 8192;
-/** Timeouts: all headers within 10 s, the whole request within 60 s, an idle connection closed after 30 s. */
-export const TIMEOUTS_MS = { headers: 10_000, request: 60_000, idle: 30_000 } as const;
+
+/**
+ * Timeouts in ms: all headers within `headers`, the whole request (body included) within `request`, a
+ * socket where no bytes move closed after `idle` (after up to 2 × idle for a reader that stopped reading:
+ * Node counts a write still queued as activity once). None of them runs while a prediction is computed.
+ */
+export interface Timeouts {
+  headers: number;
+  request: number;
+  idle: number;
+}
+
+/** The server's bounds; every field can be set per server (ServeOptions). */
+export interface ServerLimits {
+  /** Bytes of one upload; more get 413. */
+  uploadLimit: number;
+  /**
+   * Bytes of request bodies held at once (being received, waiting for a slot or being predicted).
+   * 128 MiB: six full-size uploads; with the decodes below, the server stays near 1.5 GB at worst.
+   */
+  maxBufferedBytes: number;
+  /**
+   * Predictions decoding and running at once. Each decode is ≤ 50 MP (MAX_DECODED_PIXELS, ~0.15 GB of
+   * RGB plus sharp's working copy), so 4 bound the decode memory to about 1 GB.
+   */
+  maxConcurrent: number;
+  /** Predictions waiting for a slot with their body read; more get 503. */
+  maxQueued: number;
+  /** Open sockets; Node closes the ones beyond at once. */
+  maxConnections: number;
+  timeouts: Timeouts;
+}
+
+export const SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
+  uploadLimit: 20 * 1024 * 1024,
+  maxBufferedBytes: 128 * 1024 * 1024,
+  maxConcurrent: 4,
+  maxQueued: 32,
+  maxConnections: 256,
+  timeouts: Object.freeze({ headers: 10_000, request: 60_000, idle: 30_000 }),
+});
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -70,12 +108,10 @@ export interface ServeOptions {
   modelPath: string;
   host?: string;
   port?: number;
-  uploadLimit?: number;
   /** MC-Dropout samples in /model_mc.onnx; 0 disables it. */
   mcSamples?: number;
-  /** Predictions at once (DEFAULT_MAX_CONCURRENT) and waiting for a slot (DEFAULT_MAX_QUEUED). */
-  maxConcurrent?: number;
-  maxQueued?: number;
+  /** Bounds that differ from SERVER_LIMITS (tests and the load bench make them small). */
+  limits?: Partial<Omit<ServerLimits, 'timeouts'>> & { timeouts?: Partial<Timeouts> };
   log?: (line: string) => void;
 }
 
@@ -88,7 +124,7 @@ export interface RunningServer {
 }
 
 /** The onnxruntime-web dist folder (…/dist), found from the package's resolved entry. */
-function ortDist(): string {
+export function ortDist(): string {
   let d = ORT_DIR;
   while (basename(d) !== 'dist' && dirname(d) !== d) d = dirname(d);
   return d;
@@ -144,21 +180,60 @@ function sendBytes(req: http.IncomingMessage, res: http.ServerResponse, bytes: U
   res.end(req.method === 'HEAD' ? undefined : bytes);
 }
 
-/** Read a request body up to `limit` bytes; a 413 HttpError beyond it. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * The bytes of request bodies held at once, counted as they arrive: `take` claims bytes (false when
+ * they would pass the budget), `give` returns them.
+ */
+interface ByteBudget {
+  readonly held: () => number;
+  take: (n: number) => boolean;
+  give: (n: number) => void;
+}
+
+function byteBudget(max: number): ByteBudget {
+  let held = 0;
+  return {
+    held: () => held,
+    take: (n) => {
+      if (held + n > max) return false;
+      held += n;
+      return true;
+    },
+    give: (n) => {
+      held -= n;
+    },
+  };
+}
+
+/**
+ * Read a request body: 413 beyond `limit` bytes, 503 when the next chunk would pass the shared budget.
+ * The body's bytes stay in the budget until the caller gives them back; on failure they are given back
+ * here and the rest of the body is drained (and discarded) so that the client reads the answer.
+ */
+function readBody(req: http.IncomingMessage, limit: number, budget: ByteBudget, maxBuffered: number): Promise<Buffer> {
   return new Promise((ok, fail) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    const stop = (e: HttpError): void => {
+      done = true;
+      chunks.length = 0;
+      budget.give(size);
+      size = 0;
+      req.resume();
+      fail(e);
+    };
     req.on('data', (c: Buffer) => {
       if (done) return;
-      size += c.length;
-      if (size > limit) {
-        done = true;
-        chunks.length = 0;
-        fail(new HttpError(413, `upload too large: more than ${limit} bytes (the limit)`));
-        return;
+      if (size + c.length > limit) return stop(new HttpError(413, `upload too large: more than ${limit} bytes (the limit)`, { connection: 'close' }));
+      if (!budget.take(c.length)) {
+        return stop(
+          // No 'connection: close': the rest (≤ the upload limit) is drained, so that the client reads
+          // this answer instead of a reset from a socket closed under its upload.
+          new HttpError(503, `busy: uploads hold ${budget.held()} bytes of the ${maxBuffered}-byte budget; retry in a second`, { 'retry-after': '1' }),
+        );
       }
+      size += c.length;
       chunks.push(c);
     });
     req.on('end', () => {
@@ -166,15 +241,18 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
       done = true;
     });
     req.on('error', (e) => {
-      if (!done) fail(new HttpError(400, `request body: ${e.message}`));
-      done = true;
+      if (!done) stop(new HttpError(400, `request body: ${e.message}`));
+    });
+    req.on('close', () => {
+      if (!done) stop(new HttpError(400, 'request body: the connection closed before the end'));
     });
   });
 }
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const log = options.log ?? (() => undefined);
-  const limit = options.uploadLimit ?? DEFAULT_UPLOAD_LIMIT;
+  const limits: ServerLimits = { ...SERVER_LIMITS, ...options.limits, timeouts: { ...SERVER_LIMITS.timeouts, ...options.limits?.timeouts } };
+  const { uploadLimit: limit, maxBufferedBytes, maxConcurrent, maxQueued } = limits;
   const predictor = await loadPredictor(options.modelPath);
   const size = predictor.size;
   const modelBytes = new Uint8Array(readFileSync(options.modelPath));
@@ -204,8 +282,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     accepted: ACCEPTED_TYPES,
   };
 
-  const maxConcurrent = options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
-  const maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
+  const budget = byteBudget(maxBufferedBytes);
   let inFlight = 0;
   const waiting: (() => void)[] = [];
   /** A prediction slot: at once if one is free, after the queue otherwise; null when the queue is full. */
@@ -245,30 +322,40 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }
       const format = query.get('format') ?? 'json';
       if (format !== 'json' && format !== 'png') throw new HttpError(400, `unknown format "${format}": json or png`);
-      const slot = acquire();
-      if (!slot) {
+      if (Number.isFinite(declared) && budget.held() + declared > maxBufferedBytes) {
         req.resume();
-        throw new HttpError(503, `busy: ${inFlight} predictions running and ${waiting.length} waiting (the limits are ${maxConcurrent} and ${maxQueued}); retry in a second`, {
-          'retry-after': '1',
-          connection: 'close',
-        });
+        throw new HttpError(503, `busy: uploads hold ${budget.held()} bytes of the ${maxBufferedBytes}-byte budget; retry in a second`, { 'retry-after': '1' }); // drained, as below
       }
-      await slot;
+      const body = await readBody(req, limit, budget, maxBufferedBytes);
+      // The idle timeout is for sockets where no bytes move; none move while the prediction waits and
+      // runs, so it is off until the answer is written.
+      req.socket.setTimeout(0);
       try {
-        const body = await readBody(req, limit);
         if (body.length === 0) throw new HttpError(400, 'empty body: send the image bytes');
-        let pred;
-        try {
-          pred = await predictBytes(predictor, body);
-        } catch (e) {
-          if (e instanceof DecodeError) throw new HttpError(400, e.message);
-          throw e;
+        const slot = acquire();
+        if (!slot) {
+          throw new HttpError(503, `busy: ${inFlight} predictions running and ${waiting.length} waiting (the limits are ${maxConcurrent} and ${maxQueued}); retry in a second`, {
+            'retry-after': '1',
+          });
         }
-        const png = await maskPng(pred.probability, pred.size, pred.width, pred.height);
-        if (format === 'png') return sendBytes(req, res, png, 'image/png');
-        return sendJson(res, 200, { width: pred.width, height: pred.height, modelSize: pred.size, mask: png.toString('base64'), foreground: pred.foreground, ms: pred.ms });
+        await slot;
+        try {
+          let pred;
+          try {
+            pred = await predictBytes(predictor, body);
+          } catch (e) {
+            if (e instanceof DecodeError) throw new HttpError(400, e.message);
+            throw e;
+          }
+          const png = await maskPng(pred.probability, pred.size, pred.width, pred.height);
+          if (format === 'png') return sendBytes(req, res, png, 'image/png');
+          return sendJson(res, 200, { width: pred.width, height: pred.height, modelSize: pred.size, mask: png.toString('base64'), foreground: pred.foreground, ms: pred.ms });
+        } finally {
+          release();
+        }
       } finally {
-        release();
+        budget.give(body.length);
+        req.socket.setTimeout(limits.timeouts.idle);
       }
     }
 
@@ -304,7 +391,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     throw new HttpError(404, `not found: ${path.length > 200 ? path.slice(0, 200) + '…' : path}`);
   };
 
-  const server = http.createServer((req, res) => {
+  // The timeouts are checked every second (Node's default, 30 s, would let a slow request live 90 s).
+  const server = http.createServer({ headersTimeout: limits.timeouts.headers, requestTimeout: limits.timeouts.request, connectionsCheckingInterval: 1000 }, (req, res) => {
     handle(req, res).catch((e: unknown) => {
       const err = e instanceof HttpError ? e : new HttpError(500, `internal error: ${(e as Error)?.message ?? e}`);
       if (err.status >= 500) log(`serve: ${req.method} ${req.url}: ${(e as Error)?.stack ?? e}`);
@@ -315,9 +403,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       sendJson(res, err.status, { error: err.message, status: err.status }, err.headers);
     });
   });
-  server.headersTimeout = TIMEOUTS_MS.headers;
-  server.requestTimeout = TIMEOUTS_MS.request;
-  server.timeout = TIMEOUTS_MS.idle;
+  server.timeout = limits.timeouts.idle;
+  server.maxConnections = limits.maxConnections;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (socket.writable && !(err.code === 'ECONNRESET')) {
       // Header block (request line included) over Node's 16 kB: 431; a timeout: 408; anything else: 400.
@@ -325,7 +412,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         err.code === 'HPE_HEADER_OVERFLOW'
           ? [431, 'Request Header Fields Too Large', 'request line and headers over 16 kB']
           : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? [408, 'Request Timeout', `the request did not arrive within ${TIMEOUTS_MS.request / 1000} s`]
+            ? [408, 'Request Timeout', `too slow: headers are due within ${limits.timeouts.headers / 1000} s and the whole request within ${limits.timeouts.request / 1000} s`]
             : [400, 'Bad Request', `malformed request: ${err.code ?? err.message}`];
       const body = JSON.stringify({ error: why, status });
       socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);

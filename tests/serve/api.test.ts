@@ -10,7 +10,7 @@ let s: RunningServer;
 let port: number;
 
 beforeAll(async () => {
-  s = await startServer({ modelPath: tinyModel(), port: 0, uploadLimit: 1024 * 1024 });
+  s = await startServer({ modelPath: tinyModel(), port: 0, limits: { uploadLimit: 1024 * 1024 } });
   port = Number(new URL(s.url).port);
 });
 afterAll(async () => s?.close());
@@ -49,6 +49,36 @@ function rawRequest(text: string): Promise<string> {
 const json = (r: Reply): { error?: string; status?: number; [k: string]: unknown } => JSON.parse(r.body.toString());
 const png = (w: number, h: number): Promise<Buffer> =>
   sharp(Buffer.alloc(w * h * 3, 120), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+
+/** POST /api/predict of `body` as image/png to the server on `p`. */
+function post(p: number, body: Buffer): Promise<Reply> {
+  return new Promise((ok, fail) => {
+    const req = http.request({ host: '127.0.0.1', port: p, method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/png', 'content-length': body.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+/** A POST that sends `first` bytes of `body` now (`sent` resolves when they left) and the rest on `finish()`. */
+function trickle(p: number, body: Buffer, first: number, headers: Record<string, string | number>): { sent: Promise<void>; finish: () => void; reply: Promise<Reply> } {
+  let finish!: () => void;
+  let sent!: Promise<void>;
+  const reply = new Promise<Reply>((ok, fail) => {
+    const req = http.request({ host: '127.0.0.1', port: p, method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/png', ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', fail);
+    sent = new Promise((done) => req.write(body.subarray(0, first), () => setTimeout(done, 150)));
+    finish = () => req.end(body.subarray(first));
+  });
+  return { sent, finish, reply };
+}
 
 describe('POST /api/predict', () => {
   it('returns JSON with a mask PNG at the image size', async () => {
@@ -179,45 +209,126 @@ describe('static files and models', () => {
 });
 
 describe('server bounds', () => {
-  it('503 with Retry-After when the slots and the queue are full, and serves again after', async () => {
-    const one = await startServer({ modelPath: tinyModel(), port: 0, maxConcurrent: 1, maxQueued: 0, mcSamples: 0 });
+  it('a slow upload holds no prediction slot: another prediction gets 200 while it trickles', async () => {
+    const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { maxConcurrent: 1, maxQueued: 0 }, mcSamples: 0 });
     try {
       const p = Number(new URL(one.url).port);
       const body = await sharp(Buffer.alloc(16 * 16 * 3, 120), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer();
-      // A slow upload holds the only slot: headers and half the body now, the rest later.
-      let first!: Promise<number>;
-      const started = new Promise<void>((ready) => {
-        first = new Promise((ok, fail) => {
-          const req = http.request({ host: '127.0.0.1', port: p, method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/png', 'content-length': body.length } }, (res) => {
-            res.resume();
-            res.on('end', () => ok(res.statusCode!));
-          });
-          req.on('error', fail);
-          req.write(body.subarray(0, 10), () => setTimeout(ready, 200));
-          setTimeout(() => req.end(body.subarray(10)), 1200);
-        });
-      });
-      await started;
-      const busy = await new Promise<Reply>((ok, fail) => {
-        const req = http.request({ host: '127.0.0.1', port: p, method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/png' } }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-        });
-        req.on('error', fail);
-        req.end(body);
-      });
+      const slow = trickle(p, body, 10, { 'content-length': body.length });
+      await slow.sent;
+      expect((await post(p, body)).status).toBe(200);
+      slow.finish();
+      expect((await slow.reply).status).toBe(200);
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('503 with Retry-After when the slot and the queue are full, and serves again after', async () => {
+    const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { maxConcurrent: 1, maxQueued: 0 }, mcSamples: 0 });
+    try {
+      const p = Number(new URL(one.url).port);
+      // 7000×7000 of one colour: a small upload whose decode (49 MP, under the limit) holds the slot for a while.
+      const heavy = await sharp({ create: { width: 7000, height: 7000, channels: 3, background: { r: 90, g: 40, b: 40 } } }).png({ compressionLevel: 9 }).toBuffer();
+      const small = await sharp(Buffer.alloc(16 * 16 * 3, 120), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer();
+      const first = post(p, heavy);
+      await new Promise((ok) => setTimeout(ok, 150));
+      const busy = await post(p, small);
       expect(busy.status).toBe(503);
       expect(busy.headers['retry-after']).toBe('1');
       expect(JSON.parse(busy.body.toString()).error).toMatch(/busy: 1 predictions running and 0 waiting \(the limits are 1 and 0\)/);
-      expect(await first).toBe(200);
+      expect((await first).status).toBe(200);
+      expect((await post(p, small)).status).toBe(200);
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('bounds the upload bytes held at once: 503 for a declared length over the free budget, and mid-body when a chunk would pass it', async () => {
+    const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { maxBufferedBytes: 1000 }, mcSamples: 0 });
+    try {
+      const p = Number(new URL(one.url).port);
+      const declared = await post(p, Buffer.alloc(1500, 1));
+      expect(declared.status).toBe(503);
+      expect(JSON.parse(declared.body.toString()).error).toMatch(/uploads hold 0 bytes of the 1000-byte budget/);
+      // A chunked upload (no declared length) holds 800 bytes; another one's first 300 bytes would pass the budget.
+      const slow = trickle(p, Buffer.alloc(900, 7), 800, {});
+      await slow.sent;
+      const over = trickle(p, Buffer.alloc(300, 7), 300, {});
+      const overReply = await over.reply;
+      expect(overReply.status).toBe(503);
+      expect(overReply.headers['retry-after']).toBe('1');
+      expect(JSON.parse(overReply.body.toString()).error).toMatch(/uploads hold 800 bytes of the 1000-byte budget/);
+      slow.finish();
+      expect((await slow.reply).status).toBe(400); // not an image, but its bytes are given back:
+      const small = await sharp(Buffer.alloc(16 * 16 * 3, 120), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer();
+      expect((await post(p, small)).status).toBe(200);
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('408 and close for slow headers and slow bodies, within their timeouts', async () => {
+    const timeouts = { headers: 400, request: 1200, idle: 10_000 };
+    const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { timeouts }, mcSamples: 0 });
+    try {
+      const p = Number(new URL(one.url).port);
+      const closedAfter = (first: string): Promise<{ ms: number; text: string }> =>
+        new Promise((ok, fail) => {
+          const t0 = performance.now();
+          let text = '';
+          const sock = net.connect(p, '127.0.0.1', () => sock.write(first));
+          sock.on('data', (c) => (text += c.toString('latin1')));
+          sock.on('close', () => ok({ ms: performance.now() - t0, text }));
+          sock.on('error', fail);
+        });
+      const [headers, body] = await Promise.all([
+        closedAfter('POST /api/predict HTTP/1.1\r\nHost: x\r\n'),
+        closedAfter('POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 5000\r\n\r\n0123456789'),
+      ]);
+      for (const r of [headers, body]) expect(r.text).toMatch(/^HTTP\/1.1 408 [^]*too slow: headers are due within 0.4 s and the whole request within 1.2 s/);
+      expect(headers.ms).toBeLessThan(timeouts.headers + 2000); // checked every second
+      expect(body.ms).toBeLessThan(timeouts.request + 2000);
+      expect((await post(p, await png(16, 16))).status).toBe(200);
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('a prediction that runs longer than the idle and request timeouts still gets its answer', async () => {
+    const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { timeouts: { headers: 200, request: 300, idle: 200 } }, mcSamples: 0 });
+    try {
+      // 7000×7000: ~1 s of decoding on this project's machine, after the body arrived at once.
+      const heavy = await sharp({ create: { width: 7000, height: 7000, channels: 3, background: { r: 90, g: 40, b: 40 } } }).png({ compressionLevel: 9 }).toBuffer();
+      const t0 = performance.now();
+      const r = await post(Number(new URL(one.url).port), heavy);
+      expect(r.status).toBe(200);
+      expect(performance.now() - t0).toBeGreaterThan(300); // else the test proves nothing
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('closes a reader that stops reading a streamed file after the idle timeout', async () => {
+    const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { timeouts: { idle: 800 } }, mcSamples: 0 });
+    try {
+      const p = Number(new URL(one.url).port);
+      const wasm = readdirSync(new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url)).find((f) => /^ort[\w.-]*\.wasm$/.test(f));
+      const serverClosed = new Promise<number>((ok) => one.server.once('connection', (s) => s.on('close', () => ok(performance.now()))));
+      const sock = net.connect(p, '127.0.0.1', () => sock.write(`GET /ort/${wasm} HTTP/1.1\r\nHost: x\r\n\r\n`));
+      sock.once('data', () => sock.pause()); // reads the first chunk, then never again
+      const t0 = performance.now();
+      const closedAt = await serverClosed;
+      // Node counts a write still queued as activity once, so a stalled reader goes after 1–2 idle periods.
+      expect(closedAt - t0).toBeLessThan(2 * 800 + 1500);
+      sock.destroy();
     } finally {
       await one.close();
     }
   });
 
   it('queues predictions beyond the slots: 6 at once with 1 slot all get 200', async () => {
-    const one = await startServer({ modelPath: tinyModel(), port: 0, maxConcurrent: 1, mcSamples: 0 });
+    const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { maxConcurrent: 1 }, mcSamples: 0 });
     try {
       const p = Number(new URL(one.url).port);
       const body = await sharp(Buffer.alloc(16 * 16 * 3, 60), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer();
