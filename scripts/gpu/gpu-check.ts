@@ -39,7 +39,8 @@ import { buildTrainLoopModel, buildTrainStepModel, buildTrainingModel, paramLayo
 import { benchConvGrad, convGradReport } from '../../src/cli/benchConvGrad.js';
 import { type ProfileEvent, byOpType, lastRunKernels } from '../../src/cli/ortProfile.js';
 import { type Batch, type ExecutionProvider, SESSION_DEFAULTS, type TrainState, createSession, initialState, trainStep, trainSteps } from '../../src/training/runtime.js';
-import { syntheticSet, toPlanar } from '../../src/training/synthetic.js';
+import { toPlanar } from '../../src/common/preprocess.js';
+import { syntheticSet } from '../../src/training/synthetic.js';
 
 declare const __GPU_CHECK_COMMIT__: string | undefined;
 declare const __GPU_CHECK_BUILT__: string | undefined;

@@ -1,7 +1,7 @@
 /**
  * Node prediction shared by the HTTP API (POST /api/predict) and `npm run predict`: decode image
- * bytes (our strip-TIFF reader first, else sharp), resize to the model size exactly as training does
- * (fill, aspect ratio not kept), run the single-pass inference model with onnxruntime-node, and turn
+ * bytes (our strip-TIFF reader first, else sharp), resize to the model size with the one
+ * preprocessing training and the browser use (src/common/preprocess.ts; fill, aspect ratio not kept), run the single-pass inference model with onnxruntime-node, and turn
  * the probability map into a mask PNG and an overlay PNG at the image's own resolution.
  */
 import { type DecodedImage, decodeImageBytes as decodeDataset } from '../training/datasets.js';
@@ -12,7 +12,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { createSession, f32 } from '../training/runtime.js';
-import { toPlanar } from '../training/synthetic.js';
+import { nearestResize, toPlanar } from '../common/preprocess.js';
 import { type TrainedModel, copyWeightsByName, loadTrainedModel, resolveModelPath } from '../uncertainty/predictUncertainty.js';
 
 /** Probability above which a pixel is foreground. */
@@ -125,32 +125,21 @@ export async function runProbability(p: Predictor, input: Float32Array): Promise
   return job;
 }
 
-/** The 0/255 mask (probability > 0.5) as a grey PNG at width×height (nearest neighbour). */
-/**
- * The thresholded mask at the image's own size, one byte per pixel (0/255), nearest-neighbour.
- * sharp turns a 1-channel raw input into 3 channels when it resizes, so the result is forced back
- * to one channel (`b-w`) and checked, once, here: the mask PNG and the overlay both use it.
- */
-async function maskAtSize(prob: Float32Array, size: number, width: number, height: number): Promise<Uint8Array> {
+/** The thresholded mask (probability > THRESHOLD) at the image's own size, one byte per pixel (0/255), nearest-neighbour (src/common/preprocess.ts). */
+function maskAtSize(prob: Float32Array, size: number, width: number, height: number): Uint8Array {
   const grey = Uint8Array.from(prob.subarray(0, size * size), (v) => (v > THRESHOLD ? 255 : 0));
-  const { data, info } = await sharp(grey, { raw: { width: size, height: size, channels: 1 } })
-    .resize(width, height, { fit: 'fill', kernel: 'nearest' })
-    .toColourspace('b-w')
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  if (info.channels !== 1 || data.length !== width * height) throw new Error(`mask resized to ${info.width}×${info.height}×${info.channels}, expected ${width}×${height}×1`);
-  return data;
+  return nearestResize(grey, size, size, width, height);
 }
 
 export async function maskPng(prob: Float32Array, size: number, width: number, height: number): Promise<Buffer> {
-  return sharp(await maskAtSize(prob, size, width, height), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  return sharp(maskAtSize(prob, size, width, height), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
 }
 
 /** The original image with predicted foreground tinted red (50%), PNG at the original resolution. */
 export async function overlayPng(input: DecodedInput, prob: Float32Array, size: number): Promise<Buffer> {
   const { width, height } = input;
   const rgb = await input.pipeline().removeAlpha().toColourspace('srgb').raw().toBuffer();
-  const mask = await maskAtSize(prob, size, width, height);
+  const mask = maskAtSize(prob, size, width, height);
   const out = new Uint8Array(width * height * 3);
   for (let p = 0; p < width * height; p++) {
     const on = mask[p]! > 127;

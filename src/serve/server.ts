@@ -2,6 +2,7 @@
  * The demo and prediction server (npm run serve): node:http, no framework.
  *
  *   GET  /, /app.js, /style.css   the browser demo (src/serve/public/)
+ *   GET  /lib/preprocess.js       src/common/preprocess.ts with its types stripped: the page resizes as training does
  *   GET  /ort/<file>              onnxruntime-web's browser files (node_modules/onnxruntime-web/dist)
  *   GET  /model.onnx              the inference model
  *   GET  /model_mc.onnx           the MC-Dropout model with the same weights (404 when unavailable)
@@ -28,11 +29,22 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { transformSync } from 'esbuild';
 import sharp from 'sharp';
 import { syntheticSample } from '../training/synthetic.js';
 import { DecodeError, type Predictor, loadPredictor, maskPng, mcModelBytes, predictBytes } from './predictNode.js';
 
 export const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public');
+/** The one preprocessing (src/common/preprocess.ts), which the page imports as /lib/preprocess.js. */
+export const PREPROCESS_SOURCE = join(dirname(fileURLToPath(import.meta.url)), '../common/preprocess.ts');
+
+/**
+ * The preprocessing module as browser JavaScript: esbuild strips the types and nothing else (no
+ * bundling, no minifying), so the page runs the very arithmetic Node runs.
+ */
+export function preprocessModuleJs(): string {
+  return transformSync(readFileSync(PREPROCESS_SOURCE, 'utf8'), { loader: 'ts', format: 'esm', target: 'es2020', sourcefile: 'preprocess.ts' }).code;
+}
 const ORT_DIR = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-web')), '.');
 export const SAMPLE_COUNT = 4;
 /** Seed of the sample images: not the training set's seed (0), so they are unseen images. */
@@ -272,6 +284,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     samples.push(await sharp(s.image, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer());
   }
   const ort = ortFiles();
+  const preprocessJs = Buffer.from(preprocessModuleJs());
   const dropoutP = predictor.config.unet.dropout?.p ?? 0.5;
   const info = {
     model: basename(dirname(options.modelPath)) + '/' + basename(options.modelPath),
@@ -362,6 +375,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     if (!isGet) throw new HttpError(405, `${method} not allowed on ${path}`, { allow: 'GET, HEAD' });
 
     if (path === '/api/info') return sendJson(res, 200, info);
+    if (path === '/lib/preprocess.js') return sendBytes(req, res, preprocessJs, MIME['.js']!);
     if (path === '/model.onnx') return sendBytes(req, res, modelBytes, MIME['.onnx']!);
     if (path === '/model_mc.onnx') {
       if (!mcBytes) throw new HttpError(404, 'no MC-Dropout model for this model');

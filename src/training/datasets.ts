@@ -31,6 +31,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
+import { nearestResize, resizeRgb } from '../common/preprocess.js';
 import { type Sample, syntheticSample } from './synthetic.js';
 import { TiffTooLargeError, TiffUnsupportedError, decodeTiff, isTiff } from './tiff.js';
 
@@ -439,15 +440,9 @@ async function fullRgb(o: Opened, path: string, role: string): Promise<Uint8Arra
   }
 }
 
-/** An opened image as size×size RGB. 'fill' squeezes to size×size: the aspect ratio is not kept. */
+/** An opened image as size×size RGB through the one preprocessing (src/common/preprocess.ts). 'fill': the aspect ratio is not kept. */
 async function resizedRgb(img: Opened, path: string, size: number): Promise<Uint8Array> {
-  try {
-    const out = await img.pipeline().removeAlpha().resize(size, size, { fit: 'fill' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    if (out.info.channels !== 3 || out.data.length !== size * size * 3) throw new Error(`resized to ${out.info.width}×${out.info.height}×${out.info.channels}`);
-    return new Uint8Array(out.data);
-  } catch (e) {
-    throw new DatasetError(`unreadable or truncated image ${path}: ${errorText(e)}`, path);
-  }
+  return resizeRgb(await fullRgb(img, path, 'image'), img.width, img.height, 3, size, size);
 }
 
 export interface DecodedImage {
@@ -473,6 +468,57 @@ export async function decodeImage(path: string, size: number): Promise<DecodedIm
   return { width: img.width, height: img.height, rgb: await resizedRgb(img, path, size), pipeline: img.pipeline, notes: img.notes };
 }
 
+/** A ground-truth mask at full resolution, 0/1 per pixel, with what was noticed reading it. */
+export interface FullMask {
+  width: number;
+  height: number;
+  mask: Uint8Array;
+  foreground: number;
+  /** The file held 0/1 (foreground where 1) rather than 0/255. */
+  zeroOne: boolean;
+  notes: string[];
+}
+
+/** One channel (max of R, G, B), foreground where ≥ MASK_THRESHOLD, or where 1 in a 0/1 mask. */
+async function binaryMask(msk: Opened, path: string): Promise<FullMask> {
+  const notes = [...msk.notes];
+  if (msk.hasAlpha) notes.push('mask with an alpha channel: alpha ignored');
+  const pixels = msk.width * msk.height;
+  let grey: Uint8Array;
+  if (msk.pixels && msk.channels === 1) grey = msk.pixels;
+  else {
+    const rgb = await fullRgb(msk, path, 'mask');
+    grey = new Uint8Array(pixels);
+    for (let p = 0, k = 0; p < pixels; p++, k += 3) grey[p] = Math.max(rgb[k]!, rgb[k + 1]!, rgb[k + 2]!);
+  }
+  let max = 0;
+  let between = 0;
+  for (let p = 0; p < pixels; p++) {
+    const v = grey[p]!;
+    if (v > max) max = v;
+    if (v !== 0 && v !== 255) between++;
+  }
+  const zeroOne = max === 1;
+  const threshold = zeroOne ? 1 : MASK_THRESHOLD;
+  if (zeroOne) notes.push('mask holds 0/1, not 0/255: foreground where 1');
+  else if (between) notes.push(`mask not strictly binary (grey levels, e.g. anti-aliased borders or JPEG noise): thresholded at ${MASK_THRESHOLD}`);
+  const mask = new Uint8Array(pixels);
+  let foreground = 0;
+  for (let p = 0; p < pixels; p++) {
+    if (grey[p]! >= threshold) {
+      mask[p] = 1;
+      foreground++;
+    }
+  }
+  if (!foreground) notes.push('empty mask (no foreground)');
+  return { width: msk.width, height: msk.height, mask, foreground, zeroOne, notes };
+}
+
+/** A mask file read as training reads it, at full resolution (0/1); DatasetError naming the file otherwise. */
+export async function decodeMask(path: string): Promise<FullMask> {
+  return binaryMask(await openImage(path, 'mask'), path);
+}
+
 interface Decoded {
   sample: Sample;
   info: ItemInfo;
@@ -489,57 +535,19 @@ async function decodePair(item: DatasetItem, size: number): Promise<Decoded> {
   const problems: { kind: string; file: string }[] = [];
   const note = (kind: string, file: string): void => void problems.push({ kind, file });
   for (const n of img.notes) note(n, imagePath);
-  for (const n of msk.notes) note(n, maskPath);
   const colour = img.channels - (img.hasAlpha ? 1 : 0);
   if (colour === 1) note('grey image: replicated to RGB', imagePath);
   if (img.hasAlpha) note('image with an alpha channel: alpha dropped', imagePath);
   if (img.bits !== 8) note(`${img.bits}-bit image: reduced to 8 bits`, imagePath);
-  if (msk.hasAlpha) note('mask with an alpha channel: alpha ignored', maskPath);
 
   const image = await resizedRgb(img, imagePath, size);
-
-  // Mask: one channel (max of R, G, B), thresholded at full resolution, then nearest-neighbour resize.
-  const pixels = msk.width * msk.height;
-  let grey: Uint8Array;
-  if (msk.pixels && msk.channels === 1) grey = msk.pixels;
-  else {
-    const rgb = await fullRgb(msk, maskPath, 'mask');
-    grey = new Uint8Array(pixels);
-    for (let p = 0, k = 0; p < pixels; p++, k += 3) grey[p] = Math.max(rgb[k]!, rgb[k + 1]!, rgb[k + 2]!);
-  }
-  let max = 0;
-  let between = 0;
-  for (let p = 0; p < pixels; p++) {
-    const v = grey[p]!;
-    if (v > max) max = v;
-    if (v !== 0 && v !== 255) between++;
-  }
-  const zeroOne = max === 1;
-  const threshold = zeroOne ? 1 : MASK_THRESHOLD;
-  if (zeroOne) note('mask holds 0/1, not 0/255: foreground where 1', maskPath);
-  else if (between) note(`mask not strictly binary (grey levels, e.g. anti-aliased borders or JPEG noise): thresholded at ${MASK_THRESHOLD}`, maskPath);
-  const binary = new Uint8Array(pixels);
-  let foreground = 0;
-  for (let p = 0; p < pixels; p++) {
-    if (grey[p]! >= threshold) {
-      binary[p] = 255;
-      foreground++;
-    }
-  }
-  if (!foreground) note('empty mask (no foreground)', maskPath);
-  const small = await sharp(binary, { raw: { width: msk.width, height: msk.height, channels: 1 } })
-    .resize(size, size, { fit: 'fill', kernel: 'nearest' })
-    .toColourspace('b-w')
-    .raw()
-    .toBuffer();
-  if (small.length !== size * size) throw new DatasetError(`mask ${maskPath}: resizing gave ${small.length} bytes, expected ${size * size}`, maskPath);
-  const mask = new Uint8Array(size * size);
-  for (let p = 0; p < mask.length; p++) mask[p] = small[p]! >= 128 ? 1 : 0;
-
+  // Mask: thresholded at full resolution, then the one nearest-neighbour resize.
+  const full = await binaryMask(msk, maskPath);
+  for (const n of full.notes) note(n, maskPath);
+  const mask = nearestResize(full.mask, msk.width, msk.height, size, size);
   return {
-    // A copy of sharp's output, so that each image owns its ArrayBuffer (offset 0).
-    sample: { image: new Uint8Array(image), mask, width: size, height: size, name: item.name },
-    info: { name: item.name, width: img.width, height: img.height, channels: img.channels, coverage: foreground / pixels },
+    sample: { image, mask, width: size, height: size, name: item.name },
+    info: { name: item.name, width: img.width, height: img.height, channels: img.channels, coverage: full.foreground / (msk.width * msk.height) },
     problems,
   };
 }

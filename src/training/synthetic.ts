@@ -70,7 +70,3 @@ export function syntheticSample(index: number, size: number, seed: number): Samp
 export const syntheticSet = (count: number, size: number, seed: number): Sample[] =>
   Array.from({ length: count }, (_, i) => syntheticSample(i, size, seed));
 
-/** Interleaved RGB bytes → planar float [3,H,W] in [0,1] (the models' input layout), written at `out[offset]`. */
-export function toPlanar(image: Uint8Array, pixels: number, out: Float32Array, offset = 0): void {
-  for (let p = 0; p < pixels; p++) for (let c = 0; c < 3; c++) out[offset + c * pixels + p] = image[p * 3 + c]! / 255;
-}

@@ -49,8 +49,8 @@ const num = (v: number): number | null => (Number.isFinite(v) ? v : null);
 const jsonLine = (r: TrajectoryRow): string =>
   `${JSON.stringify({ phase: r.phase, epoch: r.epoch, index: r.index, name: r.name, difficulty: num(r.difficulty), eps: num(r.eps), dice: num(r.dice) })}\n`;
 
-/** RFC 4180 quoting: names with commas, quotes or newlines are quoted, quotes doubled. */
-const csvCell = (v: string | number): string => {
+/** RFC 4180 quoting: names with commas, quotes or newlines are quoted, quotes doubled; non-finite numbers are empty cells. */
+export const csvCell = (v: string | number): string => {
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : '';
   return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
 };

@@ -1,9 +1,12 @@
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, safeJoin, startServer } from '../../src/serve/server.js';
+import { maskPng, predictBytes } from '../../src/serve/predictNode.js';
+import { CVC_DIR, haveCvc, trainedCvcModel } from '../fixtures/trainedModel.js';
 import { tinyModel } from './helpers.js';
 
 let s: RunningServer;
@@ -376,4 +379,24 @@ describe('server bounds', () => {
     expect(Number(r.headers['content-length'])).toBe(r.body.length);
     expect(r.body.length).toBeGreaterThan(1_000_000);
   });
+});
+
+describe.skipIf(!haveCvc)('POST /api/predict with a trained model on a real frame', () => {
+  it('answers the mask of npm run predict: the polyp, at the frame size', async () => {
+    const model = trainedCvcModel();
+    const one = await startServer({ modelPath: model, port: 0, mcSamples: 0 });
+    try {
+      const bytes = readFileSync(join(CVC_DIR, 'images', '10.png'));
+      const r = await post(Number(new URL(one.url).port), bytes);
+      expect(r.status).toBe(200);
+      const body = JSON.parse(r.body.toString()) as { width: number; height: number; mask: string; foreground: number };
+      expect([body.width, body.height]).toEqual([384, 288]);
+      expect(body.foreground).toBeGreaterThan(0.005);
+      expect(body.foreground).toBeLessThan(0.6);
+      const node = await predictBytes(one.predictor, bytes);
+      expect(Buffer.from(body.mask, 'base64').equals(await maskPng(node.probability, node.size, 384, 288))).toBe(true);
+    } finally {
+      await one.close();
+    }
+  }, 600_000);
 });

@@ -1,3 +1,4 @@
+import { resizeRgb } from '../../src/common/preprocess.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,8 +102,8 @@ describe.runIf(existsSync(CVC))('CVC-ClinicDB (images/ + masks/)', () => {
       expect(s.image).toBeInstanceOf(Uint8Array);
       expect(s.image.length).toBe(224 * 224 * 3);
       expect(values(s.mask)).toEqual([0, 1]);
-      // The image is the PNG squeezed to 224×224 by sharp (aspect ratio not kept).
-      const expected = await sharp(join(CVC, 'images', `${n}.png`)).resize(224, 224, { fit: 'fill' }).raw().toBuffer();
+      // The image is the PNG squeezed to 224×224 by the one preprocessing (aspect ratio not kept).
+      const expected = resizeRgb(await sharp(join(CVC, 'images', `${n}.png`)).raw().toBuffer(), 384, 288, 3, 224, 224);
       expect(Buffer.from(s.image).equals(expected)).toBe(true);
       // Coverage is counted on the full-resolution mask at ≥128; the resized mask covers about as much.
       const full = await sharp(join(CVC, 'masks', `${n}.png`)).extractChannel(0).raw().toBuffer();

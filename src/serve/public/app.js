@@ -1,5 +1,8 @@
 // The browser demo: plain ES module, everything served locally by `npm run serve`.
 import * as ort from '/ort/ort.all.min.mjs';
+// The one preprocessing (src/common/preprocess.ts, served with its types stripped): the same resize
+// and scaling as training and Node prediction, so the same image gives the same input tensor.
+import { resizeRgb, toPlanar } from '/lib/preprocess.js';
 
 ort.env.wasm.wasmPaths = '/ort/';
 // One thread: the page is not cross-origin isolated, so SharedArrayBuffer (threads) is unavailable.
@@ -36,22 +39,37 @@ let main;
 let mc = null;
 let busy = false;
 
-function toPlanar(rgba, size) {
-  const px = size * size;
-  const out = new Float32Array(3 * px);
-  for (let p = 0; p < px; p++) for (let c = 0; c < 3; c++) out[c * px + p] = rgba[p * 4 + c] / 255;
-  return out;
+/**
+ * Image bytes → RGBA pixels at the image's own size. Decoded without colour-space conversion, as
+ * sharp decodes them in Node (an opaque image's pixels come through the canvas unchanged).
+ */
+async function decode(blob) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  } catch {
+    throw new Error('the file is not an image this browser can decode');
+  }
+  const canvas = document.createElement('canvas');
+  canvas.width = bitmap.width;
+  canvas.height = bitmap.height;
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  return ctx.getImageData(0, 0, canvas.width, canvas.height);
 }
 
-function drawInput(img, size) {
+/** The model-size RGB the network sees, drawn into the input canvas; returned for the overlay. */
+function drawInput(rgb, size) {
   const canvas = $('input');
   canvas.width = canvas.height = size;
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.imageSmoothingEnabled = true;
-  ctx.imageSmoothingQuality = 'high';
-  ctx.clearRect(0, 0, size, size);
-  ctx.drawImage(img, 0, 0, size, size); // fill: aspect ratio not kept, as in training
-  return ctx.getImageData(0, 0, size, size);
+  const ctx = canvas.getContext('2d');
+  const out = ctx.createImageData(size, size);
+  for (let p = 0; p < size * size; p++) {
+    for (let c = 0; c < 3; c++) out.data[p * 4 + c] = rgb[p * 3 + c];
+    out.data[p * 4 + 3] = 255;
+  }
+  ctx.putImageData(out, 0, 0);
 }
 
 function drawMap(id, values, size, colour) {
@@ -69,7 +87,7 @@ function drawMap(id, values, size, colour) {
   ctx.putImageData(out, 0, 0);
 }
 
-function drawOverlay(imageData, prob, size) {
+function drawOverlay(rgb, prob, size) {
   const canvas = $('overlay');
   canvas.width = canvas.height = size;
   const ctx = canvas.getContext('2d');
@@ -77,7 +95,7 @@ function drawOverlay(imageData, prob, size) {
   for (let i = 0; i < size * size; i++) {
     const on = prob[i] > 0.5;
     for (let c = 0; c < 3; c++) {
-      const v = imageData.data[i * 4 + c];
+      const v = rgb[i * 3 + c];
       out.data[i * 4 + c] = on ? Math.round(0.5 * v + 0.5 * (c === 0 ? 255 : 0)) : v;
     }
     out.data[i * 4 + 3] = 255;
@@ -95,14 +113,17 @@ const heat = (v) => {
   return [Math.round(255 * t), Math.round(40 + 200 * t), Math.round(120 * (1 - t))];
 };
 
-async function predict(img, label) {
+async function predict(blob, label) {
   if (busy) return;
   busy = true;
   try {
     status(`Running on ${label}…`, 'running');
     const size = info.imageSize;
-    const imageData = drawInput(img, size);
-    const input = toPlanar(imageData.data, size);
+    const image = await decode(blob);
+    const rgb = resizeRgb(image.data, image.width, image.height, 4, size, size);
+    drawInput(rgb, size);
+    const input = new Float32Array(3 * size * size);
+    toPlanar(rgb, size * size, input);
     const tensor = new ort.Tensor('float32', input, [1, 3, size, size]);
     const t0 = performance.now();
     const out = await main.session.run({ image: tensor });
@@ -110,7 +131,7 @@ async function predict(img, label) {
     const probability = new Float32Array(await out.probability.getData());
     let fg = 0;
     for (const v of probability) if (v > 0.5) fg++;
-    drawOverlay(imageData, probability, size);
+    drawOverlay(rgb, probability, size);
     drawMap('probability', probability, size, grey);
     let uncertainty = null;
     let mcMs = null;
@@ -141,6 +162,8 @@ async function predict(img, label) {
       label,
       provider: main.provider,
       size,
+      width: image.width,
+      height: image.height,
       ms,
       foreground: fg / probability.length,
       input: Array.from(input),
@@ -157,24 +180,12 @@ async function predict(img, label) {
   }
 }
 
-function loadImage(src) {
-  return new Promise((ok, fail) => {
-    const img = new Image();
-    img.onload = () => ok(img);
-    img.onerror = () => fail(new Error('the file is not an image this browser can decode'));
-    img.src = src;
-  });
-}
-
 async function predictFile(file) {
   if (!file) return;
-  const url = URL.createObjectURL(file);
   try {
-    await predict(await loadImage(url), file.name);
+    await predict(file, file.name);
   } catch (e) {
     status(`Cannot use ${file.name}: ${e.message ?? e}`, 'error');
-  } finally {
-    URL.revokeObjectURL(url);
   }
 }
 
@@ -203,7 +214,10 @@ async function start() {
       img.alt = `sample ${i}`;
       b.append(img);
       b.addEventListener('click', async () => {
-        await loadImage(img.src).then((im) => predict(im, `sample ${i}`)).catch(() => undefined);
+        await fetch(img.src)
+          .then((r) => r.blob())
+          .then((blob) => predict(blob, `sample ${i}`))
+          .catch(() => undefined);
       });
       $('samples').append(b);
     }
