@@ -9,7 +9,7 @@
  * fraction of the GEMM ceiling, where the time goes, and PyTorch's CPU train step side by side.
  * Conv weight gradient (benchConvGrad.ts): every formulation at every conv shape of the two train
  * cases' U-Nets, and the one the graph builder picks.
- * --only inference|train|convgrad|serve picks a section. JSON to --out, tables on stdout, progress on stderr.
+ * --only inference|train|convgrad|serve|browser picks a section. JSON to --out, tables on stdout, progress on stderr.
  */
 import os from 'node:os';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
@@ -19,6 +19,7 @@ import type { Graph } from '../graphBuilder/graph.js';
 import { type ModelConfig, type PresetName, buildInferenceModel, buildMcModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
+import { benchBrowser, browserReport } from './benchBrowser.js';
 import { benchServe, serveReport } from './benchServe.js';
 import { CONVGRAD_MODELS, benchConvGrad, convGradReport } from './benchConvGrad.js';
 import { CVC_DIR, type TrainCase, benchTrain, trainReport } from './benchTrain.js';
@@ -270,12 +271,14 @@ runMain(async () => {
       'base 32, 224², batch 4): ms/step, images/s, GFLOP/s, peak memory, share of the GEMM ceiling, a kernel-time profile,\n' +
       'and PyTorch\'s CPU train step of the same U-Net side by side in alternating rounds (install the peer at its best with\n' +
       'scripts/install-peers.sh: PyTorch with OpenBLAS). Convgrad: the conv weight-gradient formulations at the U-Nets\' shapes.\n' +
+      'Serve: the prediction server under load and abuse. Browser: the demo page\'s inference in headless Chromium (wasm with\n' +
+      '1 and N threads, WebGPU) against onnxruntime-node on the same model.\n' +
       'JSON to --out, tables on stdout.',
     {
       out: { type: 'string', description: 'JSON results file', default: 'artifacts/bench/bench.json' },
       repeats: { type: 'string', description: `measured runs per case, after ${WARMUP} warm-up runs; slow cases are capped to ~${CASE_BUDGET_S} s`, default: `10 (${QUICK_REPEATS} with --quick)` },
       quick: { type: 'boolean', description: `smoke test: the small preset only, ${QUICK_REPEATS} runs per case; a tiny train case without the PyTorch peer` },
-      only: { type: 'string', description: 'inference, train, convgrad or serve', default: 'all' },
+      only: { type: 'string', description: 'inference, train, convgrad, serve or browser', default: 'all' },
       rounds: { type: 'string', description: 'train: alternating rounds of ours and PyTorch per case (at least 3 for a quoted ratio)', default: '3 (1 with --quick)' },
     },
   );
@@ -283,7 +286,7 @@ runMain(async () => {
   const repeats = repeatsGiven ? numberFlag('repeats', f.repeats) : f.quick ? QUICK_REPEATS : 10;
   if (!Number.isInteger(repeats) || repeats < 1) throw new UsageError(`--repeats must be a positive integer, got "${f.repeats}"`);
 
-  if (!['all', 'inference', 'train', 'convgrad', 'serve'].includes(f.only)) throw new UsageError(`--only must be inference, train, convgrad or serve, got "${f.only}"`);
+  if (!['all', 'inference', 'train', 'convgrad', 'serve', 'browser'].includes(f.only)) throw new UsageError(`--only must be inference, train, convgrad, serve or browser, got "${f.only}"`);
   const rounds = f.rounds.startsWith('3 (') ? (f.quick ? 1 : 3) : numberFlag('rounds', f.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError(`--rounds must be a positive integer, got "${f.rounds}"`);
   const start = performance.now();
@@ -321,6 +324,7 @@ runMain(async () => {
       : await benchTrain(f.quick ? QUICK_TRAIN_CASES : TRAIN_CASES, !f.quick, f.quick ? null : CVC_DIR, rounds);
   const convgrad = f.only === 'all' || f.only === 'convgrad' ? await benchConvGrad(f.quick ? CONVGRAD_MODELS.slice(0, 1) : CONVGRAD_MODELS, f.quick ? 2 : 5) : null;
   const serve = f.only === 'all' || f.only === 'serve' ? await benchServe(f.quick) : null;
+  const browser = f.only === 'all' || f.only === 'browser' ? await benchBrowser(f.quick ? ['small'] : ['small', 'paper'], f.quick ? 3 : 12) : null;
   const totalS = (performance.now() - start) / 1000;
   const loadAtEnd = round(os.loadavg()[0]!, 2);
 
@@ -351,6 +355,7 @@ runMain(async () => {
     train,
     convgrad,
     serve,
+    browser,
     totalS: round(totalS, 1),
   };
   writeFileAtomic(f.out, `${JSON.stringify(result, null, 2)}\n`);
@@ -358,5 +363,6 @@ runMain(async () => {
   if (train) process.stdout.write(`${cases.length ? '\n' : ''}${trainReport(train)}`);
   if (convgrad) process.stdout.write(`\n${convGradReport(convgrad)}`);
   if (serve) process.stdout.write(`\n${serveReport(serve)}`);
+  if (browser) process.stdout.write(`\n${browserReport(browser)}`);
   progress(`bench: wrote ${f.out}`);
 });

@@ -6,8 +6,8 @@
  *   GET  /ort/<file>              onnxruntime-web's browser files (node_modules/onnxruntime-web/dist)
  *   GET  /model.onnx              the inference model
  *   GET  /model_mc.onnx           the MC-Dropout model with the same weights (404 when unavailable)
- *   GET  /samples/N.png           synthetic sample images at the model size (made at startup)
- *   GET  /api/info                model size, samples, MC availability
+ *   GET  /samples/N.png           sample images: the model's own test-fold frames when its run names a dataset, else synthetic (samples.ts)
+ *   GET  /api/info                model size, samples (name, url, source), the model's test Dice, MC availability
  *   POST /api/predict             image bytes → JSON {width, height, mask (base64 PNG), foreground, ms}, or ?format=png
  *
  * Errors are JSON {error, status}: 400 bad image (also: not PNG/JPEG/TIFF inside, or over 50 MP),
@@ -31,7 +31,7 @@ import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transformSync } from 'esbuild';
 import sharp from 'sharp';
-import { syntheticSample } from '../training/synthetic.js';
+import { pageSamples } from './samples.js';
 import { DecodeError, type Predictor, loadPredictor, maskPng, mcModelBytes, predictBytes } from './predictNode.js';
 
 export const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public');
@@ -46,10 +46,14 @@ export function preprocessModuleJs(): string {
   return transformSync(readFileSync(PREPROCESS_SOURCE, 'utf8'), { loader: 'ts', format: 'esm', target: 'es2020', sourcefile: 'preprocess.ts' }).code;
 }
 const ORT_DIR = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-web')), '.');
-export const SAMPLE_COUNT = 4;
-/** Seed of the sample images: not the training set's seed (0), so they are unseen images. */
-export const SAMPLE_SEED = 2024;
 export const ACCEPTED_TYPES = ['image/png', 'image/jpeg', 'image/jpg', 'image/tiff'] as const;
+/** Sent with every answer: a cross-origin isolated page (wasm threads); everything it loads is same-origin. */
+export const ISOLATION_HEADERS = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+  'cross-origin-resource-policy': 'same-origin',
+} as const;
+
 /** Longest request target served; longer ones get 414 (Node's parser answers 431 past 16 kB of headers). */
 export const MAX_URL_LENGTH = 8192;
 
@@ -278,18 +282,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       log(`serve: no MC-Dropout model: ${(e as Error).message}`);
     }
   }
-  const samples: Buffer[] = [];
-  for (let i = 0; i < SAMPLE_COUNT; i++) {
-    const s = syntheticSample(i, size, SAMPLE_SEED);
-    samples.push(await sharp(s.image, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer());
-  }
+  const samples = await pageSamples(options.modelPath, size, log);
   const ort = ortFiles();
   const preprocessJs = Buffer.from(preprocessModuleJs());
   const dropoutP = predictor.config.unet.dropout?.p ?? 0.5;
   const info = {
     model: basename(dirname(options.modelPath)) + '/' + basename(options.modelPath),
     imageSize: size,
-    samples: SAMPLE_COUNT,
+    samples: samples.samples.map((x, i) => ({ name: x.name, url: `/samples/${i}.png` })),
+    sampleSource: samples.source,
+    testDice: samples.testDice,
     mc: mcBytes ? { samples: mcSamples, dropoutRatio: dropoutP } : null,
     uploadLimit: limit,
     accepted: ACCEPTED_TYPES,
@@ -383,9 +385,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     }
     const sample = /^\/samples\/(\d+)\.png$/.exec(path);
     if (sample) {
-      const png = samples[Number(sample[1])];
-      if (!png) throw new HttpError(404, `no sample ${sample[1]}: samples are 0..${SAMPLE_COUNT - 1}`);
-      return sendBytes(req, res, png, 'image/png');
+      const found = samples.samples[Number(sample[1])];
+      if (!found) throw new HttpError(404, `no sample ${sample[1]}: samples are 0..${samples.samples.length - 1}`);
+      return sendBytes(req, res, found.png, 'image/png');
     }
     if (path.startsWith('/ort/')) {
       const file = ort.get(path.slice(5));
@@ -407,6 +409,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   // The timeouts are checked every second (Node's default, 30 s, would let a slow request live 90 s).
   const server = http.createServer({ headersTimeout: limits.timeouts.headers, requestTimeout: limits.timeouts.request, connectionsCheckingInterval: 1000 }, (req, res) => {
+    // Cross-origin isolation: the page may use SharedArrayBuffer, hence onnxruntime-web's wasm threads.
+    for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
     handle(req, res).catch((e: unknown) => {
       const err = e instanceof HttpError ? e : new HttpError(500, `internal error: ${(e as Error)?.message ?? e}`);
       if (err.status >= 500) log(`serve: ${req.method} ${req.url}: ${(e as Error)?.stack ?? e}`);

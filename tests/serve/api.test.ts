@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, safeJoin, startServer } from '../../src/serve/server.js';
 import { maskPng, predictBytes } from '../../src/serve/predictNode.js';
-import { CVC_DIR, haveCvc, trainedCvcModel } from '../fixtures/trainedModel.js';
+import { CVC_DIR, haveCvc, trainedCvcModel, trainedCvcRun } from '../fixtures/trainedModel.js';
 import { tinyModel } from './helpers.js';
 
 let s: RunningServer;
@@ -178,6 +178,9 @@ describe('static files and models', () => {
     expect((await request('GET', '/samples/99.png')).status).toBe(404);
     const info = json(await request('GET', '/api/info'));
     expect(info.imageSize).toBe(32);
+    // A bare model.onnx names no run: synthetic samples, no test Dice.
+    expect(info).toMatchObject({ sampleSource: 'synthetic', testDice: null });
+    expect(info.samples).toEqual([0, 1, 2, 3].map((i) => ({ name: `synthetic ${i}`, url: `/samples/${i}.png` })));
   });
 
   it('404 JSON for unknown paths and for every traversal attempt', async () => {
@@ -382,6 +385,35 @@ describe('server bounds', () => {
 });
 
 describe.skipIf(!haveCvc)('POST /api/predict with a trained model on a real frame', () => {
+  it('offers the run\'s own test-fold frames as samples, at their size, and its test Dice', async () => {
+    const run = trainedCvcRun();
+    const metrics = JSON.parse(readFileSync(join(run, 'fold-0', 'metrics.json'), 'utf8')) as { mean: { dice: number }; images: { name: string }[] };
+    const one = await startServer({ modelPath: join(run, 'fold-0', 'model.onnx'), port: 0, mcSamples: 0 });
+    try {
+      const p = Number(new URL(one.url).port);
+      const get = (path: string): Promise<Buffer> =>
+        new Promise((ok, fail) => http.get({ host: '127.0.0.1', port: p, path }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => ok(Buffer.concat(chunks)));
+        }).on('error', fail));
+      const info = JSON.parse((await get('/api/info')).toString()) as { sampleSource: string; testDice: number; samples: { name: string; url: string }[] };
+      expect(info.sampleSource).toBe('CVC-ClinicDB, test fold 0');
+      expect(info.testDice).toBe(metrics.mean.dice);
+      const testNames = new Set(metrics.images.map((i) => i.name));
+      expect(info.samples).toHaveLength(4);
+      for (const sample of info.samples) {
+        expect(testNames.has(sample.name), sample.name).toBe(true);
+        const png = await get(sample.url);
+        // The frame's own pixels, at its own size.
+        const frame = await sharp(join(CVC_DIR, 'images', `${sample.name}.png`)).raw().toBuffer();
+        expect((await sharp(png).raw().toBuffer()).equals(frame)).toBe(true);
+      }
+    } finally {
+      await one.close();
+    }
+  }, 600_000);
+
   it('answers the mask of npm run predict: the polyp, at the frame size', async () => {
     const model = trainedCvcModel();
     const one = await startServer({ modelPath: model, port: 0, mcSamples: 0 });

@@ -5,13 +5,13 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM_PATH, haveChromium, launchChromium } from '../../src/serve/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startServer } from '../../src/serve/server.js';
 import { tinyModel } from './helpers.js';
 
-const chrome = process.env.CHROME_PATH ?? '/usr/bin/chromium';
-const haveChrome = existsSync(chrome);
+const haveChrome = haveChromium();
 
 let s: RunningServer;
 let browser: Browser;
@@ -21,10 +21,7 @@ beforeAll(async () => {
   if (!haveChrome) return;
   modelPath = tinyModel();
   s = await startServer({ modelPath, port: 0 });
-  browser = await chromium.launch({
-    executablePath: chrome,
-    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -39,7 +36,7 @@ interface LastResult {
   uncertainty: number[] | null;
 }
 
-describe.skipIf(!haveChrome)(`browser demo (${chrome})`, () => {
+describe.skipIf(!haveChrome)(`browser demo (${CHROMIUM_PATH})`, () => {
   it('segments a sample in the browser like onnxruntime-node does', async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
@@ -55,9 +52,14 @@ describe.skipIf(!haveChrome)(`browser demo (${chrome})`, () => {
     await page.click('#sample-1');
     await page.waitForFunction(() => (window as unknown as { lastResult: unknown }).lastResult !== null || document.querySelector('#status')?.getAttribute('data-state') === 'error', undefined, { timeout: 30_000 });
     const r = (await page.evaluate(() => (window as unknown as { lastResult: unknown }).lastResult)) as LastResult;
-    expect(r, await page.textContent('#status') ?? '').not.toBeNull();
+    expect(r, (await page.textContent('#status')) ?? '').not.toBeNull();
     expect(['wasm', 'webgpu']).toContain(r.provider);
-    expect(await page.textContent('#provider')).toBe(r.provider);
+    expect(await page.textContent('#provider')).toMatch(new RegExp(`^${r.provider}`));
+    // Cross-origin isolated (COOP/COEP from the server): wasm threads on every core.
+    const demo = (await page.evaluate(() => (window as unknown as { demo: unknown }).demo)) as { isolated: boolean; threads: number };
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    expect(demo.isolated).toBe(true);
+    expect(demo.threads).toBe(Math.min(16, cores));
     expect(r.size).toBe(32);
     expect(r.input).toHaveLength(3 * 32 * 32);
     expect(r.probability).toHaveLength(32 * 32);

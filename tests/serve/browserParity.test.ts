@@ -6,14 +6,14 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { haveChromium, launchChromium } from '../../src/serve/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPredictor, planarInput, predictBytes, type Predictor } from '../../src/serve/predictNode.js';
 import { type RunningServer, startServer } from '../../src/serve/server.js';
 import { CVC_DIR, KVASIR_SAMPLE_DIR, haveCvc, trainedCvcModel } from '../fixtures/trainedModel.js';
 
-const chrome = process.env.CHROME_PATH ?? '/usr/bin/chromium';
-const ready = existsSync(chrome) && haveCvc && existsSync(KVASIR_SAMPLE_DIR);
+const ready = haveChromium() && haveCvc && existsSync(KVASIR_SAMPLE_DIR);
 
 let s: RunningServer;
 let browser: Browser;
@@ -24,7 +24,7 @@ beforeAll(async () => {
   const model = trainedCvcModel();
   predictor = await loadPredictor(model);
   s = await startServer({ modelPath: model, port: 0, mcSamples: 0 });
-  browser = await chromium.launch({ executablePath: chrome, args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-sync'] });
+  browser = await launchChromium();
 }, 600_000);
 afterAll(async () => {
   await browser?.close();
@@ -42,12 +42,13 @@ interface PageResult {
 const frames = (): string[] => [join(CVC_DIR, 'images', '1.png'), join(CVC_DIR, 'images', '150.png'), ...readdirSync(join(KVASIR_SAMPLE_DIR, 'images')).map((f) => join(KVASIR_SAMPLE_DIR, 'images', f))];
 
 describe.skipIf(!ready)('browser and Node give the same numbers on real frames', () => {
-  it('same input tensor and probabilities within 1e-3, CVC PNG and Kvasir JPEG', async () => {
+  it.each(['wasm', 'webgpu'])('same input tensor and probabilities within 1e-3, CVC PNG and Kvasir JPEG (%s)', async (provider) => {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${s.url}?provider=wasm`);
-    await page.waitForSelector('#status[data-state="ready"]', { timeout: 60_000 });
+    await page.goto(`${s.url}?provider=${provider}`);
+    await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', { timeout: 60_000 });
+    expect(await page.textContent('#status')).toMatch(new RegExp(`^Ready \\(${provider}\\)`));
     for (const file of frames()) {
       await page.setInputFiles('#file', file);
       await page.waitForFunction((name) => (window as unknown as { lastResult: { label: string } | null }).lastResult?.label === name, basename(file), { timeout: 60_000 });
@@ -59,18 +60,17 @@ describe.skipIf(!ready)('browser and Node give the same numbers on real frames',
       for (let i = 0; i < input.length; i++) inputDiff = Math.max(inputDiff, Math.abs(input[i]! - r.input[i]!));
       let probDiff = 0;
       let fgNode = 0;
-      let fgPage = 0;
       for (let i = 0; i < node.probability.length; i++) {
         probDiff = Math.max(probDiff, Math.abs(node.probability[i]! - r.probability[i]!));
         if (node.probability[i]! > 0.5) fgNode++;
-        if (r.probability[i]! > 0.5) fgPage++;
       }
-      console.log(basename(file), r.width, r.height, 'input', inputDiff * 255, 'prob', probDiff, 'fg', fgNode, fgPage);
       expect(inputDiff, `${file}: input tensor`).toBe(0);
       expect(probDiff, `${file}: probabilities`).toBeLessThan(1e-3);
-      // A trained model: the mask is neither empty nor everywhere.
-      expect(fgNode / node.probability.length, file).toBeGreaterThan(0.005);
-      expect(fgNode / node.probability.length, file).toBeLessThan(0.6);
+      // A trained model: on its own dataset's frames the mask is neither empty nor everywhere.
+      if (file.startsWith(CVC_DIR)) {
+        expect(fgNode / node.probability.length, file).toBeGreaterThan(0.005);
+        expect(fgNode / node.probability.length, file).toBeLessThan(0.6);
+      }
     }
     expect(errors).toEqual([]);
     await page.close();

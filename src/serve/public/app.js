@@ -1,13 +1,9 @@
 // The browser demo: plain ES module, everything served locally by `npm run serve`.
-import * as ort from '/ort/ort.all.min.mjs';
 // The one preprocessing (src/common/preprocess.ts, served with its types stripped): the same resize
 // and scaling as training and Node prediction, so the same image gives the same input tensor.
 import { resizeRgb, toPlanar } from '/lib/preprocess.js';
 
-ort.env.wasm.wasmPaths = '/ort/';
-// One thread: the page is not cross-origin isolated, so SharedArrayBuffer (threads) is unavailable.
-ort.env.wasm.numThreads = 1;
-ort.env.logLevel = 'error';
+const params = new URLSearchParams(location.search);
 
 const $ = (id) => document.getElementById(id);
 const status = (text, state) => {
@@ -19,16 +15,54 @@ const status = (text, state) => {
 window.lastResult = null;
 window.demoError = null;
 
-const params = new URLSearchParams(location.search);
+/** onnxruntime-web, loaded by start(): the WebGPU build or the plain wasm one. */
+let ort;
 
-async function createSession(url) {
+/**
+ * The WebGPU adapter, or null. ?provider=wasm skips WebGPU; ?provider=webgpu insists on it (an error
+ * instead of a fallback: the bench must not measure the wrong thing).
+ */
+async function gpuAdapter() {
   const forced = params.get('provider');
-  if (forced !== 'wasm' && navigator.gpu) {
+  if (forced === 'wasm') return null;
+  let adapter = null;
+  let why = 'this browser has no navigator.gpu';
+  if (navigator.gpu) {
     try {
-      const adapter = await navigator.gpu.requestAdapter();
-      if (adapter) return { session: await ort.InferenceSession.create(url, { executionProviders: ['webgpu'] }), provider: 'webgpu' };
+      adapter = await navigator.gpu.requestAdapter();
+      why = 'navigator.gpu.requestAdapter() returned null';
     } catch (e) {
-      console.warn(`WebGPU unavailable, using wasm: ${e.message ?? e}`);
+      why = String(e?.message ?? e);
+    }
+  }
+  if (!adapter && forced === 'webgpu') throw new Error(`WebGPU requested (?provider=webgpu) but unavailable: ${why}`);
+  return adapter;
+}
+
+/**
+ * onnxruntime-web for the provider at hand. Two builds: the plain wasm one (no asyncify
+ * instrumentation, faster on the CPU) when there is no WebGPU, the WebGPU one (which also has the
+ * wasm provider, for a fallback) when there is.
+ */
+async function loadRuntime(adapter) {
+  const mod = await import(adapter ? '/ort/ort.webgpu.min.mjs' : '/ort/ort.wasm.min.mjs');
+  mod.env.wasm.wasmPaths = '/ort/';
+  // wasm threads need SharedArrayBuffer, which needs a cross-origin isolated page: the server sends
+  // COOP/COEP, so every core can work (onnxruntime-web's own default stops at 4). Without isolation
+  // (another server, a file:// page) one thread. ?threads=N overrides (the browser bench uses it).
+  const threadsParam = Number(params.get('threads'));
+  mod.env.wasm.numThreads = Number.isInteger(threadsParam) && threadsParam > 0 ? threadsParam : crossOriginIsolated ? Math.min(16, navigator.hardwareConcurrency || 1) : 1;
+  mod.env.logLevel = 'error';
+  return mod;
+}
+
+async function createSession(url, adapter) {
+  if (adapter) {
+    try {
+      return { session: await ort.InferenceSession.create(url, { executionProviders: ['webgpu'] }), provider: 'webgpu' };
+    } catch (e) {
+      if (params.get('provider') === 'webgpu') throw e;
+      console.warn(`WebGPU session failed, using wasm: ${e.message ?? e}`);
     }
   }
   return { session: await ort.InferenceSession.create(url, { executionProviders: ['wasm'] }), provider: 'wasm' };
@@ -138,7 +172,7 @@ async function predict(blob, label) {
     if (mc) {
       const n = info.mc.samples;
       const t1 = performance.now();
-      const r = await mc.session.run({ image: tensor, dropout_ratio: new ort.Tensor('float32', Float32Array.of(info.mc.dropoutRatio), []) });
+      const r = await mc.session.run({ image: new mc.ort.Tensor('float32', input, [1, 3, size, size]), dropout_ratio: new mc.ort.Tensor('float32', Float32Array.of(info.mc.dropoutRatio), []) });
       mcMs = performance.now() - t1;
       const samples = await r.samples.getData();
       const px = size * size;
@@ -189,36 +223,49 @@ async function predictFile(file) {
   }
 }
 
+/** Predict sample i; resolves with the result (also window.lastResult). */
+async function predictSample(i) {
+  const sample = info.samples[i];
+  const blob = await (await fetch(sample.url)).blob();
+  await predict(blob, sample.name);
+  return window.lastResult;
+}
+
 async function start() {
   try {
     info = await (await fetch('/api/info')).json();
-    $('model-name').textContent = `${info.model} (${info.imageSize}×${info.imageSize})`;
-    main = await createSession('/model.onnx');
-    $('provider').textContent = main.provider;
+    $('model-name').textContent = `${info.model} (${info.imageSize}×${info.imageSize})` + (info.testDice !== null ? `, test Dice ${info.testDice.toFixed(3)}` : '');
+    $('sample-source').textContent = info.sampleSource === 'synthetic' ? 'Samples (synthetic):' : `Samples (${info.sampleSource}, unseen in training):`;
+    const adapter = await gpuAdapter();
+    ort = await loadRuntime(adapter);
+    main = await createSession('/model.onnx', adapter);
+    $('provider').textContent = main.provider === 'wasm' ? `wasm, ${ort.env.wasm.numThreads} thread${ort.env.wasm.numThreads > 1 ? 's' : ''}` : main.provider;
     if (info.mc) {
-      try {
-        mc = { session: await ort.InferenceSession.create('/model_mc.onnx', { executionProviders: [main.provider] }) };
-        $('mc-n').textContent = String(info.mc.samples);
-        $('uncertainty-figure').hidden = false;
-      } catch (e) {
-        console.warn(`MC-Dropout model unavailable: ${e.message ?? e}`);
+      // onnxruntime-web 1.30's WebGPU provider cannot place a training-mode Dropout ("Provider type for
+      // Dropout node ... is not set"), and its WebGPU build has no CPU Dropout kernel: the MC model then
+      // runs on the plain wasm build, loaded beside it.
+      for (const provider of main.provider === 'wasm' ? ['wasm'] : [main.provider, 'wasm']) {
+        try {
+          const rt = provider === main.provider ? ort : await loadRuntime(null);
+          mc = { session: await rt.InferenceSession.create('/model_mc.onnx', { executionProviders: [provider] }), provider, ort: rt };
+          $('mc-n').textContent = `${info.mc.samples}, ${provider}`;
+          $('uncertainty-figure').hidden = false;
+          break;
+        } catch (e) {
+          console.warn(`MC-Dropout model on ${provider} unavailable: ${e.message ?? e}`);
+        }
       }
     }
-    for (let i = 0; i < info.samples; i++) {
+    for (const [i, sample] of info.samples.entries()) {
       const b = document.createElement('button');
       b.type = 'button';
       b.id = `sample-${i}`;
-      b.title = `sample ${i}`;
+      b.title = sample.name;
       const img = document.createElement('img');
-      img.src = `/samples/${i}.png`;
-      img.alt = `sample ${i}`;
+      img.src = sample.url;
+      img.alt = sample.name;
       b.append(img);
-      b.addEventListener('click', async () => {
-        await fetch(img.src)
-          .then((r) => r.blob())
-          .then((blob) => predict(blob, `sample ${i}`))
-          .catch(() => undefined);
-      });
+      b.addEventListener('click', () => predictSample(i).catch(() => undefined));
       $('samples').append(b);
     }
     $('file').addEventListener('change', (e) => predictFile(e.target.files[0]));
@@ -233,6 +280,7 @@ async function start() {
       drop.classList.remove('over');
       predictFile(e.dataTransfer.files[0]);
     });
+    window.demo = { provider: main.provider, mcProvider: mc?.provider ?? null, threads: ort.env.wasm.numThreads, isolated: crossOriginIsolated, predictSample };
     status(`Ready (${main.provider}). Pick an image or a sample.`, 'ready');
   } catch (e) {
     window.demoError = String(e?.message ?? e);
