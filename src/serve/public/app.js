@@ -190,7 +190,7 @@ async function predict(blob, label) {
       }
       drawMap('uncertainty', uncertainty, size, heat);
     }
-    $('time').textContent = `${ms.toFixed(1)} ms` + (mcMs !== null ? ` (MC-Dropout, ${info.mc.samples} samples: ${mcMs.toFixed(1)} ms)` : '');
+    $('time').textContent = `${ms.toFixed(1)} ms` + (mcMs !== null ? ` (MC-Dropout, ${info.mc.samples} samples on ${mc.provider}: ${mcMs.toFixed(1)} ms)` : '');
     $('foreground').textContent = `${((100 * fg) / probability.length).toFixed(1)} % of pixels`;
     window.lastResult = {
       label,
@@ -248,7 +248,7 @@ async function start() {
         try {
           const rt = provider === main.provider ? ort : await loadRuntime(null);
           mc = { session: await rt.InferenceSession.create('/model_mc.onnx', { executionProviders: [provider] }), provider, ort: rt };
-          $('mc-n').textContent = `${info.mc.samples}, ${provider}`;
+          $('mc-n').textContent = String(info.mc.samples);
           $('uncertainty-figure').hidden = false;
           break;
         } catch (e) {
