@@ -33,6 +33,7 @@ import * as ort from 'onnxruntime-node';
 import { prng } from '../../src/common/prng.js';
 import { convFlops } from '../../src/graphBuilder/flops.js';
 import { addInput, addOutput, createGraph, op1 } from '../../src/graphBuilder/graph.js';
+import { INPUT, OUTPUT } from '../../src/graphBuilder/graphIO.js';
 import { type ModelConfig, PRESETS, type PresetName, buildInferenceModel, buildMcModel, presetConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
 import { buildTrainLoopModel, buildTrainStepModel, buildTrainingModel, paramLayout } from '../../src/graphBuilder/trainingModels.js';
@@ -293,11 +294,11 @@ async function gradientCheck(ep: ExecutionProvider, c: ModelConfig, P: number, p
   for (const pt of points) {
     const b = pt.batch;
     const [n, , h, w] = b.dims as [number, number, number, number];
-    const feeds = { image: t(b.image, b.dims), target: t(b.target, [n, 1, h, w]), eps: t(b.eps, [n]), params: t(pt.params, [P]), dropout_ratio: t(Float32Array.of(0), []) };
+    const feeds = { [INPUT.image]: t(b.image, b.dims), [INPUT.target]: t(b.target, [n, 1, h, w]), [INPUT.eps]: t(b.eps, [n]), [INPUT.params]: t(pt.params, [P]), [INPUT.dropoutRatio]: t(Float32Array.of(0), []) };
     const a = await cpu.run(feeds);
     const g = await other.run(feeds);
-    const ga = a.gradient!.data as Float32Array;
-    const gb = g.gradient!.data as Float32Array;
+    const ga = a[OUTPUT.gradient]!.data as Float32Array;
+    const gb = g[OUTPUT.gradient]!.data as Float32Array;
     checkFinite(`${ep} gradient`, gb);
     let num = 0;
     let den = 0;
@@ -310,8 +311,8 @@ async function gradientCheck(ep: ExecutionProvider, c: ModelConfig, P: number, p
       maxAbs = Math.max(maxAbs, Math.abs(d));
       maxRef = Math.max(maxRef, Math.abs(ga[i]!));
     }
-    const la = (a.loss!.data as Float32Array)[0]!;
-    const lb = (g.loss!.data as Float32Array)[0]!;
+    const la = (a[OUTPUT.loss]!.data as Float32Array)[0]!;
+    const lb = (g[OUTPUT.loss]!.data as Float32Array)[0]!;
     out.push({
       at: pt.label,
       lossCpu: la,
@@ -374,15 +375,15 @@ async function phaseParity(cfg: Config, tf32: 'off' | 'on' | 'n/a', workDir: str
   const t = (d: Float32Array, dims: number[]) => new ort.Tensor('float32', d, dims);
   try {
     placement = await nodePlacement(cfg.ep, model, {
-      image: t(b.image, [...b.dims]),
-      target: t(b.target, [p.batch, 1, p.size, p.size]),
-      eps: t(b.eps, [p.batch]),
-      params: t(layout.values, [P]),
-      adam_m: t(new Float32Array(P), [P]),
-      adam_v: t(new Float32Array(P), [P]),
-      step: t(Float32Array.of(1), []),
-      lr: t(Float32Array.of(p.lr), []),
-      dropout_ratio: t(Float32Array.of(0), []),
+      [INPUT.image]: t(b.image, [...b.dims]),
+      [INPUT.target]: t(b.target, [p.batch, 1, p.size, p.size]),
+      [INPUT.eps]: t(b.eps, [p.batch]),
+      [INPUT.params]: t(layout.values, [P]),
+      [INPUT.adamM]: t(new Float32Array(P), [P]),
+      [INPUT.adamV]: t(new Float32Array(P), [P]),
+      [INPUT.step]: t(Float32Array.of(1), []),
+      [INPUT.lr]: t(Float32Array.of(p.lr), []),
+      [INPUT.dropoutRatio]: t(Float32Array.of(0), []),
     }, join(workDir, `profile-${process.pid}`));
   } catch (e) {
     progress(`parity: node placement profile failed: ${(e as Error).message}`);
@@ -421,12 +422,12 @@ async function phaseParity(cfg: Config, tf32: 'off' | 'on' | 'n/a', workDir: str
 /** A graph with the train step's inputs and outputs and no work: what moving a step's data costs. */
 function copyProbeModel(c: ModelConfig, P: number): Uint8Array {
   const g = createGraph('copy_probe');
-  const vec = ['params', 'adam_m', 'adam_v'].map((n) => addInput(g, n, 'float32', [P]));
-  const image = addInput(g, 'image', 'float32', [c.batch, 3, c.imageSize, c.imageSize]);
-  const target = addInput(g, 'target', 'float32', [c.batch, 1, c.imageSize, c.imageSize]);
-  const outs = ['params_out', 'adam_m_out', 'adam_v_out'];
+  const vec = [INPUT.params, INPUT.adamM, INPUT.adamV].map((n) => addInput(g, n, 'float32', [P]));
+  const image = addInput(g, INPUT.image, 'float32', [c.batch, 3, c.imageSize, c.imageSize]);
+  const target = addInput(g, INPUT.target, 'float32', [c.batch, 1, c.imageSize, c.imageSize]);
+  const outs = [OUTPUT.params, OUTPUT.adamM, OUTPUT.adamV];
   vec.forEach((v, i) => addOutput(g, outs[i]!, op1(g, 'Neg', [v])));
-  addOutput(g, 'loss', op1(g, 'Add', [op1(g, 'ReduceMax', [image], { keepdims: 0 }), op1(g, 'ReduceMax', [target], { keepdims: 0 })]));
+  addOutput(g, OUTPUT.loss, op1(g, 'Add', [op1(g, 'ReduceMax', [image], { keepdims: 0 }), op1(g, 'ReduceMax', [target], { keepdims: 0 })]));
   return serialize(g);
 }
 
@@ -480,14 +481,14 @@ async function phaseTrain(cfg: Config) {
   for (let i = 0; i < t.probeRuns + 1; i++) {
     const s = now();
     const out = await probe.run({
-      params: ten(state.params, [P]),
-      adam_m: ten(state.m, [P]),
-      adam_v: ten(state.v, [P]),
-      image: ten(batch.image, [...batch.dims]),
-      target: ten(batch.target, [t.batch, 1, t.size, t.size]),
+      [INPUT.params]: ten(state.params, [P]),
+      [INPUT.adamM]: ten(state.m, [P]),
+      [INPUT.adamV]: ten(state.v, [P]),
+      [INPUT.image]: ten(batch.image, [...batch.dims]),
+      [INPUT.target]: ten(batch.target, [t.batch, 1, t.size, t.size]),
     });
     if (i > 0) probeTimes.push(now() - s); // the first run allocates
-    if ((out.params_out!.data as Float32Array).length !== P) throw new Error('copy probe: wrong output size');
+    if ((out[OUTPUT.params]!.data as Float32Array).length !== P) throw new Error('copy probe: wrong output size');
   }
   await probe.release();
   const pt = stats(probeTimes);
@@ -591,7 +592,7 @@ async function phaseMc(cfg: Config) {
     const session = await ort.InferenceSession.create(model, { executionProviders: [cfg.ep], graphOptimizationLevel: 'all', logSeverityLevel: 3 });
     const t2 = now();
     const image = randomBatch(c, 11).image;
-    const feeds = { image: new ort.Tensor('float32', image, [batch, 3, m.size, m.size]), dropout_ratio: new ort.Tensor('float32', Float32Array.of(c.unet.dropout.p), []) };
+    const feeds = { [INPUT.image]: new ort.Tensor('float32', image, [batch, 3, m.size, m.size]), [INPUT.dropoutRatio]: new ort.Tensor('float32', Float32Array.of(c.unet.dropout.p), []) };
     const warm: number[] = [];
     for (let i = 0; i < m.warmup; i++) {
       const s = now();
@@ -604,7 +605,7 @@ async function phaseMc(cfg: Config) {
       const s = now();
       const out = await session.run(feeds);
       times.push(now() - s);
-      last = out.samples!.data as Float32Array;
+      last = out[OUTPUT.samples]!.data as Float32Array;
     }
     await session.release();
     if (last) {

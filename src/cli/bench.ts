@@ -16,6 +16,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { prng } from '../common/prng.js';
 import { convFlops } from '../graphBuilder/flops.js';
 import type { Graph } from '../graphBuilder/graph.js';
+import { INPUT } from '../graphBuilder/graphIO.js';
 import { type ModelConfig, type PresetName, buildInferenceModel, buildMcModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
@@ -125,8 +126,8 @@ async function runCase(spec: CaseSpec, requested: number, limitRepeats: boolean,
   bytes = null;
   progress(`${label} ${id}: ${model.nodes} nodes, ${(model.bytes / 1e6).toFixed(1)} MB, build ${model.buildMs.toFixed(0)} ms, session ${model.sessionMs.toFixed(0)} ms`);
 
-  const feeds: Record<string, Tensor> = { image: randomImage(config) };
-  if (spec.kind === 'mc-dropout') feeds.dropout_ratio = new Tensor('float32', Float32Array.of(DROPOUT_RATIO), []);
+  const feeds: Record<string, Tensor> = { [INPUT.image]: randomImage(config) };
+  if (spec.kind === 'mc-dropout') feeds[INPUT.dropoutRatio] = new Tensor('float32', Float32Array.of(DROPOUT_RATIO), []);
   const timed = async (): Promise<number> => {
     const s = performance.now();
     await session.run(feeds);
@@ -187,7 +188,7 @@ async function warmRuntime(): Promise<number> {
   const t0 = performance.now();
   const c = presetConfig('tiny');
   const session = await InferenceSession.create(serialize(buildInferenceModel(c)), SESSION_OPTIONS);
-  await session.run({ image: randomImage(c) });
+  await session.run({ [INPUT.image]: randomImage(c) });
   await session.release();
   return performance.now() - t0;
 }

@@ -16,6 +16,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { prng } from '../common/prng.js';
+import { INPUT } from '../graphBuilder/graphIO.js';
 import { type PresetName, buildInferenceModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { CHROMIUM_PATH, haveChromium, launchChromium } from '../serve/chromium.js';
@@ -64,7 +65,7 @@ async function nodeCase(model: Uint8Array, size: number, runs: number, threads: 
   const times: number[] = [];
   for (let i = 0; i < WARMUP + runs; i++) {
     const t = performance.now();
-    await session.run({ image: input });
+    await session.run({ [INPUT.image]: input });
     times.push(performance.now() - t);
   }
   await session.release();

@@ -16,6 +16,7 @@ import * as ort from 'onnxruntime-node';
 import { prng } from '../common/prng.js';
 import { convFlops } from '../graphBuilder/flops.js';
 import { type Graph, addInput, addOutput, createGraph, op1 } from '../graphBuilder/graph.js';
+import { OUTPUT } from '../graphBuilder/graphIO.js';
 import { type ModelConfig, buildInferenceModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { buildTrainLoopModel, buildTrainStepModel, paramLayout } from '../graphBuilder/trainingModels.js';
@@ -120,7 +121,7 @@ const syntheticBatch = (size: number, batch: number): Batch => toBatch(synthetic
 function nodePhases(g: Graph, optimizerScope: string): Map<string, Phase> {
   const producer = new Map(g.nodes.flatMap((n) => n.outputs.map((o) => [o.name, n] as const)));
   const forward = new Set<string>();
-  const stack = g.outputs.filter((o) => o.name === 'loss' || o.name === 'per_image_loss').map((o) => o.name);
+  const stack = g.outputs.filter((o) => o.name === OUTPUT.loss || o.name === OUTPUT.perImageLoss).map((o) => o.name);
   for (let v = stack.pop(); v !== undefined; v = stack.pop()) {
     const n = producer.get(v);
     if (!n || forward.has(n.name)) continue;

@@ -6,6 +6,7 @@
 import { type Graph, addInput, addOutput, checkWeightsUsed, constant, createGraph, op1, useWeights } from './graph.js';
 import { type UNetConfig, unet } from './unet.js';
 import { type LossWeights, LOSS_PRESETS } from './losses.js';
+import { INPUT, OUTPUT } from './graphIO.js';
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from './optimizers.js';
 import type { Value } from './types.js';
 
@@ -86,13 +87,13 @@ export function validateConfig(c: ModelConfig): void {
 }
 
 function imageInput(g: Graph, c: ModelConfig): Value {
-  return addInput(g, 'image', 'float32', [c.batch, c.unet.inChannels, c.imageSize, c.imageSize]);
+  return addInput(g, INPUT.image, 'float32', [c.batch, c.unet.inChannels, c.imageSize, c.imageSize]);
 }
 
 function describe(g: Graph, c: ModelConfig, kind: string): void {
   g.metadata.kind = kind;
   g.metadata.config = JSON.stringify(c);
-  g.metadata.input = 'image: float32 [B,3,H,W], RGB in [0,1]';
+  g.metadata.input = `${INPUT.image}: float32 [B,3,H,W], RGB in [0,1]`;
 }
 
 /** Given (e.g. trained) weights, flat in the inference model's initializer order; default: He initialization. */
@@ -113,8 +114,8 @@ export function buildInferenceModel(c: ModelConfig, o: WeightsOption = {}): Grap
   const g = newModelGraph('unet_inference', c, 'inference', o);
   const { logits } = unet(g, imageInput(g, c), c.unet, { kind: 'none' });
   checkWeightsUsed(g);
-  addOutput(g, 'logits', logits);
-  addOutput(g, 'probability', op1(g, 'Sigmoid', [logits]));
+  addOutput(g, OUTPUT.logits, logits);
+  addOutput(g, OUTPUT.probability, op1(g, 'Sigmoid', [logits]));
   return g;
 }
 
@@ -132,12 +133,12 @@ export function buildMcModel(c: ModelConfig, options: { shareEncoder?: boolean }
   g.metadata.samples = String(c.samples);
   g.metadata.default_dropout_ratio = String(c.unet.dropout.p);
   const image = imageInput(g, c);
-  const ratio = addInput(g, 'dropout_ratio', 'float32', []);
+  const ratio = addInput(g, INPUT.dropoutRatio, 'float32', []);
   const training = constant(g, 'dropout_training_mode', 'bool', [], [1]);
   const { logits } = unet(g, image, c.unet, { kind: 'mc', controls: { ratio, training, stream: 0 }, samples: c.samples, shareEncoder: options.shareEncoder ?? true });
   checkWeightsUsed(g);
   const probs = op1(g, 'Sigmoid', [logits]);
   const shape = constant(g, 'samples_shape', 'int64', [4], [c.batch, c.samples, c.imageSize, c.imageSize]);
-  addOutput(g, 'samples', op1(g, 'Reshape', [probs, shape]));
+  addOutput(g, OUTPUT.samples, op1(g, 'Reshape', [probs, shape]));
   return g;
 }

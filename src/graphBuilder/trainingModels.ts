@@ -10,6 +10,7 @@ import { gradients } from './autodiff.js';
 import { type Graph, type ParamSlot, addInput, addOutput, constant, createGraph, createSubgraph, flatLayout, op, op1, useFlatParams } from './graph.js';
 import { lossGraph } from './losses.js';
 import { ConfigError, type ModelConfig, buildInferenceModel, validateConfig } from './models.js';
+import { INPUT, OUTPUT } from './graphIO.js';
 import { adamStep } from './optimizers.js';
 import { unet } from './unet.js';
 import type { Value } from './types.js';
@@ -68,12 +69,12 @@ const hasDropout = (c: ModelConfig): boolean => c.unet.dropout.bottleneck || c.u
 /** A graph with one step's data as inputs (params, image, target, eps and, with dropout, dropout_ratio). */
 function stepInputs(g: Graph, c: ModelConfig, layout: ParamLayout, dropout: boolean): StepData {
   return {
-    params: addInput(g, 'params', 'float32', [layout.values.length]),
-    image: addInput(g, 'image', 'float32', [c.batch, c.unet.inChannels, c.imageSize, c.imageSize]),
-    target: addInput(g, 'target', 'float32', [c.batch, 1, c.imageSize, c.imageSize]),
+    params: addInput(g, INPUT.params, 'float32', [layout.values.length]),
+    image: addInput(g, INPUT.image, 'float32', [c.batch, c.unet.inChannels, c.imageSize, c.imageSize]),
+    target: addInput(g, INPUT.target, 'float32', [c.batch, 1, c.imageSize, c.imageSize]),
     // Per-image ε_1 of PolyDice-1 (METHOD.md §2); other losses ignore it.
-    eps: addInput(g, 'eps', 'float32', [c.batch]),
-    ratio: dropout && hasDropout(c) ? addInput(g, 'dropout_ratio', 'float32', []) : undefined,
+    eps: addInput(g, INPUT.eps, 'float32', [c.batch]),
+    ratio: dropout && hasDropout(c) ? addInput(g, INPUT.dropoutRatio, 'float32', []) : undefined,
   };
 }
 
@@ -99,25 +100,25 @@ function lossAndGradient(f: Forward, c: ModelConfig): { loss: Value; perImage: V
 export function buildTrainingModel(c: ModelConfig, layout = paramLayout(c), dropoutStream = 0): Graph {
   const f = forward('unet_training', c, layout, true, dropoutStream);
   const { loss, perImage, gradient } = lossAndGradient(f, c);
-  addOutput(f.g, 'loss', loss);
-  addOutput(f.g, 'per_image_loss', perImage);
-  addOutput(f.g, 'gradient', gradient);
+  addOutput(f.g, OUTPUT.loss, loss);
+  addOutput(f.g, OUTPUT.perImageLoss, perImage);
+  addOutput(f.g, OUTPUT.gradient, gradient);
   return f.g;
 }
 
 function optimizerInputs(g: Graph, P: number) {
   return {
-    m: addInput(g, 'adam_m', 'float32', [P]),
-    v: addInput(g, 'adam_v', 'float32', [P]),
-    step: addInput(g, 'step', 'float32', []), // t ≥ 1: the number of this update
-    lr: addInput(g, 'lr', 'float32', []),
+    m: addInput(g, INPUT.adamM, 'float32', [P]),
+    v: addInput(g, INPUT.adamV, 'float32', [P]),
+    step: addInput(g, INPUT.step, 'float32', []), // t ≥ 1: the number of this update
+    lr: addInput(g, INPUT.lr, 'float32', []),
   };
 }
 
 function optimizerOutputs(g: Graph, next: { params: Value; m: Value; v: Value }): void {
-  addOutput(g, 'params_out', next.params);
-  addOutput(g, 'adam_m_out', next.m);
-  addOutput(g, 'adam_v_out', next.v);
+  addOutput(g, OUTPUT.params, next.params);
+  addOutput(g, OUTPUT.adamM, next.m);
+  addOutput(g, OUTPUT.adamV, next.v);
 }
 
 export function buildOptimizerModel(c: ModelConfig, layout = paramLayout(c)): Graph {
@@ -125,8 +126,8 @@ export function buildOptimizerModel(c: ModelConfig, layout = paramLayout(c)): Gr
   const g = createGraph(`${c.training.optimizer.kind}_optimizer`);
   g.metadata.config = JSON.stringify(c);
   const P = layout.values.length;
-  const params = addInput(g, 'params', 'float32', [P]);
-  const gradient = addInput(g, 'gradient', 'float32', [P]);
+  const params = addInput(g, INPUT.params, 'float32', [P]);
+  const gradient = addInput(g, INPUT.gradient, 'float32', [P]);
   const o = optimizerInputs(g, P);
   optimizerOutputs(g, adamStep(g, { params, m: o.m, v: o.v }, gradient, o.step, o.lr, c.training.optimizer));
   return g;
@@ -135,9 +136,9 @@ export function buildOptimizerModel(c: ModelConfig, layout = paramLayout(c)): Gr
 export function buildEvalModel(c: ModelConfig, layout = paramLayout(c)): Graph {
   const f = forward('unet_eval', c, layout, false);
   const { batch, perImage } = lossGraph(f.g, f.logits, f.target, f.eps, c.training.loss);
-  addOutput(f.g, 'loss', batch);
-  addOutput(f.g, 'per_image_loss', perImage);
-  addOutput(f.g, 'probability', op1(f.g, 'Sigmoid', [f.logits]));
+  addOutput(f.g, OUTPUT.loss, batch);
+  addOutput(f.g, OUTPUT.perImageLoss, perImage);
+  addOutput(f.g, OUTPUT.probability, op1(f.g, 'Sigmoid', [f.logits]));
   return f.g;
 }
 
@@ -165,8 +166,8 @@ export function buildTrainStepModel(c: ModelConfig, layout = paramLayout(c), dro
   const d = stepInputs(g, c, layout, true);
   const o = optimizerInputs(g, layout.values.length);
   const { loss, perImage, next } = trainStep(g, c, layout, d, o, dropoutStream);
-  addOutput(g, 'loss', loss);
-  addOutput(g, 'per_image_loss', perImage);
+  addOutput(g, OUTPUT.loss, loss);
+  addOutput(g, OUTPUT.perImageLoss, perImage);
   optimizerOutputs(g, next);
   return g;
 }
@@ -191,14 +192,16 @@ export function buildTrainLoopModel(c: ModelConfig, k: number, layout = paramLay
   g.metadata.steps_per_run = String(k);
   const { batch: b, imageSize: size } = c;
   const P = layout.values.length;
-  const params = addInput(g, 'params', 'float32', [P]);
+  const params = addInput(g, INPUT.params, 'float32', [P]);
   const o = optimizerInputs(g, P);
-  const images = addInput(g, 'images', 'float32', [k, b, c.unet.inChannels, size, size]);
-  const targets = addInput(g, 'targets', 'float32', [k, b, 1, size, size]);
-  const epsSteps = addInput(g, 'eps_steps', 'float32', [k, b]);
-  const ratio = hasDropout(c) ? addInput(g, 'dropout_ratio', 'float32', []) : undefined;
-  const steps = addInput(g, 'steps', 'int64', []);
+  const images = addInput(g, INPUT.images, 'float32', [k, b, c.unet.inChannels, size, size]);
+  const targets = addInput(g, INPUT.targets, 'float32', [k, b, 1, size, size]);
+  const epsSteps = addInput(g, INPUT.epsSteps, 'float32', [k, b]);
+  const ratio = hasDropout(c) ? addInput(g, INPUT.dropoutRatio, 'float32', []) : undefined;
+  const steps = addInput(g, INPUT.steps, 'int64', []);
 
+  // The body's inputs and outputs are local names, not graphIO's: the Loop binds them by position
+  // and nothing outside this function feeds or reads them.
   const body = createSubgraph(g, 'unet_train_loop_body');
   const iter = addInput(body, 'iteration', 'int64', []);
   const cond = addInput(body, 'condition', 'bool', []);
@@ -235,8 +238,8 @@ export function buildTrainLoopModel(c: ModelConfig, k: number, layout = paramLay
     { body },
   );
   optimizerOutputs(g, { params: out[0]!, m: out[1]!, v: out[2]! });
-  addOutput(g, 'step_out', out[3]!);
-  addOutput(g, 'losses', out[4]!);
-  addOutput(g, 'per_image_losses', out[5]!);
+  addOutput(g, OUTPUT.step, out[3]!);
+  addOutput(g, OUTPUT.losses, out[4]!);
+  addOutput(g, OUTPUT.perImageLosses, out[5]!);
   return g;
 }

@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { InferenceSession } from 'onnxruntime-node';
+import { INPUT, OUTPUT } from '../graphBuilder/graphIO.js';
 import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { createSession, f32 } from '../training/runtime.js';
@@ -75,8 +76,8 @@ export interface Predictor {
 export async function loadPredictor(path: string): Promise<Predictor> {
   const model = loadTrainedModel(path);
   const session = await createSession(new Uint8Array(readFileSync(path)), { providers: ['cpu'] });
-  if (!session.inputNames.includes('image') || !session.outputNames.includes('probability')) {
-    throw new Error(`--model ${path}: expected an inference model with input "image" and output "probability", got inputs ${session.inputNames.join(', ')} and outputs ${session.outputNames.join(', ')}`);
+  if (!session.inputNames.includes(INPUT.image) || !session.outputNames.includes(OUTPUT.probability)) {
+    throw new Error(`--model ${path}: expected an inference model with input "${INPUT.image}" and output "${OUTPUT.probability}", got inputs ${session.inputNames.join(', ')} and outputs ${session.outputNames.join(', ')}`);
   }
   return { path, model, config: model.config, size: model.config.imageSize, session };
 }
@@ -118,8 +119,8 @@ let queue: Promise<unknown> = Promise.resolve();
 /** The probability map [size·size] of one planar input. */
 export async function runProbability(p: Predictor, input: Float32Array): Promise<Float32Array> {
   const job = queue.then(async () => {
-    const out = await p.session.run({ image: f32(input, [1, 3, p.size, p.size]) });
-    return new Float32Array(out.probability!.data as Float32Array);
+    const out = await p.session.run({ [INPUT.image]: f32(input, [1, 3, p.size, p.size]) });
+    return new Float32Array(out[OUTPUT.probability]!.data as Float32Array);
   });
   queue = job.catch(() => undefined);
   return job;

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { addInput, addOutput, createGraph, op1 } from '../graphBuilder/graph.js';
+import { INPUT, OUTPUT } from '../graphBuilder/graphIO.js';
 import { serialize } from '../graphBuilder/serialize.js';
 
 export const PROVIDERS = ['cpu', 'cuda', 'webgpu'] as const;
@@ -157,11 +158,11 @@ export interface StepResult {
 
 const batchFeeds = (b: Batch): Record<string, ort.Tensor> => {
   const [n, , h, w] = b.dims as [number, number, number, number];
-  return { image: f32(b.image, b.dims), target: f32(b.target, [n, 1, h, w]), eps: f32(b.eps, [n]) };
+  return { [INPUT.image]: f32(b.image, b.dims), [INPUT.target]: f32(b.target, [n, 1, h, w]), [INPUT.eps]: f32(b.eps, [n]) };
 };
 
 /** The train-step outputs that carry the state, kept on the device where the provider allows it. */
-export const STATE_OUTPUTS = ['params_out', 'adam_m_out', 'adam_v_out'] as const;
+export const STATE_OUTPUTS = [OUTPUT.params, OUTPUT.adamM, OUTPUT.adamV] as const;
 
 /** A state vector on the host, or a tensor left in device memory by the previous step. */
 export type Vector = Float32Array | ort.Tensor;
@@ -181,16 +182,16 @@ export async function trainStepOnDevice(session: ort.InferenceSession, s: Device
   const P = length(s.params);
   const feeds: Record<string, ort.Tensor> = {
     ...batchFeeds(b),
-    params: asTensor(s.params, P),
-    adam_m: asTensor(s.m, P),
-    adam_v: asTensor(s.v, P),
-    step: scalar(s.step + 1),
-    lr: scalar(lr),
+    [INPUT.params]: asTensor(s.params, P),
+    [INPUT.adamM]: asTensor(s.m, P),
+    [INPUT.adamV]: asTensor(s.v, P),
+    [INPUT.step]: scalar(s.step + 1),
+    [INPUT.lr]: scalar(lr),
   };
-  if (session.inputNames.includes('dropout_ratio')) feeds.dropout_ratio = scalar(dropoutRatio);
+  if (session.inputNames.includes(INPUT.dropoutRatio)) feeds[INPUT.dropoutRatio] = scalar(dropoutRatio);
   const out = await session.run(feeds);
-  const state: DeviceState = { params: keep(out.params_out!), m: keep(out.adam_m_out!), v: keep(out.adam_v_out!), step: s.step + 1 };
-  return { state, loss: (out.loss!.data as Float32Array)[0]!, perImage: out.per_image_loss!.data as Float32Array };
+  const state: DeviceState = { params: keep(out[OUTPUT.params]!), m: keep(out[OUTPUT.adamM]!), v: keep(out[OUTPUT.adamV]!), step: s.step + 1 };
+  return { state, loss: (out[OUTPUT.loss]!.data as Float32Array)[0]!, perImage: out[OUTPUT.perImageLoss]!.data as Float32Array };
 }
 
 export interface StepsResult {
@@ -219,23 +220,23 @@ export async function trainSteps(session: ort.InferenceSession, s: TrainState, b
   });
   const P = s.params.length;
   const feeds: Record<string, ort.Tensor> = {
-    params: f32(s.params, [P]),
-    adam_m: f32(s.m, [P]),
-    adam_v: f32(s.v, [P]),
-    step: scalar(s.step),
-    lr: scalar(lr),
-    images: f32(images, [k, n, ch, h, w]),
-    targets: f32(targets, [k, n, 1, h, w]),
-    eps_steps: f32(eps, [k, n]),
-    steps: new ort.Tensor('int64', BigInt64Array.of(BigInt(batches.length)), []),
+    [INPUT.params]: f32(s.params, [P]),
+    [INPUT.adamM]: f32(s.m, [P]),
+    [INPUT.adamV]: f32(s.v, [P]),
+    [INPUT.step]: scalar(s.step),
+    [INPUT.lr]: scalar(lr),
+    [INPUT.images]: f32(images, [k, n, ch, h, w]),
+    [INPUT.targets]: f32(targets, [k, n, 1, h, w]),
+    [INPUT.epsSteps]: f32(eps, [k, n]),
+    [INPUT.steps]: new ort.Tensor('int64', BigInt64Array.of(BigInt(batches.length)), []),
   };
-  if (session.inputNames.includes('dropout_ratio')) feeds.dropout_ratio = scalar(dropoutRatio);
+  if (session.inputNames.includes(INPUT.dropoutRatio)) feeds[INPUT.dropoutRatio] = scalar(dropoutRatio);
   const out = await session.run(feeds);
   const run = batches.length;
-  const all = out.per_image_losses!.data as Float32Array;
+  const all = out[OUTPUT.perImageLosses]!.data as Float32Array;
   return {
-    state: { params: out.params_out!.data as Float32Array, m: out.adam_m_out!.data as Float32Array, v: out.adam_v_out!.data as Float32Array, step: s.step + run },
-    losses: (out.losses!.data as Float32Array).slice(0, run),
+    state: { params: out[OUTPUT.params]!.data as Float32Array, m: out[OUTPUT.adamM]!.data as Float32Array, v: out[OUTPUT.adamV]!.data as Float32Array, step: s.step + run },
+    losses: (out[OUTPUT.losses]!.data as Float32Array).slice(0, run),
     perImage: Array.from({ length: run }, (_, i) => all.slice(i * n, (i + 1) * n)),
   };
 }
@@ -269,11 +270,11 @@ export async function toHost(s: DeviceState): Promise<TrainState> {
 
 /** Loss, per-image losses and probabilities with dropout off (eval model). */
 export async function evaluate(session: ort.InferenceSession, params: Float32Array, b: Batch) {
-  const out = await session.run({ ...batchFeeds(b), params: f32(params, [params.length]) });
+  const out = await session.run({ ...batchFeeds(b), [INPUT.params]: f32(params, [params.length]) });
   return {
-    loss: (out.loss!.data as Float32Array)[0]!,
-    perImage: out.per_image_loss!.data as Float32Array,
-    probability: out.probability!.data as Float32Array,
+    loss: (out[OUTPUT.loss]!.data as Float32Array)[0]!,
+    perImage: out[OUTPUT.perImageLoss]!.data as Float32Array,
+    probability: out[OUTPUT.probability]!.data as Float32Array,
   };
 }
 

@@ -4,6 +4,7 @@
  * (un-augmented) gets a difficulty from its pixel uncertainty, and the ε mapping (§4) turns the
  * difficulties into each image's ε_1 for the following epochs.
  */
+import { INPUT, OUTPUT } from '../graphBuilder/graphIO.js';
 import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { imageMetrics } from '../training/metrics.js';
@@ -45,8 +46,8 @@ export async function mcPhase(
   const measured = new Map<number, { difficulty: number; dice: number }>();
   for (const b of batchesOf(indices, c.batch)) {
     const batch = toBatch(b.items.map((i) => samples[i]!), b.items.map(() => 0), size);
-    const out = await session.run({ image: f32(batch.image, batch.dims), dropout_ratio: scalar(mc.p) });
-    const all = out.samples!.data as Float32Array;
+    const out = await session.run({ [INPUT.image]: f32(batch.image, batch.dims), [INPUT.dropoutRatio]: scalar(mc.p) });
+    const all = out[OUTPUT.samples]!.data as Float32Array;
     for (let k = 0; k < b.real; k++) {
       const d = imageDifficulty(imageSamples(all, k, mc.samples, pixels), mc.samples, mc.difficulty);
       measured.set(b.items[k]!, { difficulty: d.difficulty, dice: imageMetrics(Float32Array.from(d.meanProb), samples[b.items[k]!]!.mask).dice });

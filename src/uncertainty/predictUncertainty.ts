@@ -11,6 +11,7 @@ import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import type { InferenceSession } from 'onnxruntime-node';
 import { type Graph } from '../graphBuilder/graph.js';
+import { INPUT, OUTPUT } from '../graphBuilder/graphIO.js';
 import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
@@ -171,8 +172,8 @@ export async function predictImage(m: McPredictor, rgb: Uint8Array, p: number, s
   const px = m.size * m.size;
   const planar = new Float32Array(3 * px);
   for (let i = 0; i < px; i++) for (let c = 0; c < 3; c++) planar[c * px + i] = rgb[i * 3 + c]! / 255;
-  const out = await m.session.run({ image: f32(planar, [1, 3, m.size, m.size]), dropout_ratio: scalar(p) });
-  const samples = out.samples!.data as Float32Array;
+  const out = await m.session.run({ [INPUT.image]: f32(planar, [1, 3, m.size, m.size]), [INPUT.dropoutRatio]: scalar(p) });
+  const samples = out[OUTPUT.samples]!.data as Float32Array;
   if (samples.length !== m.samples * px) throw new PredictError(`the MC model gave ${samples.length} values, expected ${m.samples}×${px}`);
   const d = imageDifficulty(samples, m.samples, spec);
   let fg = 0;

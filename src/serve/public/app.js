@@ -2,6 +2,8 @@
 // The one preprocessing (src/common/preprocess.ts, served with its types stripped): the same resize
 // and scaling as training and Node prediction, so the same image gives the same input tensor.
 import { resizeRgb, toPlanar } from '/lib/preprocess.js';
+// Graph input and output names ('image', 'dropout_ratio', 'probability', 'samples') are written
+// out here; src/graphBuilder/graphIO.ts (INPUT, OUTPUT) is where they are defined: keep them in step.
 
 const params = new URLSearchParams(location.search);
 
