@@ -6,8 +6,9 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type EvalSummary, type Group, type SummaryMetric, evaluateItems, perImageCsv, summarizeEvaluation } from '../evaluate/evaluate.js';
-import { ModelNotFoundError, THRESHOLD, chooseModel, loadPredictor, mcModelBytes } from '../serve/predictNode.js';
+import { ModelNotFoundError, chooseModel, loadPredictor, mcModelBytes } from '../serve/predictNode.js';
 import { DATASET_FORMATS, MASK_THRESHOLD, isDatasetFormat, listDataset } from '../training/datasets.js';
+import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
 import { createSession } from '../training/runtime.js';
 import { METRICS } from '../study/results.js';
 import { DEFAULT_QUANTILE, parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
@@ -43,8 +44,8 @@ runMain(async () => {
     'evaluate',
     'Scores a trained model on a labelled dataset: per-image Dice, IoU, precision and recall (and the MC-Dropout\n' +
       'difficulty with --mc), their mean ± std (n − 1), the worst 10% of images by Dice and the three terciles of\n' +
-      "ground-truth foreground size. Images are scored at their own resolution (the model's mask, probability > 0.5,\n" +
-      'upsampled with nearest neighbour as `predict` draws it; the ground truth thresholded at 128 as training\n' +
+      `ground-truth foreground size. Images are scored at their own resolution (the model's mask, probability > ${FOREGROUND_THRESHOLD},\n` +
+      `upsampled with nearest neighbour as \`predict\` draws it; the ground truth thresholded at ${MASK_THRESHOLD} as training\n` +
       "reads it), or at the model's with --at-model-size (the ground truth resized as training resizes it).\n" +
       'Writes evaluation.json and per-image.csv, prints a table. A pair that cannot be read is skipped and\n' +
       'reported; the exit status is then 1.',
@@ -125,8 +126,8 @@ runMain(async () => {
       atModelSize,
       resolution: atModelSize
         ? `model size (${p.size}×${p.size}): ground truth thresholded at full resolution, then nearest-neighbour resized as in training`
-        : `image size: the prediction (probability > ${THRESHOLD}) nearest-neighbour upsampled from ${p.size}×${p.size}`,
-      threshold: THRESHOLD,
+        : `image size: the prediction (probability > ${FOREGROUND_THRESHOLD}) nearest-neighbour upsampled from ${p.size}×${p.size}`,
+      threshold: FOREGROUND_THRESHOLD,
       maskThreshold: `${MASK_THRESHOLD} on the max of R, G, B (1 in a 0/1 mask)`,
       mc: f.mc ? { samples, p: mcP, uncertainty, aggregate: aggregate === 'quantile' ? `quantile:${q}` : aggregate } : null,
     },

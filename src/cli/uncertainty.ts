@@ -5,9 +5,10 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { IMAGE_EXTENSIONS } from '../common/imageTypes.js';
+import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
 import { DEFAULT_QUANTILE, parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
 import {
-  IMAGE_EXTENSIONS,
   PredictError,
   UNCERTAINTY_PNG_MAX,
   createMcPredictor,
@@ -98,7 +99,7 @@ runMain(async () => {
     uncertainty: kind,
     aggregate: aggregate === 'quantile' ? `quantile:${q}` : aggregate,
     pngScale: {
-      prediction: '0/255: MC mean probability > 0.5, nearest-neighbour resize to the image size',
+      prediction: `0/255: MC mean probability > ${FOREGROUND_THRESHOLD}, nearest-neighbour resize to the image size`,
       mean: 'MC mean probability × 255',
       uncertainty: `${kind} × 255 / ${scale} (255 = ${scale}, the largest possible ${kind}); clamped`,
       uncertaintyMax: scale,

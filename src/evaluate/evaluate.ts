@@ -4,7 +4,7 @@
  * the three foreground-size terciles, Spearman ρ of difficulty and Dice).
  *
  * Two resolutions:
- * - the image's own (default): the model-size prediction (probability > THRESHOLD) is upsampled to the
+ * - the image's own (default): the model-size prediction (probability > FOREGROUND_THRESHOLD) is upsampled to the
  *   image size with nearest neighbour, as `predict` draws its mask, and compared with the ground truth
  *   at full resolution, thresholded as training thresholds it (max of R, G, B ≥ 128, or 1 in a 0/1 mask);
  * - the model's (`atModelSize`): the thresholded ground truth is resized to the model size with nearest
@@ -13,8 +13,8 @@
  */
 import { nearestResize } from '../common/preprocess.js';
 import { DatasetError, decodeImage, decodeMask, type DatasetItem, type FullMask } from '../training/datasets.js';
-import { type ImageMetrics, imageMetrics } from '../training/metrics.js';
-import { type Predictor, THRESHOLD, planarInput, runProbability } from '../serve/predictNode.js';
+import { FOREGROUND_THRESHOLD, type ImageMetrics, imageMetrics } from '../training/metrics.js';
+import { type Predictor, planarInput, runProbability } from '../serve/predictNode.js';
 import { type ImageRow, type MeanStd, type MetricName, METRICS, hardestImages, meanStd } from '../study/results.js';
 import { type McPredictor, predictImage } from '../uncertainty/predictUncertainty.js';
 import { type DifficultySpec } from '../uncertainty/difficulty.js';
@@ -40,11 +40,11 @@ export function scoreImage(prob: Float32Array, size: number, truth: FullMask, at
   const { width, height } = truth;
   if (atModelSize) {
     const small = nearestResize(truth.mask, width, height, size, size);
-    return { metrics: imageMetrics(prob, small, THRESHOLD), coverage: small.reduce((a, v) => a + v, 0) / small.length };
+    return { metrics: imageMetrics(prob, small, FOREGROUND_THRESHOLD), coverage: small.reduce((a, v) => a + v, 0) / small.length };
   }
-  const predicted = Uint8Array.from(prob, (v) => (v > THRESHOLD ? 1 : 0));
+  const predicted = Uint8Array.from(prob, (v) => (v > FOREGROUND_THRESHOLD ? 1 : 0));
   const up = Float32Array.from(nearestResize(predicted, size, size, width, height));
-  return { metrics: imageMetrics(up, truth.mask, 0.5), coverage: truth.foreground / (width * height) };
+  return { metrics: imageMetrics(up, truth.mask, FOREGROUND_THRESHOLD), coverage: truth.foreground / (width * height) };
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -12,12 +12,10 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { INPUT, OUTPUT } from '../graphBuilder/graphIO.js';
 import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
+import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
 import { createSession, f32 } from '../training/runtime.js';
 import { nearestResize, toPlanar } from '../common/preprocess.js';
 import { type TrainedModel, copyWeightsByName, loadTrainedModel, resolveModelPath } from '../uncertainty/predictUncertainty.js';
-
-/** Probability above which a pixel is foreground. */
-export const THRESHOLD = 0.5;
 
 /** Bytes that are not a decodable image (empty, truncated, not an image format). */
 export class DecodeError extends Error {
@@ -126,9 +124,9 @@ export async function runProbability(p: Predictor, input: Float32Array): Promise
   return job;
 }
 
-/** The thresholded mask (probability > THRESHOLD) at the image's own size, one byte per pixel (0/255), nearest-neighbour (src/common/preprocess.ts). */
+/** The thresholded mask (probability > FOREGROUND_THRESHOLD) at the image's own size, one byte per pixel (0/255), nearest-neighbour (src/common/preprocess.ts). */
 function maskAtSize(prob: Float32Array, size: number, width: number, height: number): Uint8Array {
-  const grey = Uint8Array.from(prob.subarray(0, size * size), (v) => (v > THRESHOLD ? 255 : 0));
+  const grey = Uint8Array.from(prob.subarray(0, size * size), (v) => (v > FOREGROUND_THRESHOLD ? 255 : 0));
   return nearestResize(grey, size, size, width, height);
 }
 
@@ -171,6 +169,6 @@ export async function predictBytes(p: Predictor, bytes: Uint8Array): Promise<Pre
   const probability = await runProbability(p, planarInput(input.rgb, p.size));
   const ms = performance.now() - t0;
   let fg = 0;
-  for (const v of probability) if (v > THRESHOLD) fg++;
+  for (const v of probability) if (v > FOREGROUND_THRESHOLD) fg++;
   return { width: input.width, height: input.height, size: p.size, probability, foreground: fg / probability.length, ms, input };
 }

@@ -31,6 +31,7 @@ import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transformSync } from 'esbuild';
 import sharp from 'sharp';
+import { IMAGE_MIME_TYPES } from '../common/imageTypes.js';
 import { pageSamples } from './samples.js';
 import { DecodeError, type Predictor, loadPredictor, maskPng, mcModelBytes, predictBytes } from './predictNode.js';
 
@@ -46,7 +47,6 @@ export function preprocessModuleJs(): string {
   return transformSync(readFileSync(PREPROCESS_SOURCE, 'utf8'), { loader: 'ts', format: 'esm', target: 'es2020', sourcefile: 'preprocess.ts' }).code;
 }
 const ORT_DIR = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-web')), '.');
-export const ACCEPTED_TYPES = ['image/png', 'image/jpeg', 'image/jpg', 'image/tiff'] as const;
 /** Sent with every answer: a cross-origin isolated page (wasm threads); everything it loads is same-origin. */
 export const ISOLATION_HEADERS = {
   'cross-origin-opener-policy': 'same-origin',
@@ -294,7 +294,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     testDice: samples.testDice,
     mc: mcBytes ? { samples: mcSamples, dropoutRatio: dropoutP } : null,
     uploadLimit: limit,
-    accepted: ACCEPTED_TYPES,
+    accepted: IMAGE_MIME_TYPES,
   };
 
   const budget = byteBudget(maxBufferedBytes);
@@ -326,9 +326,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     if (path === '/api/predict') {
       if (method !== 'POST') throw new HttpError(405, `${method} not allowed on /api/predict: use POST with the image bytes as the body`, { allow: 'POST' });
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (!(ACCEPTED_TYPES as readonly string[]).includes(type)) {
+      if (!IMAGE_MIME_TYPES.includes(type)) {
         req.resume();
-        throw new HttpError(415, `unsupported content type "${type || '(none)'}": send ${ACCEPTED_TYPES.join(', ')}`, { connection: 'close' });
+        throw new HttpError(415, `unsupported content type "${type || '(none)'}": send ${IMAGE_MIME_TYPES.join(', ')}`, { connection: 'close' });
       }
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > limit) {

@@ -31,6 +31,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
+import { IMAGE_EXTENSIONS, IMAGE_FORMATS, IMAGE_TYPE_NAMES } from '../common/imageTypes.js';
 import { nearestResize, resizeRgb } from '../common/preprocess.js';
 import { type Sample, syntheticSample } from './synthetic.js';
 import { TiffTooLargeError, TiffUnsupportedError, decodeTiff, isTiff } from './tiff.js';
@@ -114,7 +115,12 @@ export interface LoadOptions {
   skipBad?: boolean;
 }
 
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp', '.gif']);
+/**
+ * Files a dataset listing takes for images: the types we decode, and WebP and GIF, which are listed
+ * so that such a file pairs with its mask and then fails to decode naming its format, instead of
+ * being ignored as "not an image file".
+ */
+const LISTED_EXTENSIONS = new Set([...IMAGE_EXTENSIONS, '.webp', '.gif']);
 const IMAGE_DIRS = ['images', 'image', 'imgs', 'img', 'frames', 'inputs', 'input'];
 const MASK_DIRS = ['masks', 'mask', 'labels', 'label', 'gt', 'ground truth', 'groundtruth', 'annotations'];
 const MASK_SUFFIX = /[_-](mask|masks|seg|segmentation|gt|label|labels)$/i;
@@ -195,7 +201,7 @@ function imageFiles(folder: string, log: ProblemLog): string[] {
   const f = readFolder(folder);
   const out: string[] = [];
   for (const name of f.files) {
-    if (IMAGE_EXTENSIONS.has(extname(name).toLowerCase())) out.push(join(folder, name));
+    if (LISTED_EXTENSIONS.has(extname(name).toLowerCase())) out.push(join(folder, name));
     else if (!IGNORED_FILES.has(name.toLowerCase())) log.add('not an image file, ignored', join(folder, name));
   }
   return out;
@@ -377,8 +383,6 @@ async function openImage(path: string, role: 'image' | 'mask'): Promise<Opened> 
   return openImageBytes(buf, path, role);
 }
 
-/** Formats sharp may decode for us. */
-const DECODED_FORMATS = ['png', 'jpeg', 'tiff'] as const;
 /**
  * The most pixels an image may have: 50 MP (150 MB as RGB, a few times that while resizing) keeps a
  * decompression bomb (a 746 kB PNG of 16000² took 2.4 GB) from exhausting a 2-core, 24 GiB machine
@@ -419,8 +423,8 @@ async function openImageBytes(buf: Buffer, path: string, role: 'image' | 'mask')
   }
   // Only what a dataset, the server and the batch tools accept (libvips would also render SVG, GIF, …),
   // and no more pixels than MAX_DECODED_PIXELS, checked on the header before anything is decoded.
-  if (!(DECODED_FORMATS as readonly string[]).includes(meta.format ?? '')) {
-    throw new DatasetError(`unsupported ${role} format "${meta.format ?? 'unknown'}" in ${path}: PNG, JPEG or TIFF`, path);
+  if (!IMAGE_FORMATS.includes(meta.format ?? '')) {
+    throw new DatasetError(`unsupported ${role} format "${meta.format ?? 'unknown'}" in ${path}: ${IMAGE_TYPE_NAMES}`, path);
   }
   if (meta.width * meta.height > MAX_DECODED_PIXELS) throw tooManyPixels(role, path, meta.width, meta.height);
   const bits = meta.depth === 'ushort' || meta.depth === 'short' ? 16 : meta.depth === 'uchar' || meta.depth === 'char' ? 8 : 32;

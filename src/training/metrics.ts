@@ -1,6 +1,6 @@
 /**
  * Per-image segmentation metrics from a probability map and a 0/1 mask. The hard prediction is
- * prob > threshold (0.5 by default). With TP, FP, FN counted over the image's pixels:
+ * prob > threshold (FOREGROUND_THRESHOLD = 0.5 by default). With TP, FP, FN counted over the image's pixels:
  *   dice = 2TP / (2TP + FP + FN), iou = TP / (TP + FP + FN),
  *   precision = TP / (TP + FP), recall = TP / (TP + FN).
  * Undefined ratios (0/0) follow one rule: 0/0 := 1 when prediction and mask are both empty (the
@@ -14,6 +14,12 @@
  */
 import { SMOOTH } from '../graphBuilder/losses.js';
 
+/**
+ * Probability above which a pixel is predicted foreground: the one threshold of training's metrics,
+ * the MC phase's difficulty, prediction masks, the server and evaluation.
+ */
+export const FOREGROUND_THRESHOLD = 0.5;
+
 export interface ImageMetrics {
   dice: number;
   iou: number;
@@ -25,7 +31,7 @@ function checkLengths(what: string, prob: Float32Array, mask: Uint8Array): void 
   if (prob.length !== mask.length) throw new Error(`${what}: ${prob.length} probabilities for ${mask.length} mask pixels`);
 }
 
-export function imageMetrics(prob: Float32Array, mask: Uint8Array, threshold = 0.5): ImageMetrics {
+export function imageMetrics(prob: Float32Array, mask: Uint8Array, threshold = FOREGROUND_THRESHOLD): ImageMetrics {
   checkLengths('imageMetrics', prob, mask);
   let tp = 0;
   let fp = 0;

@@ -17,14 +17,13 @@
  * passes. Keeping the statistic out of the graph lets one MC graph serve every uncertainty kind and
  * every aggregate — switching statistic (or computing several for a study) needs no graph rebuild.
  */
+import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
 import { DEFAULT_UNCERTAINTY, type PixelUncertainty, type UncertaintyKind, isUncertaintyKind, pixelUncertainty, uncertaintyMap, UNCERTAINTY_KINDS } from './pixel.js';
 import { quantile } from './stats.js';
 
 export const AGGREGATES = ['mean', 'max', 'quantile', 'foreground-mean', 'sum'] as const;
 export type Aggregate = (typeof AGGREGATES)[number];
 export const DEFAULT_QUANTILE = 0.9;
-/** p̄ above this is predicted foreground (same threshold as metrics.ts's hard prediction). */
-export const FOREGROUND_THRESHOLD = 0.5;
 
 export interface DifficultySpec {
   uncertainty: UncertaintyKind;

@@ -10,6 +10,7 @@ import { basename, extname, join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import type { InferenceSession } from 'onnxruntime-node';
+import { IMAGE_EXTENSIONS } from '../common/imageTypes.js';
 import { type Graph } from '../graphBuilder/graph.js';
 import { INPUT, OUTPUT } from '../graphBuilder/graphIO.js';
 import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
@@ -17,14 +18,14 @@ import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
 import { type ExecutionProvider, createSession, f32, scalar } from '../training/runtime.js';
 import { decodeImage } from '../training/datasets.js';
-import { type DifficultySpec, FOREGROUND_THRESHOLD, imageDifficulty } from './difficulty.js';
+import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
+import { type DifficultySpec, imageDifficulty } from './difficulty.js';
 import { type UncertaintyKind, uncertaintyMap } from './pixel.js';
 
 const { onnx } = onnxProto;
 
-/** Image types the batch tools read: what decodeImage decodes (sharp has no BMP decoder). */
-export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff'] as const;
-export const isImageFile = (path: string): boolean => (IMAGE_EXTENSIONS as readonly string[]).includes(extname(path).toLowerCase());
+/** A file the batch tools read: one of the types decodeImage decodes. */
+export const isImageFile = (path: string): boolean => IMAGE_EXTENSIONS.includes(extname(path).toLowerCase());
 
 /**
  * Fixed PNG scale of each uncertainty kind: the map's largest possible value, written as 255.
@@ -158,7 +159,7 @@ export { decodeImage };
 
 export interface ImagePrediction {
   difficulty: number;
-  /** Share of pixels predicted foreground (MC mean probability > 0.5), at the model's resolution. */
+  /** Share of pixels predicted foreground (MC mean probability > FOREGROUND_THRESHOLD), at the model's resolution. */
   meanForeground: number;
   /** Mean of the MC mean probability over the image. */
   meanProbability: number;
@@ -192,7 +193,7 @@ export async function mapPng(map: ArrayLike<number>, size: number, max: number, 
   return sharp(grey, { raw: { width: size, height: size, channels: 1 } }).resize(width, height, { fit: 'fill', kernel }).toColourspace('b-w').png().toBuffer();
 }
 
-/** The 0/255 prediction mask (mean probability > 0.5) at width×height, nearest neighbour. */
+/** The 0/255 prediction mask (mean probability > FOREGROUND_THRESHOLD) at width×height, nearest neighbour. */
 export async function maskPng(meanProb: ArrayLike<number>, size: number, width: number, height: number): Promise<Buffer> {
   const mask = Array.from({ length: size * size }, (_, i) => (meanProb[i]! > FOREGROUND_THRESHOLD ? 1 : 0));
   return mapPng(mask, size, 1, width, height, 'nearest');

@@ -4,6 +4,8 @@
 import { resizeRgb, toPlanar } from '/lib/preprocess.js';
 // Graph input and output names ('image', 'dropout_ratio', 'probability', 'samples') are written
 // out here; src/graphBuilder/graphIO.ts (INPUT, OUTPUT) is where they are defined: keep them in step.
+// Likewise FOREGROUND_THRESHOLD, defined in src/training/metrics.ts.
+const FOREGROUND_THRESHOLD = 0.5;
 
 const params = new URLSearchParams(location.search);
 
@@ -129,7 +131,7 @@ function drawOverlay(rgb, prob, size) {
   const ctx = canvas.getContext('2d');
   const out = ctx.createImageData(size, size);
   for (let i = 0; i < size * size; i++) {
-    const on = prob[i] > 0.5;
+    const on = prob[i] > FOREGROUND_THRESHOLD;
     for (let c = 0; c < 3; c++) {
       const v = rgb[i * 3 + c];
       out.data[i * 4 + c] = on ? Math.round(0.5 * v + 0.5 * (c === 0 ? 255 : 0)) : v;
@@ -166,7 +168,7 @@ async function predict(blob, label) {
     const ms = performance.now() - t0;
     const probability = new Float32Array(await out.probability.getData());
     let fg = 0;
-    for (const v of probability) if (v > 0.5) fg++;
+    for (const v of probability) if (v > FOREGROUND_THRESHOLD) fg++;
     drawOverlay(rgb, probability, size);
     drawMap('probability', probability, size, grey);
     let uncertainty = null;
