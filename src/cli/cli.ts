@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 export { writeFileAtomic } from '../common/files.js';
+export { progress } from '../common/progress.js';
 
 export interface FlagSpec {
   type: 'string' | 'boolean';
@@ -62,8 +63,6 @@ export function numberFlag(name: string, value: string): number {
   if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${value}"`);
   return n;
 }
-
-export const progress = (message: string): void => void process.stderr.write(`${message}\n`);
 
 /** Run a CLI main: errors print one clear line (no stack for usage errors) and exit non-zero. */
 export function runMain(main: () => Promise<void> | void): void {

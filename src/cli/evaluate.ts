@@ -13,7 +13,7 @@ import { createSession } from '../training/runtime.js';
 import { METRICS } from '../study/results.js';
 import { DEFAULT_QUANTILE, parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
 import { PredictError } from '../uncertainty/predictUncertainty.js';
-import { table } from './benchUtil.js';
+import { table } from '../bench/benchUtil.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
 
 const FORMATS = DATASET_FORMATS.filter((f) => f !== 'synthetic');

@@ -5,7 +5,7 @@
  * the machine's GEMM ceiling measured with a plain MatMul graph. A profiled case adds one extra
  * step in a second, profiling session (after the timed steps, so profiling never slows them) that
  * says where the time goes: kernel time by op type and by forward / backward / optimizer.
- * Run as a child: `node --import tsx src/cli/benchTrain.ts CASE_JSON` prints one JSON line.
+ * Run as a child: `node --import tsx src/bench/benchTrain.ts CASE_JSON` prints one JSON line.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -28,7 +28,7 @@ import { batchesOf, toBatch } from '../training/batches.js';
 import { syntheticSet } from '../training/synthetic.js';
 import { type Stats, fmtMs, otherCpuMeter, round, stats, table } from './benchUtil.js';
 import { type ProfileEvent, lastRunKernels } from './ortProfile.js';
-import { progress } from './cli.js';
+import { progress } from '../common/progress.js';
 
 export interface TrainCase {
   base: number;
@@ -91,7 +91,7 @@ export interface TrainResult {
   gflopPerS: number;
   /** Peak resident memory of the case's own process after the timed steps (before any profiling). */
   peakRssMiB: number;
-  /** Cores used by other processes during the measured steps (see bench.ts); near 0 when clean. */
+  /** Cores used by other processes during the measured steps (see benchUtil.otherCpuMeter); near 0 when clean. */
   otherCpuCores: number | null;
   /** Loss of the last timed step: a finite number, or the measurement is of a broken step. */
   lastLoss: number;
@@ -451,6 +451,12 @@ export interface TrainBench {
 }
 
 export const CVC_DIR = '../shared/data/CVC-ClinicDB';
+/** Train cases: the small preset (profiled) and a larger one, or a tiny smoke case with --quick (no PyTorch). */
+export const TRAIN_CASES: TrainCase[] = [
+  { base: 16, size: 128, batch: 8, steps: 10, profile: true },
+  { base: 32, size: 224, batch: 4, steps: 8 },
+];
+export const QUICK_TRAIN_CASES: TrainCase[] = [{ base: 8, size: 64, batch: 2, steps: 3, profile: true }];
 
 const summarizeRounds = (perRound: number[]): RoundsSummary => {
   const st = stats(perRound);

@@ -27,7 +27,7 @@ import { serialize } from '../graphBuilder/serialize.js';
 import { ortDist, type ServeOptions, SERVER_LIMITS, startServer } from '../serve/server.js';
 import { syntheticSample } from '../training/synthetic.js';
 import { percentile, round, stats, table } from './benchUtil.js';
-import { progress } from './cli.js';
+import { progress } from '../common/progress.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const REPO_ROOT = resolve(dirname(SELF), '../..');

@@ -4,7 +4,7 @@
  * thread count, or a peer that did not say what it runs on.
  */
 import { describe, expect, it } from 'vitest';
-import { type PeerConfig, peerProblem } from '../../src/cli/benchTrain.js';
+import { type PeerConfig, peerProblem } from '../../src/bench/benchTrain.js';
 
 const openblas: PeerConfig = {
   torch: '1.13.0a0',

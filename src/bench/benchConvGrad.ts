@@ -15,7 +15,7 @@ import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
 import { SESSION_DEFAULTS } from '../training/runtime.js';
 import { round, stats, table } from './benchUtil.js';
-import { progress } from './cli.js';
+import { progress } from '../common/progress.js';
 
 export interface ConvGradCase {
   label: string;

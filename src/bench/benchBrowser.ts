@@ -22,7 +22,7 @@ import { serialize } from '../graphBuilder/serialize.js';
 import { CHROMIUM_PATH, haveChromium, launchChromium } from '../serve/chromium.js';
 import { startServer } from '../serve/server.js';
 import { type Stats, round, stats, table } from './benchUtil.js';
-import { progress } from './cli.js';
+import { progress } from '../common/progress.js';
 
 const WARMUP = 3;
 
