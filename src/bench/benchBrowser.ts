@@ -5,7 +5,7 @@
  *   wasm, 1 thread       what a page without COOP/COEP gets;
  *   wasm, N threads      the page as served (N = the browser's hardwareConcurrency, at most 16);
  *   webgpu               the WebGPU adapter Chromium offers (SwiftShader, a CPU emulation, on a machine
- *                        without a GPU: a correctness check more than a speed);
+ *                        without a GPU: a correctness check more than a speed; SLOW_RUNS runs);
  *   node                 onnxruntime-node's session.run, default session options (one thread per core);
  *   node-1-thread        the same on one thread: the like-for-like CPU time of the 1-thread page.
  * Each browser case times the page's own session.run (window.lastResult.ms) over `runs` predictions
@@ -25,6 +25,9 @@ import { type Stats, round, stats, table } from './benchUtil.js';
 import { progress } from '../common/progress.js';
 
 const WARMUP = 3;
+/** WebGPU on SwiftShader (CPU emulation) takes seconds per 128² run and minutes at 224²: fewer runs. */
+const SLOW_WARMUP = 1;
+const SLOW_RUNS = 3;
 
 export type BrowserConfig = 'wasm-1-thread' | 'wasm-threads' | 'webgpu' | 'node' | 'node-1-thread';
 
@@ -100,7 +103,8 @@ export async function benchBrowser(presets: readonly PresetName[], runs: number)
           ['wasm-threads', 'provider=wasm'],
           ['webgpu', 'provider=webgpu'],
         ] as const) {
-          progress(`browser: ${preset} (${size}²): ${name}, ${WARMUP} + ${runs} predictions in the page`);
+          const [warm, n] = name === 'webgpu' ? [SLOW_WARMUP, Math.min(runs, SLOW_RUNS)] : [WARMUP, runs];
+          progress(`browser: ${preset} (${size}²): ${name}, ${warm} + ${n} predictions in the page`);
           const page = await browser.newPage();
           try {
             await page.goto(`${server.url}?${query}`);
@@ -122,9 +126,9 @@ export async function benchBrowser(presets: readonly PresetName[], runs: number)
               const out: number[] = [];
               for (let i = 0; i < n; i++) out.push((await w.demo.predictSample(0)).ms);
               return out;
-            }, WARMUP + runs);
-            const s = stats(times.slice(WARMUP));
-            cases.push({ preset, imageSize: size, config: name, threads: name === 'webgpu' ? null : demo.threads, isolated: demo.isolated, runs, firstMs: round(times[0]!, 1), latencyMs: s, overNode: round(s.median / nodeStats.median, 2) });
+            }, warm + n);
+            const s = stats(times.slice(warm));
+            cases.push({ preset, imageSize: size, config: name, threads: name === 'webgpu' ? null : demo.threads, isolated: demo.isolated, runs: n, firstMs: round(times[0]!, 1), latencyMs: s, overNode: round(s.median / nodeStats.median, 2) });
           } catch (e) {
             cases.push({ preset, imageSize: size, config: name, threads: null, isolated: null, runs: 0, firstMs: null, latencyMs: null, overNode: null, error: (e as Error).message });
           } finally {
