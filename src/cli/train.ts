@@ -161,6 +161,9 @@ async function optionsFromFlags(): Promise<{ options: RunOptions; out: string; r
   }
   if (!(Number.isInteger(options.mcEvery) && options.mcEvery >= 0)) throw new UsageError(`--mc-every must be a non-negative integer, got ${options.mcEvery}`);
   if (f.adaptive && options.mcEvery === 0) throw new UsageError('--adaptive needs MC phases: --mc-every must be at least 1');
+  if (f.adaptive && givenFlags(process.argv.slice(2)).includes('eps')) {
+    throw new UsageError('--eps sets one fixed ε_1 for every image, and --adaptive sets each image\'s ε_1 from its difficulty (--eps-map): give one of them (--eps-map fixed:E keeps a fixed ε_1 with MC phases)');
+  }
   if (!(Number.isInteger(options.mcSamples) && options.mcSamples >= 2)) throw new UsageError(`--mc-samples must be an integer ≥ 2, got ${options.mcSamples}`);
   if (!(options.mcP > 0 && options.mcP < 1)) throw new UsageError(`--mc-p must be in (0, 1), got ${options.mcP}`);
   mcSettings(options); // validates --uncertainty, --aggregate, --eps-map before anything is written
@@ -209,7 +212,9 @@ function mcSettings(o: RunOptions): McSettings | undefined {
     samples: o.mcSamples,
     p: o.mcP,
     difficulty: { uncertainty: usage(() => parseUncertainty(o.uncertainty)), aggregate, q },
-    mapping: usage(() => parseEpsMapping(o.epsMap)),
+    // Without --adaptive every image trains with --eps: the phases record that ε_1 (fixed:E), so the
+    // trajectory's eps column is always the ε_1 used (it read 0 here before, whatever --eps was).
+    mapping: o.epsMap === 'off' ? { kind: 'fixed', eps: o.eps } : usage(() => parseEpsMapping(o.epsMap)),
   };
 }
 

@@ -129,6 +129,15 @@ describe('npm run train', () => {
     expect(Math.max(...log.slice(1).map((l) => l.valDice))).toBeGreaterThan(log[0]!.valDice);
   });
 
+  it('records the ε_1 actually used in the trajectory when MC phases run without --adaptive (--eps 0.3)', () => {
+    const dir = join(out, 'fixed-eps');
+    const r = train(...ARGS, '--epochs', '2', '--mc-every', '2', '--mc-samples', '2', '--eps', '0.3', '--out', dir);
+    expect(r.status, r.stderr).toBe(0);
+    const rows = readFileSync(join(dir, 'fold-0', 'trajectory.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { eps: number });
+    expect(rows.length).toBeGreaterThan(0);
+    expect(new Set(rows.map((x) => x.eps))).toEqual(new Set([0.3]));
+  });
+
   it('resumes an adaptive run after kill -9 to exactly the uninterrupted result (trajectory included)', async () => {
     const cut = join(out, 'cut');
     // node itself, not the tsx wrapper: SIGKILL to the wrapper would leave its child training on.
@@ -162,6 +171,7 @@ describe('npm run train', () => {
     [['--ep', 'tpu'], /--ep must be a comma-separated list of cpu, cuda, webgpu/],
     [['--loss', 'focal'], /--loss must be one of/],
     [['--eps=-0.5'], /--eps must be greater than -0.5/],
+    [['--adaptive', '--mc-every', '2', '--eps', '0.3'], /--eps sets one fixed ε_1 for every image, and --adaptive .* give one of them/],
     [['--fold', '7'], /--fold must be all or an integer in 0..4/],
     [['--data', '/nonexistent/data'], /nonexistent/],
     [['--resume'], /--resume needs --out/],
