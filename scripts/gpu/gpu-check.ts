@@ -40,8 +40,8 @@ import { buildTrainLoopModel, buildTrainStepModel, buildTrainingModel, paramLayo
 import { benchConvGrad, convGradReport } from '../../src/bench/benchConvGrad.js';
 import { type ProfileEvent, byOpType, lastRunKernels } from '../../src/bench/ortProfile.js';
 import { type Batch, type ExecutionProvider, SESSION_DEFAULTS, type TrainState, createSession, initialState, trainStep, trainSteps } from '../../src/training/runtime.js';
-import { toPlanar } from '../../src/common/preprocess.js';
-import { syntheticSet } from '../../src/training/synthetic.js';
+import { toPlanar } from '../../src/data/preprocess.js';
+import { syntheticSet } from '../../src/data/synthetic.js';
 
 declare const __GPU_CHECK_COMMIT__: string | undefined;
 declare const __GPU_CHECK_BUILT__: string | undefined;

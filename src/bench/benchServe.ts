@@ -25,7 +25,7 @@ import { prng } from '../common/prng.js';
 import { buildInferenceModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { ortDist, type ServeOptions, SERVER_LIMITS, startServer } from '../serve/server.js';
-import { syntheticSample } from '../training/synthetic.js';
+import { syntheticSample } from '../data/synthetic.js';
 import { percentile, round, stats, table } from './benchUtil.js';
 import { progress } from '../common/progress.js';
 

@@ -21,11 +21,11 @@ import { type ModelConfig, buildInferenceModel, presetConfig } from '../graphBui
 import { serialize } from '../graphBuilder/serialize.js';
 import { buildTrainLoopModel, buildTrainStepModel, paramLayout } from '../graphBuilder/trainingModels.js';
 import { DEFAULT_AUGMENT, augment } from '../training/augment.js';
-import { loadDataset } from '../training/datasets.js';
+import { loadDataset } from '../data/datasets.js';
 import { type Batch, SESSION_DEFAULTS, type TrainState, initialState, trainStep, trainSteps } from '../training/runtime.js';
 import { kFoldSplits } from '../training/splits.js';
 import { batchesOf, toBatch } from '../training/batches.js';
-import { syntheticSet } from '../training/synthetic.js';
+import { syntheticSet } from '../data/synthetic.js';
 import { type Stats, fmtMs, otherCpuMeter, round, stats, table } from './benchUtil.js';
 import { type ProfileEvent, lastRunKernels } from './ortProfile.js';
 import { progress } from '../common/progress.js';

@@ -1,5 +1,5 @@
 /** npm run check-data: validate a dataset (every pair decoded and resized as training would) and summarize it. */
-import { DATASET_FORMATS, type DatasetSummary, isDatasetFormat, loadDataset, summarizeDataset } from '../training/datasets.js';
+import { DATASET_FORMATS, type DatasetSummary, isDatasetFormat, loadDataset, summarizeDataset } from '../data/datasets.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain } from './cli.js';
 
 const pct = (v: number): string => `${(100 * v).toFixed(v < 0.01 ? 2 : 1)}%`;

@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type EvalSummary, type Group, type SummaryMetric, evaluateItems, perImageCsv, summarizeEvaluation } from '../evaluate/evaluate.js';
 import { ModelNotFoundError, chooseModel, loadPredictor, mcModelBytes } from '../serve/predictNode.js';
-import { DATASET_FORMATS, MASK_THRESHOLD, isDatasetFormat, listDataset } from '../training/datasets.js';
+import { DATASET_FORMATS, MASK_THRESHOLD, isDatasetFormat, listDataset } from '../data/datasets.js';
 import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
 import { createSession } from '../training/runtime.js';
 import { METRICS } from '../study/results.js';

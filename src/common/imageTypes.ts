@@ -1,6 +1,6 @@
 /**
  * The image types the toolkit reads: PNG, JPEG and TIFF, in one table. The decoder's check of
- * sharp's format (src/training/datasets.ts), the file filters of the dataset listing and the batch
+ * sharp's format (src/data/datasets.ts), the file filters of the dataset listing and the batch
  * tools, and the content types the server accepts are all derived from it. A row added here must
  * also be one the decoder can read (sharp has no BMP decoder, for one).
  */

@@ -11,8 +11,8 @@
  *   neighbour, as training resizes it (datasets.ts, decodePair), and compared with the prediction there.
  * Images are decoded and resized exactly as training decodes them (datasets.ts decodeImage).
  */
-import { nearestResize } from '../common/preprocess.js';
-import { DatasetError, decodeImage, decodeMask, type DatasetItem, type FullMask } from '../training/datasets.js';
+import { nearestResize } from '../data/preprocess.js';
+import { DatasetError, decodeImage, decodeMask, type DatasetItem, type FullMask } from '../data/datasets.js';
 import { FOREGROUND_THRESHOLD, type ImageMetrics, imageMetrics } from '../training/metrics.js';
 import { type Predictor, planarInput, runProbability } from '../serve/predictNode.js';
 import { type ImageRow, type MeanStd, type MetricName, METRICS, hardestImages, meanStd } from '../study/results.js';

@@ -1,10 +1,10 @@
 /**
  * Node prediction shared by the HTTP API (POST /api/predict) and `npm run predict`: decode image
  * bytes (our strip-TIFF reader first, else sharp), resize to the model size with the one
- * preprocessing training and the browser use (src/common/preprocess.ts; fill, aspect ratio not kept), run the single-pass inference model with onnxruntime-node, and turn
+ * preprocessing training and the browser use (src/data/preprocess.ts; fill, aspect ratio not kept), run the single-pass inference model with onnxruntime-node, and turn
  * the probability map into a mask PNG and an overlay PNG at the image's own resolution.
  */
-import { type DecodedImage, decodeImageBytes as decodeDataset } from '../training/datasets.js';
+import { type DecodedImage, decodeImageBytes as decodeDataset } from '../data/datasets.js';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -14,7 +14,7 @@ import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
 import { createSession, f32 } from '../training/runtime.js';
-import { nearestResize, toPlanar } from '../common/preprocess.js';
+import { nearestResize, toPlanar } from '../data/preprocess.js';
 import { type TrainedModel, copyWeightsByName, loadTrainedModel, resolveModelPath } from '../uncertainty/predictUncertainty.js';
 
 /** Bytes that are not a decodable image (empty, truncated, not an image format). */
@@ -124,7 +124,7 @@ export async function runProbability(p: Predictor, input: Float32Array): Promise
   return job;
 }
 
-/** The thresholded mask (probability > FOREGROUND_THRESHOLD) at the image's own size, one byte per pixel (0/255), nearest-neighbour (src/common/preprocess.ts). */
+/** The thresholded mask (probability > FOREGROUND_THRESHOLD) at the image's own size, one byte per pixel (0/255), nearest-neighbour (src/data/preprocess.ts). */
 function maskAtSize(prob: Float32Array, size: number, width: number, height: number): Uint8Array {
   const grey = Uint8Array.from(prob.subarray(0, size * size), (v) => (v > FOREGROUND_THRESHOLD ? 255 : 0));
   return nearestResize(grey, size, size, width, height);

@@ -8,8 +8,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { decodeImage, isDatasetFormat, listDataset } from '../training/datasets.js';
-import { syntheticSample } from '../training/synthetic.js';
+import { decodeImage, isDatasetFormat, listDataset } from '../data/datasets.js';
+import { syntheticSample } from '../data/synthetic.js';
 
 export const SAMPLE_COUNT = 4;
 /** Seed of the synthetic samples: not the training set's seed (0), so they are unseen images. */

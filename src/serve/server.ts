@@ -2,7 +2,7 @@
  * The demo and prediction server (npm run serve): node:http, no framework.
  *
  *   GET  /, /app.js, /style.css   the browser demo (src/serve/public/)
- *   GET  /lib/preprocess.js       src/common/preprocess.ts with its types stripped: the page resizes as training does
+ *   GET  /lib/preprocess.js       src/data/preprocess.ts with its types stripped: the page resizes as training does
  *   GET  /ort/<file>              onnxruntime-web's browser files (node_modules/onnxruntime-web/dist)
  *   GET  /model.onnx              the inference model
  *   GET  /model_mc.onnx           the MC-Dropout model with the same weights (404 when unavailable)
@@ -36,8 +36,8 @@ import { pageSamples } from './samples.js';
 import { DecodeError, type Predictor, loadPredictor, maskPng, mcModelBytes, predictBytes } from './predictNode.js';
 
 export const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public');
-/** The one preprocessing (src/common/preprocess.ts), which the page imports as /lib/preprocess.js. */
-export const PREPROCESS_SOURCE = join(dirname(fileURLToPath(import.meta.url)), '../common/preprocess.ts');
+/** The one preprocessing (src/data/preprocess.ts), which the page imports as /lib/preprocess.js. */
+export const PREPROCESS_SOURCE = join(dirname(fileURLToPath(import.meta.url)), '../data/preprocess.ts');
 
 /**
  * The preprocessing module as browser JavaScript: esbuild strips the types and nothing else (no

@@ -9,7 +9,7 @@
  * and a run resumed from a saved stream state lines up exactly.
  */
 import type { Prng } from '../common/prng.js';
-import type { Sample } from './synthetic.js';
+import type { Sample } from '../data/sample.js';
 
 export interface AugmentOptions {
   /** Probability of a horizontal (left-right) flip. */

@@ -1,7 +1,7 @@
 /** Batches of fixed size (graphs have static shapes) in the models' planar float layout. */
 import type { Batch } from './runtime.js';
-import { toPlanar } from '../common/preprocess.js';
-import type { Sample } from './synthetic.js';
+import { toPlanar } from '../data/preprocess.js';
+import type { Sample } from '../data/sample.js';
 
 /** Fill batches of exactly `batch` items (graphs have static shapes): the last one wraps around. */
 export function batchesOf(order: readonly number[], batch: number): { items: number[]; real: number }[] {

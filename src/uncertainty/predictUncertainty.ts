@@ -17,7 +17,7 @@ import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
 import { type ExecutionProvider, createSession, f32, scalar } from '../training/runtime.js';
-import { decodeImage } from '../training/datasets.js';
+import { decodeImage } from '../data/datasets.js';
 import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
 import { type DifficultySpec, imageDifficulty } from './difficulty.js';
 import { type UncertaintyKind, uncertaintyMap } from './pixel.js';

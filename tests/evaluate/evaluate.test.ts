@@ -15,7 +15,7 @@ import { type EvalRow, foregroundTerciles, perImageCsv, scoreImage, summarizeEva
 import { buildInferenceModel, presetConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
 import { loadPredictor, planarInput, runProbability } from '../../src/serve/predictNode.js';
-import { type FullMask, decodeImage, decodeMask, loadDataset } from '../../src/training/datasets.js';
+import { type FullMask, decodeImage, decodeMask, loadDataset } from '../../src/data/datasets.js';
 import { imageMetrics } from '../../src/training/metrics.js';
 
 /** ../shared/data from the repository root (read in place, never copied). */

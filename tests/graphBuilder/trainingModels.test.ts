@@ -11,7 +11,7 @@ import { presetConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
 import { buildEvalModel, buildOptimizerModel, buildTrainStepModel, buildTrainingModel, paramLayout } from '../../src/graphBuilder/trainingModels.js';
 import { type Batch, createSession, evaluate, f32, initialState, scalar, trainStep } from '../../src/training/runtime.js';
-import { syntheticSet } from '../../src/training/synthetic.js';
+import { syntheticSet } from '../../src/data/synthetic.js';
 import { toBatch } from '../../src/training/batches.js';
 
 const syntheticBatch = (count: number, size: number, seed: number, eps = 0): Batch => toBatch(syntheticSet(count, size, seed), new Array<number>(count).fill(eps), size);

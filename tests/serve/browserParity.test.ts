@@ -1,7 +1,7 @@
 /**
  * Same numbers in Node and in the browser on real frames: the page (onnxruntime-web, the page's own
  * decode and the one preprocessing served as /lib/preprocess.js) against `npm run predict`'s path
- * (sharp decode, src/common/preprocess.ts, onnxruntime-node), with a model trained on CVC-ClinicDB, on
+ * (sharp decode, src/data/preprocess.ts, onnxruntime-node), with a model trained on CVC-ClinicDB, on
  * frames of several sizes and formats: a CVC 384×288 PNG and Kvasir-SEG JPEGs (619×529 to 1348×1070).
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';

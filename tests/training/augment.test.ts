@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { type Prng, prng } from '../../src/common/prng.js';
 import { AUGMENT_DRAWS, type AugmentOptions, DEFAULT_AUGMENT, NO_AUGMENT, augment } from '../../src/training/augment.js';
-import { type Sample, syntheticSample } from '../../src/training/synthetic.js';
+import { syntheticSample } from '../../src/data/synthetic.js';
+import type { Sample } from '../../src/data/sample.js';
 
 /** A 4×3 sample whose pixel (x, y) holds channels (10x+y, 100+10x+y, 200+x+y) and mask 1 on x = 0 only. */
 function ramp(): Sample {

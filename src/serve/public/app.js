@@ -1,5 +1,5 @@
 // The browser demo: plain ES module, everything served locally by `npm run serve`.
-// The one preprocessing (src/common/preprocess.ts, served with its types stripped): the same resize
+// The one preprocessing (src/data/preprocess.ts, served with its types stripped): the same resize
 // and scaling as training and Node prediction, so the same image gives the same input tensor.
 import { resizeRgb, toPlanar } from '/lib/preprocess.js';
 // Graph input and output names ('image', 'dropout_ratio', 'probability', 'samples') are written

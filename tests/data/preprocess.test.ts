@@ -1,11 +1,11 @@
 /**
- * The one preprocessing (src/common/preprocess.ts): the resize training, Node prediction and the
+ * The one preprocessing (src/data/preprocess.ts): the resize training, Node prediction and the
  * browser share, checked against hand-computed values.
  */
 import { existsSync } from 'node:fs';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { nearestResize, resizeRgb, toPlanar } from '../../src/common/preprocess.js';
+import { nearestResize, resizeRgb, toPlanar } from '../../src/data/preprocess.js';
 
 const FRAME = '../shared/data/CVC-ClinicDB/images/1.png';
 

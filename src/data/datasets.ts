@@ -32,8 +32,9 @@ import { readFile } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { IMAGE_EXTENSIONS, IMAGE_FORMATS, IMAGE_TYPE_NAMES } from '../common/imageTypes.js';
-import { nearestResize, resizeRgb } from '../common/preprocess.js';
-import { type Sample, syntheticSample } from './synthetic.js';
+import { nearestResize, resizeRgb } from './preprocess.js';
+import { syntheticSample } from './synthetic.js';
+import type { Sample } from './sample.js';
 import { TiffTooLargeError, TiffUnsupportedError, decodeTiff, isTiff } from './tiff.js';
 
 export type DatasetFormat = 'auto' | 'cvc' | 'cvc-original' | 'kvasir' | 'pairs' | 'synthetic';
@@ -444,7 +445,7 @@ async function fullRgb(o: Opened, path: string, role: string): Promise<Uint8Arra
   }
 }
 
-/** An opened image as size×size RGB through the one preprocessing (src/common/preprocess.ts). 'fill': the aspect ratio is not kept. */
+/** An opened image as size×size RGB through the one preprocessing (src/data/preprocess.ts). 'fill': the aspect ratio is not kept. */
 async function resizedRgb(img: Opened, path: string, size: number): Promise<Uint8Array> {
   return resizeRgb(await fullRgb(img, path, 'image'), img.width, img.height, 3, size, size);
 }

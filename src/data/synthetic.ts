@@ -5,16 +5,8 @@
  * Small enough to train on 2 CPU cores in minutes; not a substitute for real data.
  */
 import { deriveSeed, normal, prng } from '../common/prng.js';
+import type { Sample } from './sample.js';
 
-export interface Sample {
-  /** RGB, interleaved, H·W·3 bytes. */
-  image: Uint8Array;
-  /** 0/1 per pixel, H·W bytes. */
-  mask: Uint8Array;
-  width: number;
-  height: number;
-  name: string;
-}
 
 const clamp255 = (v: number): number => Math.max(0, Math.min(255, Math.round(v)));
 

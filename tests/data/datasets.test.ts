@@ -1,12 +1,12 @@
-import { resizeRgb } from '../../src/common/preprocess.js';
+import { resizeRgb } from '../../src/data/preprocess.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DatasetError, listDataset, loadDataset, parseCvcSequences, summarizeDataset } from '../../src/training/datasets.js';
-import { syntheticSet } from '../../src/training/synthetic.js';
+import { DatasetError, listDataset, loadDataset, parseCvcSequences, summarizeDataset } from '../../src/data/datasets.js';
+import { syntheticSet } from '../../src/data/synthetic.js';
 
 /** ../shared/data from the repository root (read in place, never copied). */
 const DATA = fileURLToPath(new URL('../../../shared/data', import.meta.url));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { TiffError, TiffTooLargeError, TiffUnsupportedError, decodeTiff, isTiff } from '../../src/training/tiff.js';
+import { TiffError, TiffTooLargeError, TiffUnsupportedError, decodeTiff, isTiff } from '../../src/data/tiff.js';
 
 /** ../shared/data from the repository root (read in place, never copied). */
 const DATA = fileURLToPath(new URL('../../../shared/data', import.meta.url));
