@@ -30,7 +30,6 @@ import type { AddressInfo } from 'node:net';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transformSync } from 'esbuild';
-import sharp from 'sharp';
 import { IMAGE_MIME_TYPES } from '../common/imageTypes.js';
 import { pageSamples } from './samples.js';
 import { DecodeError, type Predictor, loadPredictor, maskPng, mcModelBytes, predictBytes } from './predictNode.js';
