@@ -39,7 +39,7 @@ import { serialize } from '../../src/graphBuilder/serialize.js';
 import { buildTrainLoopModel, buildTrainStepModel, buildTrainingModel, paramLayout } from '../../src/graphBuilder/trainingModels.js';
 import { benchConvGrad, convGradReport } from '../../src/bench/benchConvGrad.js';
 import { type ProfileEvent, byOpType, lastRunKernels } from '../../src/bench/ortProfile.js';
-import { type Batch, type ExecutionProvider, SESSION_DEFAULTS, type TrainState, createSession, initialState, trainStep, trainSteps } from '../../src/training/runtime.js';
+import { type Batch, type ExecutionProvider, SESSION_DEFAULTS, type TrainState, createSession, initialState, trainStep, trainSteps } from '../../src/runtime/runtime.js';
 import { toPlanar } from '../../src/data/preprocess.js';
 import { syntheticSet } from '../../src/data/synthetic.js';
 

@@ -13,7 +13,7 @@ import { addInput, addOutput, constant, createGraph, op1 } from '../graphBuilder
 import { type ModelConfig, buildInferenceModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
-import { SESSION_DEFAULTS } from '../training/runtime.js';
+import { SESSION_DEFAULTS } from '../runtime/runtime.js';
 import { round, stats, table } from './benchUtil.js';
 import { progress } from '../common/progress.js';
 

@@ -22,7 +22,7 @@ import { serialize } from '../graphBuilder/serialize.js';
 import { buildTrainLoopModel, buildTrainStepModel, paramLayout } from '../graphBuilder/trainingModels.js';
 import { DEFAULT_AUGMENT, augment } from '../training/augment.js';
 import { loadDataset } from '../data/datasets.js';
-import { type Batch, SESSION_DEFAULTS, type TrainState, initialState, trainStep, trainSteps } from '../training/runtime.js';
+import { type Batch, SESSION_DEFAULTS, type TrainState, initialState, trainStep, trainSteps } from '../runtime/runtime.js';
 import { kFoldSplits } from '../training/splits.js';
 import { batchesOf, toBatch } from '../training/batches.js';
 import { syntheticSet } from '../data/synthetic.js';

@@ -9,10 +9,10 @@ import { type EvalSummary, type Group, type SummaryMetric, evaluateItems, perIma
 import { ModelNotFoundError, chooseModel, loadPredictor, mcModelBytes } from '../serve/predictNode.js';
 import { DATASET_FORMATS, MASK_THRESHOLD, isDatasetFormat, listDataset } from '../data/datasets.js';
 import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
-import { createSession } from '../training/runtime.js';
+import { createSession } from '../runtime/runtime.js';
 import { METRICS } from '../study/results.js';
 import { DEFAULT_QUANTILE, parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
-import { PredictError } from '../uncertainty/predictUncertainty.js';
+import { PredictError } from '../runtime/modelFile.js';
 import { table } from '../bench/benchUtil.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
 

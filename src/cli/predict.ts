@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parseFlags, progress, runMain, UsageError, writeFileAtomic } from './cli.js';
 import { ModelNotFoundError, chooseModel, loadPredictor, maskPng, overlayPng, predictBytes } from '../serve/predictNode.js';
-import { PredictError, listInputs, outputStems } from '../uncertainty/predictUncertainty.js';
+import { PredictError } from '../runtime/modelFile.js';
+import { listInputs, outputStems } from '../uncertainty/predictUncertainty.js';
 
 runMain(async () => {
   const flags = parseFlags('predict', 'Predict polyp masks: writes <name>-mask.png (0/255) and <name>-overlay.png for each image\n(a.png and a.jpg in one folder: a_png-…, a_jpg-…). Unreadable files are skipped and reported; the exit status is then 1.\nUsage errors exit 2.', {

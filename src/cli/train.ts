@@ -10,7 +10,7 @@ import { PRESETS, type PresetName, presetConfig, validateConfig } from '../graph
 import { DEFAULT_OPTIMIZER } from '../graphBuilder/optimizers.js';
 import { paramLayout } from '../graphBuilder/trainingModels.js';
 import { DEFAULT_AUGMENT, NO_AUGMENT } from '../training/augment.js';
-import { type ExecutionProvider, parseProviders, resolveProvider } from '../training/runtime.js';
+import { type ExecutionProvider, parseProviders, resolveProvider } from '../runtime/runtime.js';
 import { groupedKFoldSplits, kFoldSplits } from '../training/splits.js';
 import { type EpochLog, type FoldResult, LOOP_MEMORY_SHARE, type Progress, resolveStepsPerRun, trainFold } from '../training/trainer.js';
 import { parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';

@@ -8,20 +8,18 @@ import { join, resolve } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../common/imageTypes.js';
 import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
 import { DEFAULT_QUANTILE, parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
+import { PredictError, loadTrainedModel, resolveModelPath } from '../runtime/modelFile.js';
 import {
-  PredictError,
   UNCERTAINTY_PNG_MAX,
   createMcPredictor,
   decodeImage,
   listInputs,
-  loadTrainedModel,
   mapPng,
   maskPng,
   outputStems,
   predictImage,
-  resolveModelPath,
 } from '../uncertainty/predictUncertainty.js';
-import { parseProviders } from '../training/runtime.js';
+import { parseProviders } from '../runtime/runtime.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
 
 runMain(async () => {

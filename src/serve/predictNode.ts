@@ -13,9 +13,9 @@ import { INPUT, OUTPUT } from '../graphBuilder/graphIO.js';
 import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
-import { createSession, f32 } from '../training/runtime.js';
+import { createSession, f32 } from '../runtime/runtime.js';
 import { nearestResize, toPlanar } from '../data/preprocess.js';
-import { type TrainedModel, copyWeightsByName, loadTrainedModel, resolveModelPath } from '../uncertainty/predictUncertainty.js';
+import { type TrainedModel, copyWeightsByName, loadTrainedModel, resolveModelPath } from '../runtime/modelFile.js';
 
 /** Bytes that are not a decodable image (empty, truncated, not an image format). */
 export class DecodeError extends Error {

@@ -1,5 +1,5 @@
 /** Batches of fixed size (graphs have static shapes) in the models' planar float layout. */
-import type { Batch } from './runtime.js';
+import type { Batch } from '../runtime/runtime.js';
 import { toPlanar } from '../data/preprocess.js';
 import type { Sample } from '../data/sample.js';
 

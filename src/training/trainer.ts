@@ -17,7 +17,7 @@ import { type ParamLayout, buildEvalModel, buildTrainLoopModel, buildTrainStepMo
 import { type AugmentOptions, augment } from './augment.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { type ImageMetrics, imageMetrics, summarize } from './metrics.js';
-import { type DeviceState, type ExecutionProvider, STATE_OUTPUTS, type TrainState, createSession, evaluate, initialState, toHost, trainStepOnDevice, trainSteps } from './runtime.js';
+import { type DeviceState, type ExecutionProvider, STATE_OUTPUTS, type TrainState, createSession, evaluate, initialState, toHost, trainStepOnDevice, trainSteps } from '../runtime/runtime.js';
 import type { Sample } from '../data/sample.js';
 import { batchesOf, toBatch } from './batches.js';
 import { type McSettings, mcPhase } from '../uncertainty/mcPhase.js';

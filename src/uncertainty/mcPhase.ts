@@ -8,7 +8,7 @@ import { INPUT, OUTPUT } from '../graphBuilder/graphIO.js';
 import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { imageMetrics } from '../training/metrics.js';
-import { type ExecutionProvider, createSession, f32, scalar } from '../training/runtime.js';
+import { type ExecutionProvider, createSession, f32, scalar } from '../runtime/runtime.js';
 import type { Sample } from '../data/sample.js';
 import { batchesOf, toBatch } from '../training/batches.js';
 import { type DifficultySpec, imageDifficulty } from './difficulty.js';

@@ -14,7 +14,7 @@ import { presetConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
 import { buildTrainLoopModel, buildTrainStepModel, paramLayout } from '../../src/graphBuilder/trainingModels.js';
 import { toBatch } from '../../src/training/batches.js';
-import { type Batch, type TrainState, createSession, initialState, trainStep, trainSteps } from '../../src/training/runtime.js';
+import { type Batch, type TrainState, createSession, initialState, trainStep, trainSteps } from '../../src/runtime/runtime.js';
 import { syntheticSet } from '../../src/data/synthetic.js';
 
 const c = presetConfig('tiny', { imageSize: 16, batch: 2 });

@@ -10,7 +10,7 @@ import { LOSS_PRESETS, type LossName } from '../../src/graphBuilder/losses.js';
 import { presetConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
 import { buildEvalModel, buildOptimizerModel, buildTrainStepModel, buildTrainingModel, paramLayout } from '../../src/graphBuilder/trainingModels.js';
-import { type Batch, createSession, evaluate, f32, initialState, scalar, trainStep } from '../../src/training/runtime.js';
+import { type Batch, createSession, evaluate, f32, initialState, scalar, trainStep } from '../../src/runtime/runtime.js';
 import { syntheticSet } from '../../src/data/synthetic.js';
 import { toBatch } from '../../src/training/batches.js';
 

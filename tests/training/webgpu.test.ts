@@ -9,7 +9,7 @@ import { presetConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
 import { buildTrainStepModel, paramLayout } from '../../src/graphBuilder/trainingModels.js';
 import { toBatch } from '../../src/training/batches.js';
-import { type DeviceState, type ExecutionProvider, STATE_OUTPUTS, createSession, initialState, toHost, trainStep, trainStepOnDevice } from '../../src/training/runtime.js';
+import { type DeviceState, type ExecutionProvider, STATE_OUTPUTS, createSession, initialState, toHost, trainStep, trainStepOnDevice } from '../../src/runtime/runtime.js';
 import { syntheticSet } from '../../src/data/synthetic.js';
 
 const LAVAPIPE = '/usr/share/vulkan/icd.d/lvp_icd.json';

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildInferenceModel, buildMcModel, presetConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
-import { copyWeightsByName, loadTrainedModel } from '../../src/uncertainty/predictUncertainty.js';
+import { copyWeightsByName, loadTrainedModel } from '../../src/runtime/modelFile.js';
 
 const run = (...args: string[]) => spawnSync('node_modules/.bin/tsx', ['src/cli/uncertainty.ts', ...args], { encoding: 'utf8' });
 
