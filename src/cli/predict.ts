@@ -3,7 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parseFlags, progress, runMain, UsageError, writeFileAtomic } from './cli.js';
-import { ModelNotFoundError, chooseModel, loadPredictor, maskPng, overlayPng, predictBytes } from '../serve/predictNode.js';
+import { ModelNotFoundError, chooseModel, loadPredictor, overlayPng, predictBytes } from '../serve/predictNode.js';
+import { maskPng } from '../uncertainty/predictUncertainty.js';
 import { PredictError } from '../runtime/modelFile.js';
 import { listInputs, outputStems } from '../uncertainty/predictUncertainty.js';
 

@@ -14,8 +14,9 @@ import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
 import { createSession, f32 } from '../runtime/runtime.js';
-import { nearestResize, toPlanar } from '../data/preprocess.js';
+import { toPlanar } from '../data/preprocess.js';
 import { type TrainedModel, copyWeightsByName, loadTrainedModel, resolveModelPath } from '../runtime/modelFile.js';
+import { maskAtSize } from '../uncertainty/predictUncertainty.js';
 
 /** Bytes that are not a decodable image (empty, truncated, not an image format). */
 export class DecodeError extends Error {
@@ -122,16 +123,6 @@ export async function runProbability(p: Predictor, input: Float32Array): Promise
   });
   queue = job.catch(() => undefined);
   return job;
-}
-
-/** The thresholded mask (probability > FOREGROUND_THRESHOLD) at the image's own size, one byte per pixel (0/255), nearest-neighbour (src/data/preprocess.ts). */
-function maskAtSize(prob: Float32Array, size: number, width: number, height: number): Uint8Array {
-  const grey = Uint8Array.from(prob.subarray(0, size * size), (v) => (v > FOREGROUND_THRESHOLD ? 255 : 0));
-  return nearestResize(grey, size, size, width, height);
-}
-
-export async function maskPng(prob: Float32Array, size: number, width: number, height: number): Promise<Buffer> {
-  return sharp(maskAtSize(prob, size, width, height), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
 }
 
 /** The original image with predicted foreground tinted red (50%), PNG at the original resolution. */

@@ -32,7 +32,8 @@ import { fileURLToPath } from 'node:url';
 import { transformSync } from 'esbuild';
 import { IMAGE_MIME_TYPES } from '../common/imageTypes.js';
 import { pageSamples } from './samples.js';
-import { DecodeError, type Predictor, loadPredictor, maskPng, mcModelBytes, predictBytes } from './predictNode.js';
+import { maskPng } from '../uncertainty/predictUncertainty.js';
+import { DecodeError, type Predictor, loadPredictor, mcModelBytes, predictBytes } from './predictNode.js';
 
 export const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public');
 /** The one preprocessing (src/data/preprocess.ts), which the page imports as /lib/preprocess.js. */

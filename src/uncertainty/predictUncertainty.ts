@@ -15,6 +15,7 @@ import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { type ExecutionProvider, createSession, f32, scalar } from '../runtime/runtime.js';
 import { decodeImage } from '../data/datasets.js';
+import { nearestResize } from '../data/preprocess.js';
 import { PredictError, type TrainedModel, copyWeightsByName } from '../runtime/modelFile.js';
 import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
 import { type DifficultySpec, imageDifficulty } from './difficulty.js';
@@ -107,8 +108,17 @@ export async function mapPng(map: ArrayLike<number>, size: number, max: number, 
   return sharp(grey, { raw: { width: size, height: size, channels: 1 } }).resize(width, height, { fit: 'fill', kernel }).toColourspace('b-w').png().toBuffer();
 }
 
-/** The 0/255 prediction mask (mean probability > FOREGROUND_THRESHOLD) at width×height, nearest neighbour. */
-export async function maskPng(meanProb: ArrayLike<number>, size: number, width: number, height: number): Promise<Buffer> {
-  const mask = Array.from({ length: size * size }, (_, i) => (meanProb[i]! > FOREGROUND_THRESHOLD ? 1 : 0));
-  return mapPng(mask, size, 1, width, height, 'nearest');
+/**
+ * The prediction mask (probability > FOREGROUND_THRESHOLD) at the image's size, one byte per pixel
+ * (0/255), by the one nearest-neighbour rule (src/data/preprocess.ts). The mask PNGs of predict,
+ * uncertainty and the server and predict's overlay all come from here.
+ */
+export function maskAtSize(prob: ArrayLike<number>, size: number, width: number, height: number): Uint8Array {
+  const grey = Uint8Array.from({ length: size * size }, (_, i) => (prob[i]! > FOREGROUND_THRESHOLD ? 255 : 0));
+  return nearestResize(grey, size, size, width, height);
+}
+
+/** maskAtSize as a grey PNG. */
+export async function maskPng(prob: ArrayLike<number>, size: number, width: number, height: number): Promise<Buffer> {
+  return sharp(maskAtSize(prob, size, width, height), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
 }

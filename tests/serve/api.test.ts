@@ -5,7 +5,8 @@ import net from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, safeJoin, startServer } from '../../src/serve/server.js';
-import { maskPng, predictBytes } from '../../src/serve/predictNode.js';
+import { predictBytes } from '../../src/serve/predictNode.js';
+import { maskPng } from '../../src/uncertainty/predictUncertainty.js';
 import { CVC_DIR, haveCvc, trainedCvcModel, trainedCvcRun } from '../fixtures/trainedModel.js';
 import { tinyModel } from './helpers.js';
 
