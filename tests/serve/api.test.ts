@@ -220,7 +220,7 @@ describe('server bounds', () => {
     const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { maxConcurrent: 1, maxQueued: 0 }, mcSamples: 0 });
     try {
       const p = Number(new URL(one.url).port);
-      const body = await sharp(Buffer.alloc(16 * 16 * 3, 120), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer();
+      const body = await png(16, 16);
       const slow = trickle(p, body, 10, { 'content-length': body.length });
       await slow.sent;
       expect((await post(p, body)).status).toBe(200);
@@ -237,7 +237,7 @@ describe('server bounds', () => {
       const p = Number(new URL(one.url).port);
       // 7000×7000 of one colour: a small upload whose decode (49 MP, under the limit) holds the slot for a while.
       const heavy = await sharp({ create: { width: 7000, height: 7000, channels: 3, background: { r: 90, g: 40, b: 40 } } }).png({ compressionLevel: 9 }).toBuffer();
-      const small = await sharp(Buffer.alloc(16 * 16 * 3, 120), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer();
+      const small = await png(16, 16);
       const first = post(p, heavy);
       await new Promise((ok) => setTimeout(ok, 150));
       const busy = await post(p, small);
@@ -268,7 +268,7 @@ describe('server bounds', () => {
       expect(JSON.parse(overReply.body.toString()).error).toMatch(/uploads hold 800 bytes of the 1000-byte budget/);
       slow.finish();
       expect((await slow.reply).status).toBe(400); // not an image, but its bytes are given back:
-      const small = await sharp(Buffer.alloc(16 * 16 * 3, 120), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer();
+      const small = await png(16, 16);
       expect((await post(p, small)).status).toBe(200);
     } finally {
       await one.close();
@@ -339,16 +339,8 @@ describe('server bounds', () => {
     try {
       const p = Number(new URL(one.url).port);
       const body = await sharp(Buffer.alloc(16 * 16 * 3, 60), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer();
-      const post = (): Promise<number> =>
-        new Promise((ok, fail) => {
-          const req = http.request({ host: '127.0.0.1', port: p, method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/png' } }, (res) => {
-            res.resume();
-            res.on('end', () => ok(res.statusCode!));
-          });
-          req.on('error', fail);
-          req.end(body);
-        });
-      expect(await Promise.all(Array.from({ length: 6 }, post))).toEqual([200, 200, 200, 200, 200, 200]);
+      const replies = await Promise.all(Array.from({ length: 6 }, () => post(p, body)));
+      expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
     } finally {
       await one.close();
     }
