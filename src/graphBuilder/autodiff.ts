@@ -7,19 +7,8 @@
  */
 import { type Graph, type Node, constant, op1 } from './graph.js';
 import { GRADIENTS } from './gradients.js';
-import { type Shape, type Value, fmtShape } from './types.js';
-
-export interface GradContext {
-  readonly g: Graph;
-  readonly node: Node;
-  /** d(loss)/d(output i); undefined where no gradient reaches that output. */
-  readonly dy: readonly (Value | undefined)[];
-  /** Which inputs need a gradient; a rule returns undefined for the others. */
-  readonly wants: readonly boolean[];
-}
-
-/** d(loss)/d(input i) for each input, in the output's (possibly broadcast) shape, or undefined. */
-export type GradRule = (ctx: GradContext) => readonly (Value | undefined)[];
+import type { OpType } from './ops.js';
+import { type Shape, type Value, constantInts, fmtShape } from './types.js';
 
 const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
@@ -38,10 +27,44 @@ function reduceToShape(g: Graph, grad: Value, shape: Shape, where: string): Valu
 }
 
 /** Enter the backward scope of a node: `down1/conv1/Conv` → `down1/conv1/Conv_Grad/...`. */
-function inGradScope<T>(g: Graph, node: Node, fn: () => T): T {
-  const parts = node.name.split('/');
+function inGradScope<T>(g: Graph, nodeName: string, fn: () => T): T {
+  const parts = nodeName.split('/');
   const enter = (i: number): T => (i === parts.length ? fn() : g.names.scoped(i === parts.length - 1 ? `${parts[i]}_Grad` : parts[i]!, () => enter(i + 1)));
   return enter(0);
+}
+
+/**
+ * The gradients of one node's inputs by its op's rule, each reduced to its input's shape (undefined
+ * where none is wanted), or undefined for an op whose outputs carry no gradient. Generic in the op,
+ * so that the table's rule for op T is only ever given a node of op T.
+ */
+function nodeGradients<T extends OpType>(
+  g: Graph,
+  node: Node<T>,
+  dy: readonly (Value | undefined)[],
+  wants: readonly boolean[],
+): (Value | undefined)[] | undefined {
+  const entry = GRADIENTS[node.op];
+  if (entry.kind === 'forbidden') throw new Error(`${node.name} (${node.op}) must not be differentiated: ${entry.why}`);
+  if (entry.kind === 'none') return undefined;
+  const constInts = (v: Value): number[] => {
+    const ints = constantInts(v);
+    if (!ints) throw new Error(`gradient of ${node.op} at ${node.name}: input ${v.name} must be an int64 constant`);
+    return ints;
+  };
+  return inGradScope(g, node.name, () => {
+    const grads = entry.rule({ g, node, dy, wants, constInts });
+    if (grads.length !== node.inputs.length) {
+      const counts = `${grads.length} gradients for ${node.inputs.length} inputs`;
+      throw new Error(`gradient rule of ${node.op} returned ${counts} at ${node.name}`);
+    }
+    return grads.map((grad, i) => {
+      const input = node.inputs[i]!;
+      if (!grad || !wants[i]) return undefined;
+      const where = `gradient of ${node.op} at ${node.name}, input ${i} (${input.name})`;
+      return reduceToShape(g, grad, input.shape, where);
+    });
+  });
 }
 
 /**
@@ -70,21 +93,9 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[]): Value[]
     const dy = node.outputs.map(total);
     const wants = node.inputs.map((v) => requires.has(v.name));
     if (dy.every((d) => d === undefined) || !wants.some(Boolean)) continue;
-    const entry = GRADIENTS[node.op];
-    if (entry.kind === 'forbidden') throw new Error(`${node.name} (${node.op}) must not be differentiated: ${entry.why}`);
-    if (entry.kind === 'none') continue;
-    inGradScope(g, node, () => {
-      const grads = entry.rule({ g, node, dy, wants });
-      if (grads.length !== node.inputs.length) {
-        throw new Error(`gradient rule of ${node.op} returned ${grads.length} gradients for ${node.inputs.length} inputs at ${node.name}`);
-      }
-      grads.forEach((grad, i) => {
-        const input = node.inputs[i]!;
-        if (!grad || !wants[i]) return;
-        const where = `gradient of ${node.op} at ${node.name}, input ${i} (${input.name})`;
-        const fitted = reduceToShape(g, grad, input.shape, where);
-        contributions.set(input.name, [...(contributions.get(input.name) ?? []), fitted]);
-      });
+    nodeGradients(g, node, dy, wants)?.forEach((grad, i) => {
+      const input = node.inputs[i]!;
+      if (grad) contributions.set(input.name, [...(contributions.get(input.name) ?? []), grad]);
     });
   }
   return wrt.map((v) => {

@@ -1,23 +1,19 @@
 /**
  * One gradient rule per op, in one table keyed by the op-type union: a missing entry is a compile
- * error. "none" (outputs carry no gradient: comparisons, masks) and "forbidden" (must never sit
- * on a differentiated path) are explicit entries. Rules emit only standard ONNX ops that every
+ * error, and the rule of op X is given a node of op X (its attributes typed as X's). "none"
+ * (outputs carry no gradient: comparisons, masks) and "forbidden" (must never sit on a
+ * differentiated path) are explicit entries. Rules emit only standard ONNX ops that every
  * provider we target runs (no MaxPool indices, no training-mode BatchNormalization).
  * Each rule returns d(loss)/d(input) in any shape that broadcasts to the input: the engine reduces.
  */
-import type { GradContext, GradRule } from './autodiff.js';
 import { chooseWeightGrad, convWeightGrad } from './convWeightGrad.js';
 import { type Graph, constant, op1 } from './graph.js';
+import type { GradContext, GradEntry, GradRule, GradTable } from './gradientTypes.js';
 import type { OpType } from './ops.js';
-import type { Value } from './types.js';
+import { type Value, fmtShape } from './types.js';
 
-export type GradEntry =
-  | { readonly kind: 'rule'; readonly rule: GradRule }
-  | { readonly kind: 'none'; readonly why: string }
-  | { readonly kind: 'forbidden'; readonly why: string };
-
-const rule = (r: GradRule): GradEntry => ({ kind: 'rule', rule: r });
-const none = (why: string): GradEntry => ({ kind: 'none', why });
+const rule = <T extends OpType>(r: GradRule<T>): GradEntry<T> => ({ kind: 'rule', rule: r });
+const none = <T extends OpType>(why: string): GradEntry<T> => ({ kind: 'none', why });
 
 // ---- small helpers -------------------------------------------------------------------------
 const scalar = (g: Graph, v: number): Value => constant(g, 'c', 'float32', [], [v]);
@@ -33,11 +29,13 @@ const transposeLast2 = (g: Graph, x: Value): Value => {
   perm.splice(-2, 2, perm.length - 1, perm.length - 2);
   return op1(g, 'Transpose', [x], { perm });
 };
-const unaryRule = (f: (g: Graph, x: Value, y: Value, dy: Value) => Value): GradEntry =>
+const unaryRule = <T extends OpType>(f: (g: Graph, x: Value, y: Value, dy: Value) => Value): GradEntry<T> =>
   rule(({ g, node, dy }) => [f(g, node.inputs[0]!, node.outputs[0]!, dy[0]!)]);
 
-/** Re-expand a reduction's gradient over the reduced axes (ReduceSum, ReduceMean, ReduceMax). */
-function expandReduced(g: Graph, ctx: GradContext, axes: readonly number[] | undefined): Value {
+type ReduceOp = 'ReduceSum' | 'ReduceMean' | 'ReduceMax';
+
+/** Re-expand a reduction's gradient over the reduced axes. */
+function expandReduced(g: Graph, ctx: GradContext<ReduceOp>, axes: readonly number[] | undefined): Value {
   const x = ctx.node.inputs[0]!;
   const rank = x.shape.length;
   const all = !axes || axes.length === 0;
@@ -46,19 +44,26 @@ function expandReduced(g: Graph, ctx: GradContext, axes: readonly number[] | und
   return op1(g, 'Expand', [reshape(g, ctx.dy[0]!, keptShape), ints(g, 'shape', x.shape)]);
 }
 
-const reduceAxesOf = (ctx: GradContext): number[] | undefined => {
-  const { node } = ctx;
-  if (node.op === 'ReduceSum') {
-    const axes = node.inputs[1]?.constant?.data as BigInt64Array | undefined;
-    return axes ? Array.from(axes, Number) : undefined;
-  }
-  return node.attrs.axes as number[] | undefined;
+/** A reduction's axes (undefined: all): ReduceSum's are an optional input (opset 13), the others' an attribute. */
+const reduceAxesOf = ({ node, constInts }: GradContext<ReduceOp>): readonly number[] | undefined => {
+  if (node.op === 'ReduceSum') return node.inputs[1] ? constInts(node.inputs[1]) : undefined;
+  return node.attrs.axes;
 };
 
 const BIG = 2 ** 53 - 1; // "to the end" as a Slice end (with negative steps: past the start)
 
 function requireAttrs(ctx: GradContext, ok: boolean, what: string): void {
   if (!ok) throw new Error(`gradient of ${ctx.node.op} at ${ctx.node.name}: only ${what} is supported (attributes ${JSON.stringify(ctx.node.attrs)})`);
+}
+
+/** [N, C, H, W] of a conv's or pool's operand: the rules support 2-D convolutions and pools only. */
+function dims4(ctx: GradContext, v: Value): [number, number, number, number] {
+  const [n, c, h, w, ...rest] = v.shape;
+  if (w === undefined || rest.length > 0) {
+    const where = `gradient of ${ctx.node.op} at ${ctx.node.name}`;
+    throw new Error(`${where}: only 2-D is supported, ${v.name} is ${fmtShape(v.shape)}`);
+  }
+  return [n!, c!, h!, w];
 }
 
 // ---- convolutions --------------------------------------------------------------------------
@@ -71,15 +76,17 @@ function requireAttrs(ctx: GradContext, ok: boolean, what: string): void {
  *   contracted with the other in MatMuls (about 2.5x faster on CPU than a Conv with transposed
  *   operands); the formulation is chosen per layer by its shape (convWeightGrad.ts).
  */
-const convGrad: GradRule = (ctx) => {
+const convGrad: GradRule<'Conv'> = (ctx) => {
   const { g, node, dy, wants } = ctx;
-  const [x, w, b] = node.inputs as [Value, Value, Value | undefined];
-  const a = node.attrs as { strides?: number[]; dilations?: number[]; group?: number; pads?: number[] };
-  const ones = (v?: number[]): boolean => !v || v.every((s) => s === 1);
+  const x = node.inputs[0]!;
+  const w = node.inputs[1]!;
+  const b = node.inputs[2];
+  const a = node.attrs;
+  const ones = (v?: readonly number[]): boolean => !v || v.every((s) => s === 1);
   requireAttrs(ctx, ones(a.strides) && ones(a.dilations) && (a.group ?? 1) === 1 && x.shape.length === 4, 'a 2-D conv with stride 1, dilation 1, group 1');
   const d = dy[0]!;
-  const [n, c] = x.shape as [number, number];
-  const [m, , kh, kw] = w.shape as [number, number, number, number];
+  const [n, c] = dims4(ctx, x);
+  const [m, , kh, kw] = dims4(ctx, w);
   const pads = a.pads ?? [0, 0, 0, 0];
   let dx: Value | undefined;
   if (wants[0]) {
@@ -107,15 +114,17 @@ const convGrad: GradRule = (ctx) => {
  * windows do not overlap, so dX is a plain strided Conv of dY with the same weights, and dW is
  * a batched MatMul of X with each of dY's k×k phases.
  */
-const convTransposeGrad: GradRule = (ctx) => {
+const convTransposeGrad: GradRule<'ConvTranspose'> = (ctx) => {
   const { g, node, dy, wants } = ctx;
-  const [x, w, b] = node.inputs as [Value, Value, Value | undefined];
-  const a = node.attrs as { strides?: number[]; pads?: number[]; group?: number; dilations?: number[]; output_padding?: number[] };
-  const [c, m, kh, kw] = w.shape as [number, number, number, number];
-  const zero = (v?: number[]): boolean => !v || v.every((p) => p === 0);
+  const x = node.inputs[0]!;
+  const w = node.inputs[1]!;
+  const b = node.inputs[2];
+  const a = node.attrs;
+  const [c, m, kh, kw] = dims4(ctx, w);
+  const zero = (v?: readonly number[]): boolean => !v || v.every((p) => p === 0);
   requireAttrs(ctx, a.strides?.[0] === kh && a.strides?.[1] === kw && zero(a.pads) && zero(a.output_padding) && (a.group ?? 1) === 1, 'kernel = stride, no padding, group 1');
   const d = dy[0]!;
-  const [n, , h, wd] = x.shape as [number, number, number, number];
+  const [n, , h, wd] = dims4(ctx, x);
   const dx = wants[0] ? op1(g, 'Conv', [d, w], { dilations: [1, 1], group: 1, kernel_shape: [kh, kw], pads: [0, 0, 0, 0], strides: [kh, kw] }) : undefined;
   let dw: Value | undefined;
   if (wants[1]) {
@@ -139,7 +148,7 @@ const convTransposeGrad: GradRule = (ctx) => {
 
 // ---- the table -----------------------------------------------------------------------------
 
-export const GRADIENTS: { readonly [K in OpType]: GradEntry } = {
+export const GRADIENTS: GradTable = {
   Identity: rule(({ dy }) => [dy[0]]),
   Relu: unaryRule((g, _x, y, dy) => maskWhere(g, op1(g, 'Greater', [y, scalar(g, 0)]), dy)), // from the output
   Sigmoid: unaryRule((g, _x, y, dy) => mul(g, dy, mul(g, y, op1(g, 'Sub', [scalar(g, 1), y])))), // σ' = σ(1−σ)
@@ -180,14 +189,16 @@ export const GRADIENTS: { readonly [K in OpType]: GradEntry } = {
   Cast: rule(({ node, dy }) => [node.inputs[0]!.dtype === 'float32' && node.outputs[0]!.dtype === 'float32' ? dy[0] : undefined]),
   // Zero outside [min, max]: this is what keeps arccos' gradient finite at perfect overlap.
   Clip: rule(({ g, node, dy }) => {
-    const [x, lo, hi] = node.inputs as [Value, Value | undefined, Value | undefined];
+    const [, lo, hi] = node.inputs;
+    const x = node.inputs[0]!;
     let d = dy[0]!;
     if (lo) d = dropWhere(g, op1(g, 'Less', [x, lo]), d);
     if (hi) d = dropWhere(g, op1(g, 'Greater', [x, hi]), d);
     return [d, ...node.inputs.slice(1).map(() => undefined)];
   }),
   MatMul: rule(({ g, node, dy, wants }) => {
-    const [a, b] = node.inputs as [Value, Value];
+    const a = node.inputs[0]!;
+    const b = node.inputs[1]!;
     return [
       wants[0] ? op1(g, 'MatMul', [dy[0]!, transposeLast2(g, b)]) : undefined,
       wants[1] ? op1(g, 'MatMul', [transposeLast2(g, a), dy[0]!]) : undefined,
@@ -199,10 +210,14 @@ export const GRADIENTS: { readonly [K in OpType]: GradEntry } = {
   // window's max. Exact ties share it; after a ReLU those are zeros, whose gradient ReLU drops.
   MaxPool: rule((ctx) => {
     const { g, node, dy } = ctx;
-    const a = node.attrs as { kernel_shape: number[]; strides?: number[]; pads?: number[] };
-    const [k] = a.kernel_shape as [number];
+    const a = node.attrs;
+    const kernel = a.kernel_shape!; // every MaxPool node has one: its shape inference requires it
+    const k = kernel[0]!;
     const x = node.inputs[0]!;
-    requireAttrs(ctx, a.kernel_shape.every((s) => s === k) && (a.strides ?? []).every((s) => s === k) && (a.pads ?? []).every((p) => p === 0) && x.shape[2]! % k === 0 && x.shape[3]! % k === 0, 'square k×k pooling with stride k, no padding, sizes divisible by k');
+    const [, , h, w] = dims4(ctx, x);
+    const square = kernel.every((s) => s === k) && (a.strides ?? []).every((s) => s === k);
+    const fits = (a.pads ?? []).every((p) => p === 0) && h % k === 0 && w % k === 0;
+    requireAttrs(ctx, square && fits, 'square k×k pooling with stride k, no padding, sizes divisible by k');
     // The pooled output and its gradient up-sampled by nearest-neighbour Resize, then same-shape
     // Equal and Where. Measured on ORT CPU for one 2×2 pool of [8,16,128,128] (2026-12-03): 3.7 ms,
     // against 13.6 ms up-sampling with Expand and 15.4 ms broadcasting a [.., h, 1, w, 1] view over
@@ -218,13 +233,14 @@ export const GRADIENTS: { readonly [K in OpType]: GradEntry } = {
   }),
   BatchNormalization: { kind: 'forbidden', why: 'the op is emitted in inference form only; training graphs compose batch statistics from primitives' },
   Dropout: rule(({ g, node, dy }) => {
-    const [, ratio] = node.inputs as [Value, Value];
+    const ratio = node.inputs[1]!;
     const keep = op1(g, 'Cast', [node.outputs[1]!], { to: 1 });
     const scale = op1(g, 'Reciprocal', [op1(g, 'Sub', [scalar(g, 1), ratio])]);
     return [dy[0] ? mul(g, mul(g, dy[0], keep), scale) : undefined, undefined, undefined];
   }),
   Concat: rule(({ g, node, dy, wants }) => {
-    const axis = ((node.attrs.axis as number) + node.outputs[0]!.shape.length) % node.outputs[0]!.shape.length;
+    const rank = node.outputs[0]!.shape.length;
+    const axis = (node.attrs.axis! + rank) % rank; // every Concat node has an axis: its shape inference requires it
     let offset = 0;
     return node.inputs.map((x, i) => {
       const start = offset;
@@ -236,17 +252,18 @@ export const GRADIENTS: { readonly [K in OpType]: GradEntry } = {
   Unsqueeze: rule(({ g, node, dy }) => [reshape(g, dy[0]!, node.inputs[0]!.shape), undefined]),
   Squeeze: rule(({ g, node, dy }) => [reshape(g, dy[0]!, node.inputs[0]!.shape), undefined]),
   Transpose: rule(({ g, node, dy }) => {
-    const perm = (node.attrs.perm as number[] | undefined) ?? [...node.inputs[0]!.shape.keys()].reverse();
+    const perm = node.attrs.perm ?? [...node.inputs[0]!.shape.keys()].reverse();
     const inverse = perm.map((_, i) => perm.indexOf(i));
     return [op1(g, 'Transpose', [dy[0]!], { perm: inverse })];
   }),
   Expand: rule(({ dy }) => [dy[0], undefined]), // the engine sums over the expanded axes
   Slice: rule((ctx) => {
-    const { g, node, dy } = ctx;
+    const { g, node, dy, constInts } = ctx;
     const x = node.inputs[0]!;
-    const [starts, ends] = [1, 2].map((i) => Array.from(node.inputs[i]!.constant!.data as BigInt64Array, Number));
-    const axes = node.inputs[3] ? Array.from(node.inputs[3].constant!.data as BigInt64Array, Number) : starts!.map((_, i) => i);
-    const steps = node.inputs[4] ? Array.from(node.inputs[4].constant!.data as BigInt64Array, Number) : axes.map(() => 1);
+    const starts = constInts(node.inputs[1]!);
+    const ends = constInts(node.inputs[2]!);
+    const axes = node.inputs[3] ? constInts(node.inputs[3]) : starts.map((_, i) => i);
+    const steps = node.inputs[4] ? constInts(node.inputs[4]) : axes.map(() => 1);
     requireAttrs(ctx, steps.every((s) => s === 1), 'step 1');
     const rank = x.shape.length;
     const pads = new Array<number>(2 * rank).fill(0);
@@ -254,14 +271,14 @@ export const GRADIENTS: { readonly [K in OpType]: GradEntry } = {
       const ax = (axis + rank) % rank;
       const dim = x.shape[ax]!;
       const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
-      pads[ax] = clamp(starts![i]!);
-      pads[ax + rank] = dim - clamp(ends![i]!);
+      pads[ax] = clamp(starts[i]!);
+      pads[ax + rank] = dim - clamp(ends[i]!);
     });
     return [op1(g, 'Pad', [dy[0]!, ints(g, 'pads', pads)]), ...node.inputs.slice(1).map(() => undefined)];
   }),
-  Pad: rule(({ g, node, dy }) => {
+  Pad: rule(({ g, node, dy, constInts }) => {
     const x = node.inputs[0]!;
-    const pads = Array.from(node.inputs[1]!.constant!.data as BigInt64Array, Number);
+    const pads = constInts(node.inputs[1]!);
     const rank = x.shape.length;
     const starts = x.shape.map((_, i) => pads[i]!);
     const ends = x.shape.map((d, i) => pads[i]! + d);

@@ -5,15 +5,33 @@
  */
 import { type AttrValueAny, type AttrsOf, type InferContext, OPS, type OpType } from './ops.js';
 import { type Names, createNames } from './names.js';
-import { type DType, type Shape, type TensorArray, type TensorData, type Value, fmtValue, numel } from './types.js';
+import {
+  type DType,
+  type Shape,
+  type TensorArray,
+  type TensorData,
+  type Value,
+  constantInts,
+  fmtValue,
+  numel,
+} from './types.js';
 
-export interface Node {
+/**
+ * A node of op T; without T, of any op: a union discriminated by `op`, so that testing `node.op`
+ * narrows `node.attrs` to that op's attributes (a Conv node's `attrs.pads` is a number list).
+ */
+export type Node<T extends OpType = OpType> = { [K in T]: OpNode<K> }[T];
+
+interface OpNode<T extends OpType> {
   readonly name: string;
-  readonly op: OpType;
+  readonly op: T;
   readonly inputs: readonly Value[];
   readonly outputs: readonly Value[];
-  readonly attrs: Readonly<Record<string, AttrValueAny>>;
+  readonly attrs: Readonly<AttrsOf<T>>;
 }
+
+/** A node's attributes by name, whatever its op (for writers that go through all of them). */
+export const attrsByName = (node: Node): Readonly<Record<string, AttrValueAny>> => node.attrs;
 
 export interface Initializer extends Value {
   readonly constant: TensorData;
@@ -179,9 +197,8 @@ export function op<T extends OpType>(g: Graph, type: T, inputs: readonly Value[]
       throw new Error(`${describe()}: ${message}`);
     },
     ints(index) {
-      const c = inputs[index]?.constant;
-      if (!c || c.dtype !== 'int64') ctx.fail(`input ${index} must be an int64 constant`);
-      return Array.from(c.data as BigInt64Array, Number);
+      const v = inputs[index];
+      return (v && constantInts(v)) ?? ctx.fail(`input ${index} must be an int64 constant`);
     },
   };
   const [lo, hi] = spec.arity;
@@ -193,7 +210,9 @@ export function op<T extends OpType>(g: Graph, type: T, inputs: readonly Value[]
     name: options.outputNames?.[i] !== undefined ? g.names.exact(options.outputNames[i]!) : g.names.output(name, i),
     ...ts,
   }));
-  g.nodes.push({ name, op: type, inputs: [...inputs], outputs, attrs: attrs as Node['attrs'] });
+  const node: Node<T> = { name, op: type, inputs: [...inputs], outputs, attrs };
+  // A node of op T is one member of the union `Node`; TypeScript does not widen a generic T's member to it.
+  g.nodes.push(node as Node);
   return outputs;
 }
 

@@ -3,7 +3,7 @@
  * never values), nodes with their attributes and output shapes, outputs. Committed under graphs/
  * so that a change to a network shows up in review as a readable diff.
  */
-import type { Graph } from './graph.js';
+import { type Graph, attrsByName } from './graph.js';
 import type { AttrValueAny, SubGraph } from './ops.js';
 import { IR_VERSION, OPSET } from './opset.js';
 import { type TensorData, fmtShape, fmtValue, numel } from './types.js';
@@ -39,12 +39,13 @@ export function toText(g: Graph): string {
     '',
     `nodes: ${g.nodes.length}`,
     ...g.nodes.flatMap((n) => {
-      const attrs = Object.keys(n.attrs)
+      const byName = attrsByName(n);
+      const attrs = Object.keys(byName)
         .sort()
-        .map((k) => `${k}=${attrText(n.attrs[k]!)}`);
+        .map((k) => `${k}=${attrText(byName[k]!)}`);
       const outs = n.outputs.map((o) => `${o.dtype}${fmtShape(o.shape)}`).join(', ');
       const line = `  ${n.name}: ${n.op}(${n.inputs.map((v) => v.name).join(', ')})${attrs.length ? ` {${attrs.join(', ')}}` : ''} -> ${outs}`;
-      const bodies = Object.values(n.attrs).filter((v): v is Graph => typeof v === 'object' && !Array.isArray(v));
+      const bodies = Object.values(byName).filter((v): v is Graph => typeof v === 'object' && !Array.isArray(v));
       return [line, ...bodies.flatMap((b) => toText(b).trimEnd().split('\n').map((l) => `    | ${l}`))];
     }),
     '',

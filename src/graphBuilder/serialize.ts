@@ -4,7 +4,7 @@
  * little-endian raw_data, so the same config always gives the same bytes.
  */
 import onnxProto from 'onnx-proto';
-import type { Graph, Node } from './graph.js';
+import { type Graph, type Node, attrsByName } from './graph.js';
 import { attrKinds } from './ops.js';
 import { IR_VERSION, OPSET, PRODUCER } from './opset.js';
 import { DTYPE_CODE, type TensorData, type Value } from './types.js';
@@ -16,7 +16,7 @@ const ATTR_TYPE = { float: 1, int: 2, string: 3, graph: 5, floats: 6, ints: 7 } 
 
 function attribute(node: Node, name: string): AttributeProto {
   const kind = attrKinds(node.op)[name]!;
-  const v = node.attrs[name]!;
+  const v = attrsByName(node)[name]!;
   const a = onnx.AttributeProto.create({ name, type: ATTR_TYPE[kind] });
   if (kind === 'int') a.i = v as number;
   else if (kind === 'float') a.f = v as number;

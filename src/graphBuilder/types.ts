@@ -23,6 +23,10 @@ export interface Value {
   readonly constant?: TensorData;
 }
 
+/** The contents of an int64 constant as numbers; undefined if `v` is not an int64 constant. */
+export const constantInts = (v: Value): number[] | undefined =>
+  v.constant?.data instanceof BigInt64Array ? Array.from(v.constant.data, Number) : undefined;
+
 export const numel = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
 export const fmtShape = (s: Shape): string => `[${s.join(',')}]`;
 export const fmtValue = (v: Value): string => `${v.name}: ${v.dtype}${fmtShape(v.shape)}`;
