@@ -130,7 +130,8 @@ const cName = (c: number): string => (c === 1 ? 'c = 1 (all-fg)' : `c = ${c}`);
 
 function markdown(res: ReturnType<typeof checkSize>, size: number): string {
   const out: string[] = [`### ${size}×${size} (${res.frames} frames, N = ${res.pixels})`, ''];
-  out.push(`Foreground fraction f: ${QS.map((q) => `q${q * 100} ${fmtF(res.coverage[String(q)]!)}`).join(', ')}.`, '');
+  out.push(`| f quantile | ${QS.map((q) => `q${q * 100}`).join(' | ')} |`, `| --- |${QS.map(() => ' --: |').join('')}`);
+  out.push(`| foreground fraction f | ${QS.map((q) => fmtF(res.coverage[String(q)]!)).join(' | ')} |`, '');
   out.push('Share of frames whose background pixels are pushed up at a uniform prediction p_i = c:', '');
   out.push(`| ε₁ | ${CS.map(cName).join(' | ')} |`, `| --: |${CS.map(() => ' --: |').join('')}`);
   for (const e of res.cells) out.push(`| ${e.eps} | ${e.cells.map((x) => pct(x.bgUp)).join(' | ')} |`);
@@ -156,8 +157,11 @@ function markdown(res: ReturnType<typeof checkSize>, size: number): string {
     ];
     out.push(`| ${e.eps} | ${row.join(' | ')} |`);
   }
-  const cross = res.biasSignChange.map((x) => `${x.eps === null ? '–' : x.eps.toFixed(3)} (c = ${x.c}, up ${x.up})`);
-  out.push('', `The frame-mean bias gradient changes sign at ε₁ = ${cross.join(', ')}.`);
+  const cs = res.biasSignChange;
+  out.push('', 'ε₁ where the frame-mean bias gradient changes sign (α and β are linear in ε₁):', '');
+  out.push(`| c | ${cs.map((x) => x.c).join(' | ')} |`, `| --- |${cs.map(() => ' --: |').join('')}`);
+  const crossing = cs.map((x) => (x.eps === null ? '–' : `${x.eps.toFixed(3)} (up ${x.up})`));
+  out.push(`| ε₁ | ${crossing.join(' | ')} |`);
   out.push('', 'Per-frame ε₁ above which the background is pushed up (quantiles over the frames that have one):', '');
   out.push('| c | frames with a threshold | min | q10 | q25 | median | q75 | q90 | max | up for small ε₁ | never |');
   out.push('| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |');
