@@ -60,25 +60,24 @@ export async function phaseTrain(cfg: Config) {
   const batch = randomBatch(c, 7);
   let state = initialState(layout.values);
   const dropout = c.unet.dropout.p;
-  const warm: number[] = [];
   const losses: number[] = [];
-  for (let i = 0; i < t.warmup; i++) {
+  /** One train step; its milliseconds. */
+  const timedStep = async (): Promise<number> => {
     const s = now();
     const r = await trainStep(session, state, batch, 1e-4, dropout);
-    warm.push(now() - s);
+    const ms = now() - s;
     state = r.state;
     losses.push(r.loss);
+    return ms;
+  };
+  const warm: number[] = [];
+  for (let i = 0; i < t.warmup; i++) {
+    warm.push(await timedStep());
     progress(`train: warm-up step ${i + 1}: ${warm[i]!.toFixed(1)} ms`);
   }
   const memAfterWarmup = gpuMemoryUsedMiB();
   const times: number[] = [];
-  for (let i = 0; i < t.steps; i++) {
-    const s = now();
-    const r = await trainStep(session, state, batch, 1e-4, dropout);
-    times.push(now() - s);
-    state = r.state;
-    losses.push(r.loss);
-  }
+  for (let i = 0; i < t.steps; i++) times.push(await timedStep());
   checkFinite('train losses', losses);
   checkFinite('train params', state.params.subarray(0, 1000));
   await session.release();
