@@ -21,7 +21,8 @@ import { type PresetName, buildInferenceModel, presetConfig } from '../graphBuil
 import { serialize } from '../graphBuilder/serialize.js';
 import { CHROMIUM_PATH, haveChromium, launchChromium } from '../serve/chromium.js';
 import { startServer } from '../serve/server.js';
-import { type Stats, round, stats, table } from './benchUtil.js';
+import { type SummaryStats, round, summaryStats } from '../common/stats.js';
+import { textTable } from '../common/table.js';
 import { progress } from '../common/progress.js';
 
 const WARMUP = 3;
@@ -41,7 +42,7 @@ export interface BrowserCase {
   isolated: boolean | null;
   runs: number;
   firstMs: number | null;
-  latencyMs: Stats | null;
+  latencyMs: SummaryStats | null;
   /** Median of this case over Node's median. */
   overNode: number | null;
   /** Why the case has no numbers (e.g. WebGPU unavailable). */
@@ -91,10 +92,10 @@ export async function benchBrowser(presets: readonly PresetName[], runs: number)
       writeFileSync(modelPath, bytes);
       progress(`browser: ${preset} (${size}²): onnxruntime-node, ${WARMUP} + ${runs} runs`);
       const node = await nodeCase(bytes, size, runs, 0);
-      const nodeStats = stats(node.times);
+      const nodeStats = summaryStats(node.times);
       cases.push({ preset, imageSize: size, config: 'node', threads: 0, isolated: null, runs, firstMs: round(node.first, 1), latencyMs: nodeStats, overNode: 1 });
       const node1 = await nodeCase(bytes, size, runs, 1);
-      const node1Stats = stats(node1.times);
+      const node1Stats = summaryStats(node1.times);
       cases.push({ preset, imageSize: size, config: 'node-1-thread', threads: 1, isolated: null, runs, firstMs: round(node1.first, 1), latencyMs: node1Stats, overNode: round(node1Stats.median / nodeStats.median, 2) });
       const server = await startServer({ modelPath, port: 0, mcSamples: 0 });
       try {
@@ -127,7 +128,7 @@ export async function benchBrowser(presets: readonly PresetName[], runs: number)
               for (let i = 0; i < n; i++) out.push((await w.demo.predictSample(0)).ms);
               return out;
             }, warm + n);
-            const s = stats(times.slice(warm));
+            const s = summaryStats(times.slice(warm));
             cases.push({ preset, imageSize: size, config: name, threads: name === 'webgpu' ? null : demo.threads, isolated: demo.isolated, runs: n, firstMs: round(times[0]!, 1), latencyMs: s, overNode: round(s.median / nodeStats.median, 2) });
           } catch (e) {
             cases.push({ preset, imageSize: size, config: name, threads: null, isolated: null, runs: 0, firstMs: null, latencyMs: null, overNode: null, error: (e as Error).message });
@@ -158,8 +159,9 @@ export function browserReport(b: BrowserBench | { skipped: string }): string {
     c.firstMs === null ? '-' : String(c.firstMs),
     c.overNode === null ? '-' : `${c.overNode}×`,
   ]);
-  return `Browser inference, batch 1 (${b.browserVersion ?? 'Chromium'}, headless, ${b.hardwareConcurrency} logical cores; WebGPU adapter: ${adapter}); the page's session.run\n${table(
-    ['model', 'runtime', 'threads', 'median ms', 'p10–p90 ms', 'first ms', 'vs node'],
-    rows,
-  )}\n`;
+  const title =
+    `Browser inference, batch 1 (${b.browserVersion ?? 'Chromium'}, headless, ` +
+    `${b.hardwareConcurrency} logical cores; WebGPU adapter: ${adapter}); the page's session.run`;
+  const header = ['model', 'runtime', 'threads', 'median ms', 'p10–p90 ms', 'first ms', 'vs node'];
+  return `${title}\n${textTable(header, rows)}\n`;
 }

@@ -14,7 +14,8 @@ import { type ModelConfig, buildInferenceModel, presetConfig } from '../graphBui
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
 import { SESSION_DEFAULTS } from '../runtime/runtime.js';
-import { round, stats, table } from './benchUtil.js';
+import { round, summaryStats } from '../common/stats.js';
+import { textTable } from '../common/table.js';
 import { progress } from '../common/progress.js';
 
 export interface ConvGradCase {
@@ -88,7 +89,7 @@ async function alternate(sessions: ort.InferenceSession[], feeds: Record<string,
       else outputs[i] = Object.values(out)[0]!.data as Float32Array;
     }
   }
-  return { ms: times.map((t) => round(stats(t).median, 2)), outputs };
+  return { ms: times.map((t) => round(summaryStats(t).median, 2)), outputs };
 }
 
 const maxAbs = (a: Float32Array): number => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
@@ -150,7 +151,7 @@ export const CONVGRAD_MODELS = [
 export function convGradReport(b: ConvGradBench): string {
   return [
     `Conv weight gradient (dW) by formulation on ${b.ep}, ms per run (medians of alternating rounds); forward Conv for scale`,
-    table(
+    textTable(
       ['shape', 'layers', 'forward', ...WEIGHT_GRAD_FORMULATIONS, 'fastest', 'chosen', 'max rel. diff'],
       b.cases.map((c) => [
         c.label,

@@ -13,7 +13,9 @@ import { INPUT } from '../graphBuilder/graphIO.js';
 import { type ModelConfig, type PresetName, buildInferenceModel, buildMcModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
-import { type Stats, fmtMs, machineInfo, otherCpuMeter, round, stats, table } from './benchUtil.js';
+import { type SummaryStats, round, summaryStats } from '../common/stats.js';
+import { formatMs, textTable } from '../common/table.js';
+import { machineInfo, otherCpuMeter } from '../runtime/machine.js';
 
 export const WARMUP = 2;
 export const SAMPLES = 10;
@@ -53,7 +55,7 @@ export interface CaseResult {
     sessionMs: number;
   };
   flops: { perRun: number; conv: number; convTranspose: number };
-  latencyMs: Stats & { runs: number[] };
+  latencyMs: SummaryStats & { runs: number[] };
   warmup: number;
   repeats: number;
   /** Present when fewer runs than requested were measured, with why. */
@@ -134,7 +136,7 @@ async function runCase(spec: CaseSpec, requested: number, limitRepeats: boolean,
   const otherCpuCores = other();
   await session.release();
 
-  const st = stats(runs);
+  const st = summaryStats(runs);
   return {
     id,
     preset: spec.preset,
@@ -243,29 +245,29 @@ export function inferenceReport(machine: ReturnType<typeof machineInfo>, cases: 
     `${machine.cpuModel} x ${machine.cpuCount}, ${machine.os}, node ${machine.node}, commit ${machine.gitCommit ?? 'unknown'}${machine.gitDirty ? ' (dirty)' : ''}`,
     '',
     'Model build (graph construction + serialization) and session creation',
-    table(
+    textTable(
       ['model', 'nodes', 'params', 'MB', 'graph ms', 'serialize ms', 'build ms', 'session ms'],
       cases.map((c) => [
         `${c.id} (${c.model.name})`,
         String(c.model.nodes),
         `${(c.model.parameters / 1e6).toFixed(2)}M`,
         (c.model.bytes / 1e6).toFixed(1),
-        fmtMs(c.model.graphMs),
-        fmtMs(c.model.serializeMs),
-        fmtMs(c.model.buildMs),
-        fmtMs(c.model.sessionMs),
+        formatMs(c.model.graphMs),
+        formatMs(c.model.serializeMs),
+        formatMs(c.model.buildMs),
+        formatMs(c.model.sessionMs),
       ]),
     ),
     '',
     `Latency per run in ms (${WARMUP} warm-up runs, then "runs" measured)`,
-    table(
+    textTable(
       ['case', 'runs', 'median', 'p10', 'p90', 'images/s', 'GFLOP/run', 'GFLOP/s', 'other CPU'],
       cases.map((c) => [
         c.id,
         `${c.repeats}${c.repeatsReduced ? '*' : ''}`,
-        fmtMs(c.latencyMs.median),
-        fmtMs(c.latencyMs.p10),
-        fmtMs(c.latencyMs.p90),
+        formatMs(c.latencyMs.median),
+        formatMs(c.latencyMs.p10),
+        formatMs(c.latencyMs.p90),
         c.imagesPerS.toFixed(c.imagesPerS >= 100 ? 0 : 2),
         (c.flops.perRun / 1e9).toFixed(2),
         c.gflopPerS.toFixed(1),
@@ -281,9 +283,15 @@ export function inferenceReport(machine: ReturnType<typeof machineInfo>, cases: 
   out.push(
     '',
     `MC-Dropout: N=${SAMPLES} samples of batch 1 in one run, dropout_ratio ${DROPOUT_RATIO}, vs ${SAMPLES} single passes (medians)`,
-    table(
+    textTable(
       ['preset', 'MC ms', `${SAMPLES} x single ms`, 'ratio', 'FLOP ratio'],
-      mc.map((m) => [`${m.preset}-${m.imageSize}`, fmtMs(m.mcMedianMs), fmtMs(m.tenSinglePassesMs), m.ratio.toFixed(3), m.flopRatio.toFixed(3)]),
+      mc.map((m) => [
+        `${m.preset}-${m.imageSize}`,
+        formatMs(m.mcMedianMs),
+        formatMs(m.tenSinglePassesMs),
+        m.ratio.toFixed(3),
+        m.flopRatio.toFixed(3),
+      ]),
     ),
     '',
     `total ${totalS.toFixed(0)} s; 1-minute load average ${machine.loadAverageAtStart} at start, ${loadAtEnd} at end` +

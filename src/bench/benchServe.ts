@@ -26,7 +26,8 @@ import { buildInferenceModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { ortDist, type ServeOptions, SERVER_LIMITS, startServer } from '../serve/server.js';
 import { syntheticSample } from '../data/synthetic.js';
-import { percentile, round, stats, table } from './benchUtil.js';
+import { quantileSorted, round, summaryStats } from '../common/stats.js';
+import { textTable } from '../common/table.js';
 import { progress } from '../common/progress.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -144,7 +145,13 @@ function count(name: string, description: string, replies: Reply[]): Counted {
     description,
     requests: replies.length,
     statuses,
-    latencyMs: answered.length ? { p50: round(stats(answered).median, 1), p99: round(percentile(answered, 0.99), 1), max: round(answered.at(-1)!, 1) } : null,
+    latencyMs: answered.length
+      ? {
+          p50: round(summaryStats(answered).median, 1),
+          p99: round(quantileSorted(answered, 0.99), 1),
+          max: round(answered.at(-1)!, 1),
+        }
+      : null,
   };
 }
 
@@ -296,7 +303,8 @@ export function serveReport(b: ServeBench): string {
         .map(([k, v]) => `${k} ${v ?? 'NOT within the bound'}`)
         .join(', ')}\n`
     : '';
-  return `${head}${table(['scenario', 'requests', 'answers', 'failures', 'p50 ms', 'p99 ms', 'RSS start MiB', 'RSS peak MiB'], rows)}\n${closed}`;
+  const header = ['scenario', 'requests', 'answers', 'failures', 'p50 ms', 'p99 ms', 'RSS start MiB', 'RSS peak MiB'];
+  return `${head}${textTable(header, rows)}\n${closed}`;
 }
 
 // Child: start the server, print its URL, answer "connections" with the open socket count, exit when stdin ends.

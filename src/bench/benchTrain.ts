@@ -26,7 +26,9 @@ import { type Batch, SESSION_DEFAULTS, type TrainState, initialState, trainStep,
 import { kFoldSplits } from '../training/splits.js';
 import { batchesOf, toBatch } from '../training/batches.js';
 import { syntheticSet } from '../data/synthetic.js';
-import { type Stats, fmtMs, otherCpuMeter, round, stats, table } from './benchUtil.js';
+import { type SummaryStats, round, summaryStats } from '../common/stats.js';
+import { formatMs, textTable } from '../common/table.js';
+import { otherCpuMeter } from '../runtime/machine.js';
 import { type ProfileEvent, lastRunKernels } from './ortProfile.js';
 import { progress } from '../common/progress.js';
 
@@ -84,14 +86,14 @@ export interface TrainResult {
   buildMs: number;
   sessionMs: number;
   warmup: number;
-  stepMs: Stats & { runs: number[] };
+  stepMs: SummaryStats & { runs: number[] };
   imagesPerS: number;
   /** 3 × forward conv FLOPs per step (the usual estimate: backward ≈ 2 × forward). */
   flopsPerStep: number;
   gflopPerS: number;
   /** Peak resident memory of the case's own process after the timed steps (before any profiling). */
   peakRssMiB: number;
-  /** Cores used by other processes during the measured steps (see benchUtil.otherCpuMeter); near 0 when clean. */
+  /** Cores used by other processes during the measured steps (runtime/machine.ts otherCpuMeter); near 0 when clean. */
   otherCpuCores: number | null;
   /** Loss of the last timed step: a finite number, or the measurement is of a broken step. */
   lastLoss: number;
@@ -219,7 +221,8 @@ async function runKStep(tc: TrainCase): Promise<KStepResult> {
     if (i > 0) perStep.push((performance.now() - t) / k);
   }
   await session.release();
-  return { k, runs: K_STEP_RUNS, msPerStep: round(stats(perStep).median), peakRssMiB: round(process.resourceUsage().maxRSS / 1024, 0) };
+  const peakRssMiB = round(process.resourceUsage().maxRSS / 1024, 0);
+  return { k, runs: K_STEP_RUNS, msPerStep: round(summaryStats(perStep).median), peakRssMiB };
 }
 
 /** One case, in this process. */
@@ -246,7 +249,7 @@ async function runTrainCase(tc: TrainCase): Promise<TrainResult> {
   const peakRssMiB = round(process.resourceUsage().maxRSS / 1024, 0);
   await session.release();
   const profile = phases && (await profileStep(model, phases, state, batch, dropout));
-  const st = stats(times);
+  const st = summaryStats(times);
   return {
     case: tc,
     parameters: layout.values.length,
@@ -406,7 +409,7 @@ export async function gemmCeiling(n = 2048, runs = 5): Promise<GemmCeiling> {
     if (i > 0) times.push(performance.now() - t);
   }
   await session.release();
-  const ms = stats(times).median;
+  const ms = summaryStats(times).median;
   return { n, runs, msMedian: round(ms, 1), gflopPerS: round((2 * n ** 3) / 1e9 / (ms / 1000), 1) };
 }
 
@@ -459,7 +462,7 @@ export const TRAIN_CASES: TrainCase[] = [
 export const QUICK_TRAIN_CASES: TrainCase[] = [{ base: 8, size: 64, batch: 2, steps: 3, profile: true }];
 
 const summarizeRounds = (perRound: number[]): RoundsSummary => {
-  const st = stats(perRound);
+  const st = summaryStats(perRound);
   return { perRound: perRound.map((x) => round(x)), median: round(st.median), min: round(st.min), max: round(st.max) };
 };
 
@@ -486,10 +489,15 @@ export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn:
       ours.push(inChild<TrainResult>({ ...tc, profile }));
       oursK.push(inChild<KStepResult>({ kStepOf: tc }));
       const [o, k] = [ours.at(-1)!, oursK.at(-1)!];
-      progress(`${label} round ${r + 1}/${rounds}: ours ${fmtMs(k.msPerStep)} ms/step in ${k.k}-step runs (peak ${k.peakRssMiB} MiB), ${fmtMs(o.stepMs.median)} one step per run (peak ${o.peakRssMiB} MiB)`);
+      progress(
+        `${label} round ${r + 1}/${rounds}: ours ${formatMs(k.msPerStep)} ms/step in ${k.k}-step runs ` +
+          `(peak ${k.peakRssMiB} MiB), ${formatMs(o.stepMs.median)} one step per run (peak ${o.peakRssMiB} MiB)`,
+      );
       if (missing) continue;
       peers.push(pytorchPeer(tc));
-      progress(`${label} round ${r + 1}/${rounds}: PyTorch median ${fmtMs(peers.at(-1)!.ms_median!)} ms/step (BLAS: ${peers.at(-1)!.config?.blas ?? '?'})`);
+      const peer = peers.at(-1)!;
+      const ms = formatMs(peer.ms_median!);
+      progress(`${label} round ${r + 1}/${rounds}: PyTorch median ${ms} ms/step (BLAS: ${peer.config?.blas ?? '?'})`);
     }
     const first = ours[0]!;
     const oursRounds = summarizeRounds(oursK.map((k) => k.msPerStep));
@@ -550,7 +558,8 @@ function profileLines(c: TrainCaseResult): string[] {
   const label: Record<Phase, string> = { forward: 'forward', backward: 'backward', optimizer: 'optimizer', inserted: 'onnxruntime layout reorders' };
   return [
     '',
-    `Where the time goes (${caseName(c.case)}; one extra profiled step: ${fmtMs(p.stepMs)} ms wall, ${fmtMs(p.kernelMs)} ms in kernels = ${pct(p.kernelMs / p.stepMs)}; shares of kernel time)`,
+    `Where the time goes (${caseName(c.case)}; one extra profiled step: ${formatMs(p.stepMs)} ms wall, ` +
+      `${formatMs(p.kernelMs)} ms in kernels = ${pct(p.kernelMs / p.stepMs)}; shares of kernel time)`,
     `  by phase: ${PHASES.map((x) => `${label[x]} ${pct(ph[x].share)}`).join(', ')}`,
     `  by op type: ${topOps(p.byOpType, TOP_OPS)}`,
     `    forward:  ${topOps(ph.forward.byOpType, TOP_OPS / 2)}`,
@@ -562,7 +571,7 @@ export function trainReport(t: TrainBench): string {
   const peerRan = t.cases.filter((c) => c.pytorch.rounds !== undefined);
   const lines = [
     `Train step: fused forward + PolyDice-1 + backward + Adam in one onnxruntime-node CPU run, ${WARMUP} warm-up steps, each case in its own process`,
-    table(
+    textTable(
       ['case', 'params', 'build s', 'session s', 'steps', 'ms/step', 'one-step ms', 'p10 r1', 'p90 r1', 'images/s', 'GFLOP/s', 'of GEMM', 'peak MiB', 'one-step MiB', 'other CPU'],
       t.cases.map((c) => [
         caseName(c.case),
@@ -570,10 +579,10 @@ export function trainReport(t: TrainBench): string {
         (c.buildMs / 1000).toFixed(2),
         (c.sessionMs / 1000).toFixed(2),
         String(c.case.steps),
-        fmtMs(c.rounds.median),
-        fmtMs(c.oneStepRounds.median),
-        fmtMs(c.stepMs.p10),
-        fmtMs(c.stepMs.p90),
+        formatMs(c.rounds.median),
+        formatMs(c.oneStepRounds.median),
+        formatMs(c.stepMs.p10),
+        formatMs(c.stepMs.p90),
         ((c.case.batch * 1000) / c.rounds.median).toFixed(2),
         (c.flopsPerStep / 1e9 / (c.rounds.median / 1000)).toFixed(1),
         pct(c.flopsPerStep / 1e9 / (c.rounds.median / 1000) / t.gemm.gflopPerS),
@@ -592,16 +601,16 @@ export function trainReport(t: TrainBench): string {
     lines.push(
       `Side by side with PyTorch ${v?.torch ?? '?'} CPU (${v?.threads ?? '?'} threads, BLAS: ${v?.blas ?? '?'} ${(v?.blas_libraries ?? []).map((l) => l.split('/').pop()).join(', ')}, oneDNN ${v?.mkldnn ? 'on' : 'off'}; ` +
         `onnxruntime ${t.threads} threads; same U-Net, loss, dropout and Adam), ${peerRan[0]!.rounds.perRound.length} alternating rounds, medians of the round medians [min-max]; PyTorch/ours > 1: we are faster`,
-      table(
+      textTable(
         ['case', 'ours ms', 'PyTorch ms', 'PyTorch/ours', 'ours img/s', 'PyTorch img/s', 'ours MiB', 'PyTorch MiB', 'MiB ours/PyTorch'],
         t.cases.map((c) => {
           const p = c.pytorch;
-          const ours = `${fmtMs(c.rounds.median)} [${fmtMs(c.rounds.min)}-${fmtMs(c.rounds.max)}]`;
+          const ours = `${formatMs(c.rounds.median)} [${formatMs(c.rounds.min)}-${formatMs(c.rounds.max)}]`;
           if (!p.rounds) return [caseName(c.case), ours, '-', p.unavailable ?? '-', '-', '-', String(c.peakRssMiB), '-', '-'];
           return [
             caseName(c.case),
             ours,
-            `${fmtMs(p.rounds.median)} [${fmtMs(p.rounds.min)}-${fmtMs(p.rounds.max)}]`,
+            `${formatMs(p.rounds.median)} [${formatMs(p.rounds.min)}-${formatMs(p.rounds.max)}]`,
             c.pytorchOverOurs === null ? 'refused' : `${c.pytorchOverOurs.toFixed(2)}x`,
             ((c.case.batch * 1000) / c.rounds.median).toFixed(2),
             ((c.case.batch * 1000) / p.rounds.median).toFixed(2),

@@ -19,7 +19,8 @@ import { CASE_BUDGET_S, SAMPLES, WARMUP, benchInference, inferenceReport, infere
 import { benchServe, serveReport } from '../bench/benchServe.js';
 import { CONVGRAD_MODELS, benchConvGrad, convGradReport } from '../bench/benchConvGrad.js';
 import { CVC_DIR, QUICK_TRAIN_CASES, TRAIN_CASES, benchTrain, trainReport } from '../bench/benchTrain.js';
-import { machineInfo, round } from '../bench/benchUtil.js';
+import { round } from '../common/stats.js';
+import { machineInfo } from '../runtime/machine.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, writeFileAtomic } from './cli.js';
 
 const QUICK_REPEATS = 3;

@@ -8,12 +8,11 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { type EvalSummary, type Group, type SummaryMetric, evaluateItems, perImageCsv, summarizeEvaluation } from '../evaluate/evaluate.js';
 import { ModelNotFoundError, chooseModel, loadPredictor, mcModelBytes } from '../serve/predictNode.js';
 import { DATASET_FORMATS, MASK_THRESHOLD, isDatasetFormat, listDataset } from '../data/datasets.js';
-import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
+import { FOREGROUND_THRESHOLD, METRICS } from '../training/metrics.js';
 import { createSession } from '../runtime/runtime.js';
-import { METRICS } from '../study/results.js';
 import { DEFAULT_QUANTILE, parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
 import { PredictError } from '../runtime/modelFile.js';
-import { table } from '../bench/benchUtil.js';
+import { textTable } from '../common/table.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
 
 const FORMATS = DATASET_FORMATS.filter((f) => f !== 'synthetic');
@@ -35,7 +34,7 @@ function summaryTable(s: EvalSummary, mc: boolean): string {
     ['worst 10% by Dice', String(s.worst10.images), ...cells(s.worst10)],
     ...s.terciles.map((t) => [`${t.tercile} foreground${t.coverage ? ` (${pct(t.coverage.min)}–${pct(t.coverage.max)})` : ''}`, String(t.images), ...cells(t)]),
   ];
-  const out = table(['group', 'images', ...keys.map((k) => COLUMN[k])], rows);
+  const out = textTable(['group', 'images', ...keys.map((k) => COLUMN[k])], rows);
   return s.spearmanDifficultyDice === null && !mc ? out : `${out}\nSpearman ρ(difficulty, Dice) = ${s.spearmanDifficultyDice === null ? 'undefined' : s.spearmanDifficultyDice.toFixed(3)}`;
 }
 

@@ -19,7 +19,7 @@ import { CONFIGS, CONFIG_NAMES, DEFAULT_EPS_GRID, MAIN_CONFIG_NAMES, type EpsCho
 import { type FoldMetrics, computeResults, readFoldMetrics, resultsMarkdown } from '../study/results.js';
 import { diceFigure, difficultyDiceFigure, difficultyVsDice, difficultyVsDiceMarkdown, readRunTiming, summarizeTiming, timingMarkdown, trajectoryMarkdown, trajectoryReport } from '../study/report.js';
 import type { Figure } from '../uncertainty/report.js';
-import { machineInfo } from '../bench/benchUtil.js';
+import { machineInfo } from '../runtime/machine.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -32,6 +32,7 @@ import { readFile } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { IMAGE_EXTENSIONS, IMAGE_FORMATS, IMAGE_TYPE_NAMES } from '../common/imageTypes.js';
+import { median } from '../common/stats.js';
 import { nearestResize, resizeRgb } from './preprocess.js';
 import { syntheticSample } from './synthetic.js';
 import type { Sample } from './sample.js';
@@ -690,8 +691,6 @@ export function summarizeDataset(d: LoadedDataset): DatasetSummary {
   const mean = sum.map((v) => v / pixels / 255) as [number, number, number];
   const std = sq.map((v, c) => Math.sqrt(Math.max(0, v / pixels / 65025 - mean[c]! ** 2))) as [number, number, number];
   const cov = d.info.map((i) => i.coverage).sort((a, b) => a - b);
-  const mid = cov.length >> 1;
-  const median = cov.length % 2 ? cov[mid]! : (cov[mid - 1]! + cov[mid]!) / 2;
   const known = d.sequences.filter((s) => s !== undefined) as number[];
   return {
     format: d.format,
@@ -702,7 +701,13 @@ export function summarizeDataset(d: LoadedDataset): DatasetSummary {
     sequences: { count: new Set(known).size, known: known.length },
     imageMean: mean,
     imageStd: std,
-    coverage: { mean: cov.reduce((a, v) => a + v, 0) / cov.length, median, min: cov[0]!, max: cov[cov.length - 1]!, empty: cov.filter((c) => c === 0).length },
+    coverage: {
+      mean: cov.reduce((a, v) => a + v, 0) / cov.length,
+      median: median(cov),
+      min: cov[0]!,
+      max: cov[cov.length - 1]!,
+      empty: cov.filter((c) => c === 0).length,
+    },
     problems: d.problems,
     errors: d.errors,
   };

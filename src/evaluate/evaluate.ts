@@ -13,13 +13,20 @@
  */
 import { nearestResize } from '../data/preprocess.js';
 import { DatasetError, decodeImage, decodeMask, type DatasetItem, type FullMask } from '../data/datasets.js';
-import { FOREGROUND_THRESHOLD, type ImageMetrics, imageMetrics } from '../training/metrics.js';
+import {
+  FOREGROUND_THRESHOLD,
+  type ImageMetrics,
+  type ImageRow,
+  METRICS,
+  type MetricName,
+  hardestImages,
+  imageMetrics,
+} from '../training/metrics.js';
 import { type Predictor, planarInput, runProbability } from '../serve/predictNode.js';
-import { type ImageRow, type MeanStd, type MetricName, METRICS, hardestImages, meanStd } from '../study/results.js';
 import { type McPredictor, predictImage } from '../uncertainty/predictUncertainty.js';
 import { type DifficultySpec } from '../uncertainty/difficulty.js';
-import { spearman } from '../uncertainty/stats.js';
-import { csvCell } from '../uncertainty/trajectory.js';
+import { type MeanStd, meanStd, spearman } from '../common/stats.js';
+import { csvCell } from '../common/table.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Scoring one image

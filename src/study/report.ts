@@ -6,8 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Figure, type PhaseSummary, sectionFigures, summarizePhases } from '../uncertainty/report.js';
-import { spearman } from '../uncertainty/stats.js';
-import { lineChart } from '../uncertainty/svg.js';
+import { spearman } from '../common/stats.js';
+import { lineChart } from '../common/svg.js';
 import { readTrajectory } from '../uncertainty/trajectory.js';
 import type { FoldMetrics, StudyResults } from './results.js';
 

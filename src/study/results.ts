@@ -4,13 +4,8 @@
  * from `readFoldMetrics`), returning objects and Markdown.
  */
 import { readFileSync } from 'node:fs';
-import { quantile as typeQuantile } from '../uncertainty/stats.js';
-import { type WilcoxonResult, wilcoxonSignedRank } from './wilcoxon.js';
-
-export const METRICS = ['dice', 'iou', 'precision', 'recall'] as const;
-export type MetricName = (typeof METRICS)[number];
-/** One test image's metrics; `difficulty` is the final model's MC-Dropout difficulty when the run had MC phases. */
-export type ImageRow = { name: string; difficulty?: number } & Record<MetricName, number>;
+import { type MeanStd, type WilcoxonResult, mean, meanStd, quantile, wilcoxonSignedRank } from '../common/stats.js';
+import { type ImageRow, METRICS, type MetricName, hardestImages } from '../training/metrics.js';
 
 /** One fold's metrics.json, as written by the trainer. */
 export interface FoldMetrics {
@@ -22,40 +17,6 @@ export interface FoldMetrics {
 export function readFoldMetrics(file: string, fold: number): FoldMetrics {
   const m = JSON.parse(readFileSync(file, 'utf8')) as Omit<FoldMetrics, 'fold'>;
   return { fold, mean: m.mean, images: m.images };
-}
-
-export interface MeanStd {
-  mean: number;
-  /** sample standard deviation (n − 1); 0 for a single value */
-  std: number;
-  n: number;
-}
-
-export const mean = (v: readonly number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
-
-export function meanStd(v: readonly number[]): MeanStd {
-  if (v.length === 0) throw new Error('meanStd: no values');
-  const m = mean(v);
-  const std = v.length > 1 ? Math.sqrt(v.reduce((a, x) => a + (x - m) ** 2, 0) / (v.length - 1)) : 0;
-  return { mean: m, std, n: v.length };
-}
-
-/** Quantile (type 7, numpy's default; see uncertainty/stats) of a non-empty list. */
-export function quantile(v: readonly number[], q: number): number {
-  if (v.length === 0) throw new Error('quantile: no values');
-  return typeQuantile(v, q);
-}
-
-/**
- * The hardest `fraction` of images by the baseline's per-image Dice: the ceil(fraction · N) (at
- * least 1) lowest, ties broken by name so the set is deterministic.
- */
-export function hardestImages(baseline: readonly ImageRow[], fraction: number): string[] {
-  const k = Math.max(1, Math.ceil(fraction * baseline.length - 1e-9));
-  return [...baseline]
-    .sort((a, b) => a.dice - b.dice || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .slice(0, k)
-    .map((r) => r.name);
 }
 
 export interface ConfigSummary {
@@ -142,14 +103,17 @@ export function computeResults(runs: ReadonlyMap<string, readonly FoldMetrics[]>
         }),
       );
     };
+    const hardest10 = hardMean(hard10);
+    const hardest25 = hardMean(hard25);
+    if (rows.length === 0) throw new Error(`${config}: no test images`);
     return {
       config,
       folds: folds.length,
       images: rows.length,
       perFold: Object.fromEntries(METRICS.map((m) => [m, meanStd(folds.map((f) => f.mean[m]))])) as Record<MetricName, MeanStd>,
       pooled: Object.fromEntries(METRICS.map((m) => [m, mean(rows.map((r) => r[m]))])) as Record<MetricName, number>,
-      hardest10: hardMean(hard10),
-      hardest25: hardMean(hard25),
+      hardest10,
+      hardest25,
       diceP5: quantile(
         rows.map((r) => r.dice),
         0.05,

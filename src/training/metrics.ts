@@ -27,6 +27,27 @@ export interface ImageMetrics {
   recall: number;
 }
 
+/** The per-image metrics by name, in the order tables and CSV columns list them. */
+export const METRICS = ['dice', 'iou', 'precision', 'recall'] as const satisfies readonly (keyof ImageMetrics)[];
+export type MetricName = (typeof METRICS)[number];
+/**
+ * One image's metrics as metrics.json (the trainer's test fold) and evaluation list them;
+ * `difficulty` is the final model's MC-Dropout difficulty when there is one.
+ */
+export type ImageRow = { name: string; difficulty?: number } & Record<MetricName, number>;
+
+/**
+ * The hardest `fraction` of images by per-image Dice: the names of the ceil(fraction · N) (at least
+ * 1) lowest, ties broken by name so the set is deterministic.
+ */
+export function hardestImages(rows: readonly ImageRow[], fraction: number): string[] {
+  const k = Math.max(1, Math.ceil(fraction * rows.length - 1e-9));
+  return [...rows]
+    .sort((a, b) => a.dice - b.dice || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .slice(0, k)
+    .map((r) => r.name);
+}
+
 function checkLengths(what: string, prob: Float32Array, mask: Uint8Array): void {
   if (prob.length !== mask.length) throw new Error(`${what}: ${prob.length} probabilities for ${mask.length} mask pixels`);
 }

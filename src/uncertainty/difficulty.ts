@@ -19,7 +19,7 @@
  */
 import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
 import { DEFAULT_UNCERTAINTY, type PixelUncertainty, type UncertaintyKind, isUncertaintyKind, pixelUncertainty, uncertaintyMap, UNCERTAINTY_KINDS } from './pixel.js';
-import { quantile } from './stats.js';
+import { quantile } from '../common/stats.js';
 
 export const AGGREGATES = ['mean', 'max', 'quantile', 'foreground-mean', 'sum'] as const;
 export type Aggregate = (typeof AGGREGATES)[number];

@@ -22,7 +22,7 @@
  * vanishes and the loss no longer depends on the overlap, and below it the loss rewards misalignment.
  */
 
-import { averageRanks } from './stats.js';
+import { averageRanks } from '../common/stats.js';
 
 export type EpsMapping =
   | { kind: 'off' }

@@ -15,8 +15,8 @@ import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../common/files.js';
-import { escapeXml, lineChart } from './svg.js';
-import { quantileSorted, spearman } from './stats.js';
+import { escapeXml, lineChart } from '../common/svg.js';
+import { quantileSorted, spearman } from '../common/stats.js';
 import { TRAJECTORY_JSONL, type TrajectoryPhase, readTrajectory } from './trajectory.js';
 
 export interface ReportSection {

@@ -22,6 +22,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/files.js';
+import { csvCell } from '../common/table.js';
 
 export interface TrajectoryRow {
   phase: number;
@@ -49,11 +50,6 @@ const num = (v: number): number | null => (Number.isFinite(v) ? v : null);
 const jsonLine = (r: TrajectoryRow): string =>
   `${JSON.stringify({ phase: r.phase, epoch: r.epoch, index: r.index, name: r.name, difficulty: num(r.difficulty), eps: num(r.eps), dice: num(r.dice) })}\n`;
 
-/** RFC 4180 quoting: names with commas, quotes or newlines are quoted, quotes doubled; non-finite numbers are empty cells. */
-export const csvCell = (v: string | number): string => {
-  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : '';
-  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
-};
 const csvLine = (r: TrajectoryRow): string => `${COLUMNS.map((c) => csvCell(r[c])).join(',')}\n`;
 
 function appendSynced(path: string, text: string): void {

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { difficultyVsDice, readRunTiming, summarizeTiming } from '../../src/study/report.js';
 import type { FoldMetrics } from '../../src/study/results.js';
-import { lineChart } from '../../src/uncertainty/svg.js';
 
 const img = (name: string, dice: number, difficulty?: number) => ({ name, dice, iou: 0, precision: 0, recall: 0, ...(difficulty === undefined ? {} : { difficulty }) });
 const fold = (k: number, images: ReturnType<typeof img>[]): FoldMetrics => ({ fold: k, mean: { dice: 0, iou: 0, precision: 0, recall: 0 }, images });
@@ -33,20 +32,5 @@ describe('study report', () => {
     expect(d.perFold[1]!.spearman).toBeCloseTo(1, 12);
     expect(d.pooled.images).toBe(7);
     expect(difficultyVsDice('dice', [fold(0, [img('a', 0.9), img('b', 0.8)])])).toBeNull();
-  });
-
-  it('charts: categorical x labels, error bars and marker-only series', () => {
-    const svg = lineChart({
-      title: 't',
-      xLabel: 'configuration',
-      yLabel: 'Dice',
-      xCategories: ['dice', 'adaptive-up'],
-      series: [{ label: 'mean', color: '#123456', markersOnly: true, points: [[0, 0.5], [1, 0.7]], errors: [0.1, 0.05] }],
-    });
-    expect(svg).toContain('>dice</text>');
-    expect(svg).toContain('>adaptive-up</text>');
-    expect(svg).not.toContain('<polyline');
-    expect(svg.match(/<circle [^>]*fill="#123456"/g)).toHaveLength(3); // two points + the legend swatch
-    expect(svg.match(/<line [^>]*stroke="#123456" stroke-width="1.5"/g)).toHaveLength(2); // the error bars
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type FoldMetrics, type ImageRow, computeResults, hardestImages, meanStd, quantile, resultsMarkdown } from '../../src/study/results.js';
+import { type FoldMetrics, computeResults, resultsMarkdown } from '../../src/study/results.js';
+import type { ImageRow } from '../../src/training/metrics.js';
 
 const img = (name: string, dice: number): ImageRow => ({ name, dice, iou: dice / 2, precision: 1, recall: dice });
 const fold = (k: number, rows: ImageRow[]): FoldMetrics => ({
@@ -11,27 +12,6 @@ const fold = (k: number, rows: ImageRow[]): FoldMetrics => ({
     precision: 1,
     recall: rows.reduce((a, r) => a + r.recall, 0) / rows.length,
   },
-});
-
-describe('statistics', () => {
-  it('meanStd uses the n − 1 standard deviation', () => {
-    expect(meanStd([2, 4, 4, 4, 5, 5, 7, 9])).toEqual({ mean: 5, std: Math.sqrt(32 / 7), n: 8 });
-    expect(meanStd([3])).toEqual({ mean: 3, std: 0, n: 1 });
-  });
-
-  it('quantile interpolates linearly (numpy default)', () => {
-    expect(quantile([1, 2, 3, 4, 5], 0.5)).toBe(3);
-    // h = 4 · 0.05 = 0.2 → 1 + 0.2 · (2 − 1)
-    expect(quantile([5, 4, 3, 2, 1], 0.05)).toBeCloseTo(1.2, 12);
-    expect(quantile([10, 20], 0.25)).toBeCloseTo(12.5, 12);
-  });
-
-  it('hardestImages takes ceil(fraction · N) lowest, ties by name', () => {
-    const rows = [img('a', 0.5), img('b', 0.1), img('c', 0.1), img('d', 0.9)];
-    expect(hardestImages(rows, 0.1)).toEqual(['b']);
-    expect(hardestImages(rows, 0.25)).toEqual(['b']);
-    expect(hardestImages(rows, 0.5)).toEqual(['b', 'c']);
-  });
 });
 
 describe('computeResults', () => {

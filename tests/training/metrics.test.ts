@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { SMOOTH } from '../../src/graphBuilder/losses.js';
-import { type ImageMetrics, imageMetrics, softDice, summarize } from '../../src/training/metrics.js';
+import {
+  type ImageMetrics,
+  type ImageRow,
+  hardestImages,
+  imageMetrics,
+  softDice,
+  summarize,
+} from '../../src/training/metrics.js';
 
 const P = (...v: number[]): Float32Array => Float32Array.from(v);
 const M = (...v: number[]): Uint8Array => Uint8Array.from(v);
@@ -90,5 +97,16 @@ describe('softDice', () => {
 
   it('checks lengths', () => {
     expect(() => softDice(P(1), M(1, 0))).toThrow(/softDice/);
+  });
+});
+
+describe('hardestImages', () => {
+  const img = (name: string, dice: number): ImageRow => ({ name, dice, iou: dice / 2, precision: 1, recall: dice });
+
+  it('takes ceil(fraction · N) lowest by Dice, ties by name', () => {
+    const rows = [img('a', 0.5), img('b', 0.1), img('c', 0.1), img('d', 0.9)];
+    expect(hardestImages(rows, 0.1)).toEqual(['b']);
+    expect(hardestImages(rows, 0.25)).toEqual(['b']);
+    expect(hardestImages(rows, 0.5)).toEqual(['b', 'c']);
   });
 });

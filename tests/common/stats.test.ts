@@ -1,5 +1,98 @@
 import { describe, expect, it } from 'vitest';
-import { averageRanks, normalSf, signedRankNullCounts, wilcoxonSignedRank } from '../../src/study/wilcoxon.js';
+import {
+  averageRanks,
+  averageRanksWithTies,
+  mean,
+  meanStd,
+  median,
+  normalSf,
+  quantile,
+  round,
+  signedRankNullCounts,
+  spearman,
+  summaryStats,
+  wilcoxonSignedRank,
+} from '../../src/common/stats.js';
+
+describe('means and spreads', () => {
+  it('meanStd uses the n − 1 standard deviation', () => {
+    expect(meanStd([2, 4, 4, 4, 5, 5, 7, 9])).toEqual({ mean: 5, std: Math.sqrt(32 / 7), n: 8 });
+    expect(meanStd([3])).toEqual({ mean: 3, std: 0, n: 1 });
+    expect(() => meanStd([])).toThrow(/no values/);
+    expect(mean([])).toBeNaN();
+  });
+
+  it('round keeps the given decimals', () => {
+    expect(round(1.23456)).toBe(1.235);
+    expect(round(1.25, 1)).toBe(1.3);
+  });
+});
+
+describe('median', () => {
+  it('is the middle value, or the mean of the two middle values', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeNaN();
+  });
+});
+
+describe('summaryStats', () => {
+  it('type-7 percentiles, mean and extremes of unsorted values', () => {
+    const s = summaryStats([5, 1, 4, 2, 3, 6, 8, 7, 10, 9, 11]);
+    expect(s).toEqual({ median: 6, p10: 2, p90: 10, mean: 6, min: 1, max: 11 });
+    expect(summaryStats([1, 2]).p10).toBeCloseTo(1.1, 12);
+  });
+});
+
+
+describe('averageRanks', () => {
+  it('averages tied ranks', () => {
+    expect(averageRanks([10, 20, 20, 30])).toEqual([1, 2.5, 2.5, 4]);
+    expect(averageRanks([3, 1, 2])).toEqual([3, 1, 2]);
+    expect(averageRanks([7, 7, 7])).toEqual([2, 2, 2]);
+    expect(() => averageRanks([1, Number.NaN])).toThrow(/NaN/);
+  });
+});
+
+describe('quantile (type 7)', () => {
+  it('matches numpy.quantile', () => {
+    expect(quantile([4, 1, 3, 2], 0.25)).toBeCloseTo(1.75, 12);
+    expect(quantile([4, 1, 3, 2], 0.5)).toBeCloseTo(2.5, 12);
+    expect(quantile([5], 0.9)).toBe(5);
+    expect(quantile([], 0.5)).toBeNaN();
+  });
+
+  it('interpolates linearly (numpy default)', () => {
+    expect(quantile([1, 2, 3, 4, 5], 0.5)).toBe(3);
+    // h = 4 · 0.05 = 0.2 → 1 + 0.2 · (2 − 1)
+    expect(quantile([5, 4, 3, 2, 1], 0.05)).toBeCloseTo(1.2, 12);
+    expect(quantile([10, 20], 0.25)).toBeCloseTo(12.5, 12);
+  });
+});
+
+describe('spearman', () => {
+  it('without ties equals 1 − 6Σd²/(n(n²−1))', () => {
+    // ranks y: 1 3 2 4 → d = 0 1 1 0 → 1 − 6·2/(4·15) = 0.8
+    expect(spearman([1, 2, 3, 4], [10, 30, 20, 40])).toBeCloseTo(0.8, 12);
+    expect(spearman([1, 2, 3], [9, 5, 1])).toBeCloseTo(-1, 12);
+    expect(spearman([1, 2, 3], [1, 4, 9])).toBeCloseTo(1, 12); // monotone, not linear
+  });
+
+  it('with ties: Pearson of average ranks, computed by hand', () => {
+    // y = 5 6 7 8 7 → ranks 1 2 3.5 5 3.5; x ranks 1..5; Σdxdy = 8, Σdx² = 10, Σdy² = 9.5 → 8/√95
+    expect(spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7])).toBeCloseTo(0.8207826816681233, 12);
+    // ties on both sides: x = 1 1 2 2 → ranks 1.5 1.5 3.5 3.5; y = 1 2 2 3 → 1 2.5 2.5 4
+    // dx = −1 −1 1 1, dy = −1.5 0 0 1.5 → Σdxdy = 3, Σdx² = 4, Σdy² = 4.5 → 3/√18
+    expect(spearman([1, 1, 2, 2], [1, 2, 2, 3])).toBeCloseTo(3 / Math.sqrt(18), 12);
+  });
+
+  it('NaN when undefined', () => {
+    expect(spearman([1, 2, 3], [4, 4, 4])).toBeNaN();
+    expect(spearman([1], [2])).toBeNaN();
+    expect(() => spearman([1, 2], [1])).toThrow();
+  });
+});
+
 
 /** Independent exact p: enumerate all 2^n sign patterns of the (average) ranks of the non-zero differences. */
 function bruteForceP(d: number[]): number {
@@ -20,9 +113,9 @@ function bruteForceP(d: number[]): number {
   return Math.min(1, extreme / 2 ** n);
 }
 
-describe('averageRanks', () => {
-  it('gives tied values their average rank', () => {
-    expect(averageRanks([10, 20, 20, 5, 20])).toEqual({ ranks: [2, 4, 4, 1, 4], ties: [1, 1, 3] });
+describe('averageRanksWithTies', () => {
+  it('gives tied values their average rank and counts the tie groups', () => {
+    expect(averageRanksWithTies([10, 20, 20, 5, 20])).toEqual({ ranks: [2, 4, 4, 1, 4], ties: [1, 1, 3] });
   });
 });
 
@@ -98,7 +191,10 @@ describe('wilcoxonSignedRank', () => {
   });
 
   it('n > 25: normal approximation with tie and continuity correction (scipy reference)', () => {
-    const a = [2.3, -2.3, 0.7, -0.3, -0.2, 0.1, -1.7, 0.1, -0.6, 3.6, 0.5, -0.1, 0.0, -0.4, -0.8, -0.1, 0.8, 0.1, 1.3, 0.1, 0.3, 1.8, 0.8, -0.2, 0.1, 0.8, 2.2, 0.0, 0.1, 1.3];
+    const a = [
+      2.3, -2.3, 0.7, -0.3, -0.2, 0.1, -1.7, 0.1, -0.6, 3.6, 0.5, -0.1, 0.0,
+      -0.4, -0.8, -0.1, 0.8, 0.1, 1.3, 0.1, 0.3, 1.8, 0.8, -0.2, 0.1, 0.8, 2.2, 0.0, 0.1, 1.3,
+    ];
     const r = wilcoxonSignedRank(a, a.map(() => 0));
     expect(r.method).toBe('normal');
     expect(r.n).toBe(28);

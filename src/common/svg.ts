@@ -1,6 +1,7 @@
 /**
- * Hand-written SVG line charts for the report (no chart library): linear axes with "nice" ticks,
- * polylines with markers, shaded bands, horizontal reference lines, a legend on the right.
+ * Hand-written SVG line charts for the reports (the uncertainty report, the study's figures; no
+ * chart library): linear or categorical axes with "nice" ticks, polylines or markers, error bars,
+ * shaded bands, horizontal reference lines, a legend on the right.
  * Output is standalone SVG (xmlns, width/height, white background) so that the same string both
  * inlines into HTML and rasterizes with sharp/librsvg.
  */
