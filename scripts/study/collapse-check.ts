@@ -32,7 +32,7 @@ import {
   scaleConditionF,
   uniformSums,
 } from '../../src/study/collapse.js';
-import { quantileSorted } from '../../src/uncertainty/stats.js';
+import { quantileSorted } from '../../src/common/stats.js';
 
 /** 0.125: what the [0, 0.25] mappings give every image before the first MC phase. */
 const EPS = [-0.25, 0, 0.125, 0.25, 0.5, 1, 2];
