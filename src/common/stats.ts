@@ -1,9 +1,11 @@
 /**
  * The project's statistics, free of any domain: means and spreads, order statistics (median,
  * quantiles, timing summaries), ranks and rank correlation, and the paired Wilcoxon signed-rank
- * test. Plain loops, no dependencies. Users: the study's results, evaluation, the uncertainty
+ * test; Student's t intervals, Holm's adjustment and a cluster bootstrap for the study's model-level
+ * comparisons. Plain loops, no dependencies. Users: the study's results, evaluation, the uncertainty
  * report and ε mapping, the benchmarks and the GPU check.
  */
+import type { Prng } from './prng.js';
 
 /** Rounded to `digits` decimals, as a number (for reported values). */
 export const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
@@ -259,4 +261,128 @@ export function wilcoxonSignedRank(x: readonly number[], y: readonly number[]): 
     method = 'normal';
   }
   return { ...base, wPlus, wMinus, p, method, z, r: z / Math.sqrt(n), rankBiserial: (wPlus - wMinus) / totalRank };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Intervals and multiple comparisons for the study (issue 17): the unit is a trained model.
+
+/**
+ * Regularised incomplete beta I_x(a, b) by its continued fraction (modified Lentz; Numerical
+ * Recipes §6.4), using the symmetry I_x(a, b) = 1 − I_{1−x}(b, a) where the fraction converges slowly.
+ */
+export function incompleteBeta(x: number, a: number, b: number): number {
+  if (!(x >= 0 && x <= 1)) throw new Error(`incompleteBeta: x must be in [0, 1], got ${x}`);
+  if (x === 0 || x === 1) return x;
+  const lnFront = logGamma(a + b) - logGamma(a) - logGamma(b) + a * Math.log(x) + b * Math.log(1 - x);
+  if (x > (a + 1) / (a + b + 2)) return 1 - incompleteBeta(1 - x, b, a);
+  const tiny = 1e-300;
+  let c = 1;
+  let d = 1 - ((a + b) * x) / (a + 1);
+  d = 1 / (Math.abs(d) < tiny ? tiny : d);
+  let f = d;
+  for (let m = 1; m <= 300; m++) {
+    for (const num of [(m * (b - m) * x) / ((a + 2 * m - 1) * (a + 2 * m)), -((a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1))]) {
+      d = 1 + num * d;
+      d = 1 / (Math.abs(d) < tiny ? tiny : d);
+      c = 1 + num / c;
+      if (Math.abs(c) < tiny) c = tiny;
+      f *= c * d;
+    }
+    if (Math.abs(c * d - 1) < 1e-15) break;
+  }
+  return (Math.exp(lnFront) * f) / a;
+}
+
+/** ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; relative error ~1e-15). */
+export function logGamma(x: number): number {
+  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
+  const z = x - 1;
+  let s = c[0]!;
+  for (let i = 1; i < 9; i++) s += c[i]! / (z + i);
+  const t = z + 7.5;
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(s);
+}
+
+/** P(T ≤ t) for Student's t with `df` degrees of freedom. */
+export function studentTCdf(t: number, df: number): number {
+  const tail = 0.5 * incompleteBeta(df / (df + t * t), df / 2, 0.5);
+  return t >= 0 ? 1 - tail : tail;
+}
+
+/** The q-quantile of Student's t with `df` degrees of freedom (bisection on the CDF, to 1e-12). */
+export function studentTQuantile(q: number, df: number): number {
+  if (!(q > 0 && q < 1)) throw new Error(`studentTQuantile: q must be in (0, 1), got ${q}`);
+  if (!(df > 0)) throw new Error(`studentTQuantile: df must be positive, got ${df}`);
+  let lo = -1e6;
+  let hi = 1e6;
+  for (let i = 0; i < 200 && hi - lo > 1e-12; i++) {
+    const mid = (lo + hi) / 2;
+    if (studentTCdf(mid, df) < q) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+export interface Interval {
+  estimate: number;
+  low: number;
+  high: number;
+  /** confidence level, e.g. 0.95 */
+  level: number;
+}
+
+/** Mean with its two-sided t-interval (n ≥ 2 values; the paired differences of the study's models). */
+export function tInterval(xs: readonly number[], level = 0.95): Interval & { n: number; sd: number; p: number } {
+  const n = xs.length;
+  if (n < 2) throw new Error(`tInterval: needs at least 2 values, got ${n}`);
+  const m = mean(xs);
+  const sd = Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (n - 1));
+  const half = studentTQuantile(1 - (1 - level) / 2, n - 1) * (sd / Math.sqrt(n));
+  // Two-sided one-sample t-test of mean 0 (descriptive beside the Wilcoxon test).
+  const p = sd === 0 ? (m === 0 ? 1 : 0) : 2 * (1 - studentTCdf(Math.abs(m) / (sd / Math.sqrt(n)), n - 1));
+  return { estimate: m, low: m - half, high: m + half, level, n, sd, p };
+}
+
+/**
+ * Holm's step-down adjustment of p-values (family-wise error control for every comparison made):
+ * sort ascending, p_(i)·(m − i + 1) made monotone, capped at 1. Returned in the input's order.
+ */
+export function holm(ps: readonly number[]): number[] {
+  const m = ps.length;
+  const order = ps.map((p, i) => ({ p, i })).sort((a, b) => a.p - b.p);
+  const adjusted = new Array<number>(m);
+  let running = 0;
+  order.forEach(({ p, i }, k) => {
+    running = Math.max(running, Math.min(1, p * (m - k)));
+    adjusted[i] = running;
+  });
+  return adjusted;
+}
+
+/**
+ * Percentile-bootstrap interval of the mean over units that come in clusters (a video's frames):
+ * each resample draws whole clusters with replacement, so near-duplicate frames of one video move
+ * together and the interval reflects how many independent videos were tested, not frames.
+ */
+export function clusterBootstrapMean(clusters: readonly (readonly number[])[], rng: Prng, resamples = 10000, level = 0.95): Interval {
+  const nonEmpty = clusters.filter((c) => c.length > 0);
+  if (nonEmpty.length < 2) throw new Error(`clusterBootstrapMean: needs at least 2 non-empty clusters, got ${nonEmpty.length}`);
+  const sums = nonEmpty.map((c) => c.reduce((a, b) => a + b, 0));
+  const sizes = nonEmpty.map((c) => c.length);
+  const means = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    let s = 0;
+    let n = 0;
+    for (let k = 0; k < nonEmpty.length; k++) {
+      const j = Math.floor(rng.next() * nonEmpty.length);
+      s += sums[j]!;
+      n += sizes[j]!;
+    }
+    means[r] = s / n;
+  }
+  means.sort();
+  const all = nonEmpty.flat();
+  return { estimate: mean(all), low: quantileSorted(means, (1 - level) / 2), high: quantileSorted(means, 1 - (1 - level) / 2), level };
 }
