@@ -21,7 +21,7 @@ const ortErrors = (stderr: string): string[] =>
   stderr
     .split('\n')
     .filter((l) => /\[E:onnxruntime|\[F:onnxruntime|CUDA failure|cudaError|CUDNN_STATUS|no kernel image/i.test(l))
-    // eslint-disable-next-line no-control-regex
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the ANSI colour codes of onnxruntime's log
     .map((l) => l.replace(/\x1b\[[0-9;]*m/g, '').trim())
     .slice(-5);
 

@@ -222,7 +222,8 @@ export function pruneFatbins(lib: Buffer, o: PruneOptions): PruneReport {
   for (const c of list) {
     for (const e of c.entries) {
       const key = `${e.kind === 1 ? 'ptx' : 'sm'}_${e.sm}`;
-      const a = (r.byArch[key] ??= { entries: 0, bytes: 0 });
+      r.byArch[key] ??= { entries: 0, bytes: 0 };
+      const a = r.byArch[key]!;
       a.entries++;
       a.bytes += e.length;
       r.bytesBefore += e.length;

@@ -20,7 +20,7 @@ export const TOLERANCE = {
 /** A CPU-only run compares the CPU with itself: nothing may differ. */
 const NO_TOLERANCE = { trajectory: 0, gradient: 0, loss: 0 };
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: phase results are read back from JSON written by other versions of this script
 type Any = any;
 
 const fmt = (x: number | undefined | null, d = 1): string =>
@@ -162,7 +162,7 @@ export function report(
     }
     if (name === 'smoke') {
       const s = o.result as Any;
-      const session = `session ${fmt(s && s.sessionMs, 0)} ms`;
+      const session = `session ${fmt(s?.sessionMs, 0)} ms`;
       rows.push([name, 'ok', `Conv+Relu on ${cfg.ep}: ${session}, max abs diff vs CPU ${s.maxAbsDiffVsCpu}`]);
       continue;
     }

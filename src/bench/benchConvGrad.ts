@@ -149,7 +149,7 @@ export const CONVGRAD_MODELS = [
 ];
 
 export function convGradReport(b: ConvGradBench): string {
-  return [
+  return `${[
     `Conv weight gradient (dW) by formulation on ${b.ep}, ms per run (medians of alternating rounds); forward Conv for scale`,
     textTable(
       ['shape', 'layers', 'forward', ...WEIGHT_GRAD_FORMULATIONS, 'fastest', 'chosen', 'max rel. diff'],
@@ -164,5 +164,5 @@ export function convGradReport(b: ConvGradBench): string {
       ]),
     ),
     '(!) the graph builder picks another formulation than the fastest measured here (see chooseWeightGrad)',
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }

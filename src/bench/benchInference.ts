@@ -15,7 +15,7 @@ import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
 import { type SummaryStats, round, summaryStats } from '../common/stats.js';
 import { formatMs, textTable } from '../common/table.js';
-import { machineInfo, otherCpuMeter } from '../runtime/machine.js';
+import { type machineInfo, otherCpuMeter } from '../runtime/machine.js';
 
 export const WARMUP = 2;
 export const SAMPLES = 10;

@@ -13,7 +13,7 @@
  * --only inference|train|convgrad|serve|browser picks a section. JSON to --out, tables on stdout, progress on stderr.
  */
 import os from 'node:os';
-import { type PresetName } from '../graphBuilder/models.js';
+import type { PresetName } from '../graphBuilder/models.js';
 import { benchBrowser, browserReport } from '../bench/benchBrowser.js';
 import { CASE_BUDGET_S, SAMPLES, WARMUP, benchInference, inferenceReport, inferenceSettings, warmRuntime } from '../bench/benchInference.js';
 import { benchServe, serveReport } from '../bench/benchServe.js';

@@ -239,7 +239,10 @@ export function wilcoxonSignedRank(x: readonly number[], y: readonly number[]): 
   const { ranks, ties } = averageRanksWithTies(d.map(Math.abs));
   let wPlus = 0;
   let wMinus = 0;
-  d.forEach((v, i) => (v > 0 ? (wPlus += ranks[i]!) : (wMinus += ranks[i]!)));
+  d.forEach((v, i) => {
+    if (v > 0) wPlus += ranks[i]!;
+    else wMinus += ranks[i]!;
+  });
   const totalRank = (n * (n + 1)) / 2;
 
   const nullMean = totalRank / 2;

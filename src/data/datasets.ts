@@ -27,7 +27,7 @@
  * images (replicated to RGB), images with alpha (dropped), 16-bit images (reduced to 8 bits), empty masks,
  * files that aren't images, masks without an image, frames without a sequence.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { type Dirent, readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
@@ -162,7 +162,7 @@ interface Folder {
 }
 
 function readFolder(path: string): Folder {
-  let entries;
+  let entries: Dirent[];
   try {
     entries = readdirSync(path, { withFileTypes: true });
   } catch (e) {
@@ -266,8 +266,14 @@ function readReadme(dir: Folder): { path: string; text: string } | undefined {
 function assignSequences(items: DatasetItem[], root: Folder, log: ProblemLog): void {
   const readme = readReadme(root);
   const table = readme ? parseCvcSequences(readme.text) : [];
-  if (!readme) return log.add(`no README.txt in ${root.path}: video sequences unknown (sequence-grouped splits unavailable)`);
-  if (!table.length) return log.add(`${readme.path} has no frame → sequence table: video sequences unknown`);
+  if (!readme) {
+    log.add(`no README.txt in ${root.path}: video sequences unknown (sequence-grouped splits unavailable)`);
+    return;
+  }
+  if (!table.length) {
+    log.add(`${readme.path} has no frame → sequence table: video sequences unknown`);
+    return;
+  }
   for (const item of items) {
     const frame = /^\d+$/.test(item.name) ? Number(item.name) : NaN;
     const row = table.find((r) => frame >= r.from && frame <= r.to);
@@ -305,7 +311,7 @@ export function listDataset(dir: string | undefined, format: DatasetFormat, opti
     const problems = dir ? [`format synthetic: the folder ${dir} is not used`] : [];
     return { format: 'synthetic', items: Array.from({ length: count }, (_, i) => ({ name: syntheticName(i) })), problems };
   }
-  let st;
+  let st: Stats;
   try {
     st = statSync(dir);
   } catch {

@@ -110,7 +110,7 @@ export function resizeRgb(src: ArrayLike<number>, width: number, height: number,
       let acc = 0;
       for (let k = 0; k < n; k++) acc += ys.weights[wBase + k]! * rows[(y0 + k) * outWidth * 3 + x]!;
       const v = Math.round(acc);
-      out[o * outWidth * 3 + x] = v < 0 ? 0 : v > 255 ? 255 : v;
+      out[o * outWidth * 3 + x] = v < 0 ? 0 : Math.min(v , 255);
     }
   }
   return out;

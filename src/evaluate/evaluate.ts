@@ -24,7 +24,7 @@ import {
 } from '../training/metrics.js';
 import { type Predictor, planarInput, runProbability } from '../serve/predictNode.js';
 import { type McPredictor, predictImage } from '../uncertainty/predictUncertainty.js';
-import { type DifficultySpec } from '../uncertainty/difficulty.js';
+import type { DifficultySpec } from '../uncertainty/difficulty.js';
 import { type MeanStd, meanStd, spearman } from '../common/stats.js';
 import { csvCell } from '../common/table.js';
 
@@ -116,7 +116,7 @@ export async function evaluateItems(p: Predictor, items: readonly DatasetItem[],
     options.onItem?.(i + 1, items.length, result);
   }
   const terciles = foregroundTerciles(rows);
-  rows.forEach((r, i) => (r.tercile = terciles[i]));
+  rows.forEach((r, i) => { r.tercile = terciles[i]; });
   return { rows, failures };
 }
 
@@ -130,7 +130,7 @@ export async function evaluateItems(p: Predictor, items: readonly DatasetItem[],
 export function foregroundTerciles(rows: readonly { name: string; coverage: number }[]): Tercile[] {
   const order = rows.map((_, i) => i).sort((a, b) => rows[a]!.coverage - rows[b]!.coverage || (rows[a]!.name < rows[b]!.name ? -1 : rows[a]!.name > rows[b]!.name ? 1 : 0));
   const out = new Array<Tercile>(rows.length);
-  order.forEach((row, rank) => (out[row] = TERCILES[Math.floor((3 * rank) / rows.length)]!));
+  order.forEach((row, rank) => { out[row] = TERCILES[Math.floor((3 * rank) / rows.length)]!; });
   return out;
 }
 

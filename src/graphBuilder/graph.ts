@@ -149,7 +149,7 @@ export function flatLayout(g: Graph): { slots: ParamSlot[]; values: Float32Array
   const params = g.initializers.filter((i) => i.trainable);
   const slots = packSlots(params);
   const values = new Float32Array(params.reduce((n, p) => n + numel(p.shape), 0));
-  params.forEach((p, i) => values.set(p.constant.data as Float32Array, slots[i]!.offset));
+  params.forEach((p, i) => { values.set(p.constant.data as Float32Array, slots[i]!.offset); });
   return { slots, values };
 }
 

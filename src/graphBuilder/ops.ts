@@ -76,7 +76,10 @@ const unary = def({
   attrs: {},
   arity: [1, 1],
   outputs: 1,
-  infer: ([x], _a, ctx) => (requireFloat([x!], ctx), [same(x!)]),
+  infer: ([x], _a, ctx) => {
+    requireFloat([x!], ctx);
+    return [same(x!)];
+  },
 });
 
 const binary = def({
@@ -404,7 +407,7 @@ export const OPS = {
     outputs: 1,
     infer: ([x, , scales], _a, ctx) => {
       const c = scales!.constant;
-      if (!c || c.dtype !== 'float32' || c.shape.length !== 1 || c.shape[0] !== x!.shape.length) return ctx.fail(`scales must be a float32 constant of length ${x!.shape.length}`);
+      if (c?.dtype !== 'float32' || c.shape.length !== 1 || c.shape[0] !== x!.shape.length) return ctx.fail(`scales must be a float32 constant of length ${x!.shape.length}`);
       const factors = Array.from(c.data as Float32Array);
       const out = x!.shape.map((d, i) => d * factors[i]!);
       if (out.some((d) => !Number.isInteger(d))) ctx.fail(`scales ${factors.join(',')} do not give whole sizes from ${fmtShape(x!.shape)}`);
@@ -436,10 +439,10 @@ export const OPS = {
       if (m!.dtype !== 'int64' || m!.shape.length !== 0) ctx.fail('M must be an int64 scalar');
       if (cond!.dtype !== 'bool' || cond!.shape.length !== 0) ctx.fail('cond must be a bool scalar');
       const [iter, bcond, ...bin] = body.inputs;
-      if (!iter || iter.dtype !== 'int64' || iter.shape.length !== 0 || !bcond || bcond.dtype !== 'bool') ctx.fail(`body ${body.name} must start with inputs (iteration int64[], condition bool[])`);
+      if (iter?.dtype !== 'int64' || iter.shape.length !== 0 || !bcond || bcond.dtype !== 'bool') ctx.fail(`body ${body.name} must start with inputs (iteration int64[], condition bool[])`);
       if (bin.length !== carried.length) ctx.fail(`body ${body.name} takes ${bin.length} carried values, the Loop gives ${carried.length}`);
       const [ocond, ...out] = body.outputs;
-      if (!ocond || ocond.dtype !== 'bool' || ocond.shape.length !== 0) ctx.fail(`body ${body.name} must output the condition (bool[]) first`);
+      if (ocond?.dtype !== 'bool' || ocond.shape.length !== 0) ctx.fail(`body ${body.name} must output the condition (bool[]) first`);
       if (out.length !== carried.length) ctx.fail(`body ${body.name} outputs ${out.length} values for ${carried.length} carried ones (scan outputs are not supported: static shapes)`);
       carried.forEach((v, i) => {
         for (const b of [bin[i]!, out[i]!]) {

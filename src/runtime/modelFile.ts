@@ -7,8 +7,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
-import { type Graph } from '../graphBuilder/graph.js';
-import { type ModelConfig } from '../graphBuilder/models.js';
+import type { Graph } from '../graphBuilder/graph.js';
+import type { ModelConfig } from '../graphBuilder/models.js';
 import { numel } from '../graphBuilder/types.js';
 
 const { onnx } = onnxProto;
@@ -33,7 +33,7 @@ export interface TrainedModel {
 }
 
 function floatData(t: onnxProto.onnx.ITensorProto, count: number, where: string): Float32Array {
-  if (t.rawData && t.rawData.length) {
+  if (t.rawData?.length) {
     if (t.rawData.length !== count * 4) throw new PredictError(`${where}: ${t.rawData.length} bytes of raw data for ${count} float32 values`);
     const bytes = Uint8Array.from(t.rawData); // aligned copy
     const view = new DataView(bytes.buffer);

@@ -23,7 +23,7 @@
  *   3. predictions: maxConcurrent decode + run at once, maxQueued waiting with their body read (503 beyond).
  * A slow upload therefore never holds a prediction slot.
  */
-import { createReadStream, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createReadStream, readFileSync, readdirSync, type Stats, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -287,7 +287,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const preprocessJs = Buffer.from(preprocessModuleJs());
   const dropoutP = predictor.config.unet.dropout?.p ?? 0.5;
   const info = {
-    model: basename(dirname(options.modelPath)) + '/' + basename(options.modelPath),
+    model: `${basename(dirname(options.modelPath))}/${basename(options.modelPath)}`,
     imageSize: size,
     samples: samples.samples.map((x, i) => ({ name: x.name, url: `/samples/${i}.png` })),
     sampleSource: samples.source,
@@ -355,7 +355,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         }
         await slot;
         try {
-          let pred;
+          let pred: Awaited<ReturnType<typeof predictBytes>>;
           try {
             pred = await predictBytes(predictor, body);
           } catch (e) {
@@ -396,7 +396,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     }
     const target = safeJoin(PUBLIC_DIR, path === '/' ? '/index.html' : path);
     if (target) {
-      let st;
+      let st: Stats | undefined;
       try {
         st = statSync(target);
       } catch {
@@ -404,7 +404,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }
       if (st?.isFile()) return sendFile(req, res, target, st.size);
     }
-    throw new HttpError(404, `not found: ${path.length > 200 ? path.slice(0, 200) + '…' : path}`);
+    throw new HttpError(404, `not found: ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`);
   };
 
   // The timeouts are checked every second (Node's default, 30 s, would let a slow request live 90 s).

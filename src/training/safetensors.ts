@@ -62,8 +62,8 @@ function littleEndianBytes(t: SafetensorsTensor): Uint8Array {
   if (LITTLE_ENDIAN_HOST || t.dtype === 'U8') return view;
   const out = new Uint8Array(view.length);
   const dv = new DataView(out.buffer);
-  if (t.dtype === 'F32') t.data.forEach((x, i) => dv.setFloat32(i * 4, x, true));
-  else t.data.forEach((x, i) => dv.setBigInt64(i * 8, x, true));
+  if (t.dtype === 'F32') t.data.forEach((x, i) => { dv.setFloat32(i * 4, x, true); });
+  else t.data.forEach((x, i) => { dv.setBigInt64(i * 8, x, true); });
   return out;
 }
 

@@ -15,7 +15,7 @@ const ORIGINAL = join(DATA, 'CVC-ClinicDB-original');
 const KVASIR = join(DATA, 'Kvasir-SEG-sample');
 
 const temps: string[] = [];
-afterAll(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => temps.forEach((d) => { rmSync(d, { recursive: true, force: true }); }));
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'datasets-'));
   temps.push(d);
@@ -26,7 +26,7 @@ type Pixel = (x: number, y: number) => number[];
 /** Raw pixels of w×h with `channels` samples each, from a function of (x, y). */
 const raw = (w: number, h: number, channels: number, f: Pixel): Buffer => {
   const b = Buffer.alloc(w * h * channels);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) f(x, y).forEach((v, c) => (b[(y * w + x) * channels + c] = v));
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) f(x, y).forEach((v, c) => { b[(y * w + x) * channels + c] = v; });
   return b;
 };
 /** Encode an image file; 1- and 2-channel input stays grey (sharp would otherwise write RGB). */

@@ -79,7 +79,10 @@ function buildTiff(s: TiffSpec): Uint8Array {
     if (e.values.length * size > 4) {
       const b = new Uint8Array(e.values.length * size);
       const v = new DataView(b.buffer);
-      e.values.forEach((x, k) => (size === 2 ? v.setUint16(k * 2, x, le) : v.setUint32(k * 4, x, le)));
+      e.values.forEach((x, k) => {
+        if (size === 2) v.setUint16(k * 2, x, le);
+        else v.setUint32(k * 4, x, le);
+      });
       extras.push({ entry: i, bytes: b });
       extraLength += b.length;
     }
@@ -107,7 +110,10 @@ function buildTiff(s: TiffSpec): Uint8Array {
     v.setUint32(p + 4, e.values.length, le);
     const off = extraOffset.get(i);
     if (off !== undefined) v.setUint32(p + 8, off, le);
-    else e.values.forEach((x, k) => (e.type === 3 ? v.setUint16(p + 8 + 2 * k, x, le) : v.setUint32(p + 8, x, le)));
+    else e.values.forEach((x, k) => {
+        if (e.type === 3) v.setUint16(p + 8 + 2 * k, x, le);
+        else v.setUint32(p + 8, x, le);
+      });
   });
   return out;
 }

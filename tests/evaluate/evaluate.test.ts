@@ -177,7 +177,10 @@ describe.runIf(existsSync(SAMPLE) && existsSync(CVC) && existsSync(ORIGINAL))('n
       ['cju0qoxqj9q6s0835b43399p4', 1348, 1070],
       ['cju0qx73cjw570799j4n5cjze', 619, 529],
     ]);
-    for (const row of rep.images) for (const k of ['dice', 'iou', 'precision', 'recall', 'coverage'] as const) expect(row[k]).toBeGreaterThanOrEqual(0), expect(row[k]).toBeLessThanOrEqual(1);
+    for (const row of rep.images) for (const k of ['dice', 'iou', 'precision', 'recall', 'coverage'] as const) {
+      expect(row[k]).toBeGreaterThanOrEqual(0);
+      expect(row[k]).toBeLessThanOrEqual(1);
+    }
     expect(rep.images.map((i) => i.tercile).sort()).toEqual(['large', 'medium', 'small']);
     expect(rep.summary.all.images).toBe(3);
     const csv = readFileSync(join(out, 'per-image.csv'), 'utf8').trim().split('\n');

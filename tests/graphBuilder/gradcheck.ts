@@ -27,7 +27,7 @@ export function projectToScalar(g: Graph, y: Value, rng: Prng): Value {
 
 export async function gradCheck(g: Graph, loss: Value, wrt: Value[], feeds: Feeds, h = 1e-2, seed = 3): Promise<GradCheckResult[]> {
   addOutput(g, 'loss', loss);
-  gradients(g, loss, wrt).forEach((d, i) => addOutput(g, `grad_${i}`, d));
+  gradients(g, loss, wrt).forEach((d, i) => { addOutput(g, `grad_${i}`, d); });
   const session = await ort.InferenceSession.create(serialize(g));
   const tensors = (f: Feeds) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, new ort.Tensor('float32', v, g.inputs.find((i) => i.name === k)!.shape as number[])]));
   const base = await session.run(tensors(feeds));

@@ -136,6 +136,6 @@ describe('gradient rules', () => {
     const dropped = (out.mask!.data as Float32Array).filter((m) => m === 0).length;
     expect(dropped).toBeGreaterThan(40); // p = 0.5 of 200: really dropping
     expect(Math.abs(inner - (out.loss!.data as Float32Array)[0]!)).toBeLessThan(1e-4);
-    grad.forEach((gk, k) => expect(gk === 0).toBe((out.mask!.data as Float32Array)[k] === 0));
+    grad.forEach((gk, k) => { expect(gk === 0).toBe((out.mask!.data as Float32Array)[k] === 0); });
   });
 });

@@ -3,7 +3,7 @@
  * page, click a sample, and compare the browser's probability map (onnxruntime-web) with
  * onnxruntime-node on the exact input the page used.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import type { Browser } from 'playwright-core';
 import { CHROMIUM_PATH, haveChromium, launchChromium } from '../../src/serve/chromium.js';

@@ -28,7 +28,7 @@ describe('study configurations', () => {
       { epoch: 2, valLoss: 0.5, valDice: 0.6, best: true },
       { epoch: 3, valLoss: 0.6, valDice: 0.7, best: false },
     ];
-    expect(selectedValDice(lines.map((l) => JSON.stringify(l)).join('\n') + '\n')).toBe(0.6);
+    expect(selectedValDice(`${lines.map((l) => JSON.stringify(l)).join('\n')}\n`)).toBe(0.6);
     expect(() => selectedValDice('')).toThrow(/no epoch marked best/);
   });
 

@@ -26,7 +26,10 @@ const px = (s: Sample, x: number, y: number): number[] => Array.from(s.image.sub
 /** A stream that counts its draws. */
 function counting(seed: number): Prng & { draws: number } {
   const r = prng(seed);
-  const c = { draws: 0, next: () => (c.draws++, r.next()), state: () => r.state() };
+  const c = { draws: 0, next: () => {
+      c.draws++;
+      return r.next();
+    }, state: () => r.state() };
   return c;
 }
 

@@ -13,7 +13,7 @@ const CVC = join(DATA, 'CVC-ClinicDB');
 const run = (...args: string[]) => spawnSync('node_modules/.bin/tsx', ['src/cli/check-data.ts', ...args], { encoding: 'utf8' });
 
 const temps: string[] = [];
-afterAll(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => temps.forEach((d) => { rmSync(d, { recursive: true, force: true }); }));
 
 /** images/ + masks/ with n 16×16 pairs named 1…n. */
 async function pairs(n: number): Promise<string> {

@@ -48,7 +48,7 @@ describe('WebGPU execution provider', () => {
     const [cpu, gpu, device] = [await curve('cpu'), await curve('webgpu'), await onDevice()];
     // float32 reductions in another order: differences of a few 1e-6 grow slowly over steps.
     for (const other of [gpu, device.losses]) {
-      other.forEach((l, i) => expect(Math.abs(l - cpu[i]!) / cpu[i]!, `step ${i + 1}: cpu ${cpu[i]} webgpu ${l}`).toBeLessThan(1e-3));
+      other.forEach((l, i) => { expect(Math.abs(l - cpu[i]!) / cpu[i]!, `step ${i + 1}: cpu ${cpu[i]} webgpu ${l}`).toBeLessThan(1e-3); });
     }
     expect(device.losses).toEqual(gpu);
     expect(device.final.params.length).toBe(layout.values.length);

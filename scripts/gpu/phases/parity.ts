@@ -165,7 +165,8 @@ async function nodePlacement(ep: ExecutionProvider, model: Uint8Array, feeds: Re
     if (e.cat !== 'Node' || !e.args?.provider || !e.name || !e.name.endsWith('_kernel_time')) continue;
     if (seen.has(e.name)) continue;
     seen.add(e.name);
-    const p = (byProvider[e.args.provider] ??= {});
+    byProvider[e.args.provider] ??= {};
+    const p = byProvider[e.args.provider]!;
     const opName = e.args.op_name ?? '?';
     p[opName] = (p[opName] ?? 0) + 1;
   }

@@ -194,7 +194,7 @@ async function predict(blob, label) {
       }
       drawMap('uncertainty', uncertainty, size, heat);
     }
-    $('time').textContent = `${ms.toFixed(1)} ms` + (mcMs !== null ? ` (MC-Dropout, ${info.mc.samples} samples on ${mc.provider}: ${mcMs.toFixed(1)} ms)` : '');
+    $('time').textContent = `${ms.toFixed(1)} ms${mcMs !== null ? ` (MC-Dropout, ${info.mc.samples} samples on ${mc.provider}: ${mcMs.toFixed(1)} ms)` : ''}`;
     $('foreground').textContent = `${((100 * fg) / probability.length).toFixed(1)} % of pixels`;
     window.lastResult = {
       label,
@@ -238,7 +238,7 @@ async function predictSample(i) {
 async function start() {
   try {
     info = await (await fetch('/api/info')).json();
-    $('model-name').textContent = `${info.model} (${info.imageSize}×${info.imageSize})` + (info.testDice !== null ? `, test Dice ${info.testDice.toFixed(3)}` : '');
+    $('model-name').textContent = `${info.model} (${info.imageSize}×${info.imageSize})${info.testDice !== null ? `, test Dice ${info.testDice.toFixed(3)}` : ''}`;
     $('sample-source').textContent = info.sampleSource === 'synthetic' ? 'Samples (synthetic):' : `Samples (${info.sampleSource}, unseen in training):`;
     const adapter = await gpuAdapter();
     ort = await loadRuntime(adapter);
