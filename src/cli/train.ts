@@ -14,8 +14,9 @@ import { type ExecutionProvider, parseProviders, resolveProvider } from '../runt
 import { groupedKFoldSplits, kFoldSplits } from '../training/splits.js';
 import { type EpochLog, type FoldResult, LOOP_MEMORY_SHARE, type Progress, resolveStepsPerRun, trainFold } from '../training/trainer.js';
 import { parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
-import { parseEpsMapping } from '../uncertainty/epsilon.js';
-import type { McSettings } from '../uncertainty/mcPhase.js';
+import { type EpsScheduleFactory, fixedEps } from '../training/epsSchedule.js';
+import { mcEpsSchedule } from '../uncertainty/adaptive.js';
+import { type EpsPolicy, parseEpsPolicy } from '../uncertainty/epsilon.js';
 import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
 
 /** What train.json holds. `dataset.fingerprint` is absent in runs written before it was recorded. */
@@ -166,7 +167,7 @@ async function optionsFromFlags(): Promise<{ options: RunOptions; out: string; r
   }
   if (!(Number.isInteger(options.mcSamples) && options.mcSamples >= 2)) throw new UsageError(`--mc-samples must be an integer ≥ 2, got ${options.mcSamples}`);
   if (!(options.mcP > 0 && options.mcP < 1)) throw new UsageError(`--mc-p must be in (0, 1), got ${options.mcP}`);
-  mcSettings(options); // validates --uncertainty, --aggregate, --eps-map before anything is written
+  epsScheduleOf(options); // validates --uncertainty, --aggregate, --eps-map before anything is written
   if (!(options.epochs >= 1 && Number.isInteger(options.epochs))) throw new UsageError(`--epochs must be a positive integer, got ${options.epochs}`);
   if (!(options.valFraction > 0 && options.valFraction <= 0.5)) throw new UsageError(`--val-fraction must be in (0, 0.5]: the best model is chosen on validation loss, got ${options.valFraction}`);
   if (!(options.lr > 0)) throw new UsageError(`--lr must be positive, got ${options.lr}`);
@@ -204,18 +205,14 @@ function conflictingFlags(given: readonly string[], saved: RunOptions, parsed: R
   });
 }
 
-function mcSettings(o: RunOptions): McSettings | undefined {
-  if (o.mcEvery === 0) return undefined;
+/** Each image's ε_1: fixed (--eps), or with MC phases the method of uncertainty/adaptive.ts. */
+function epsScheduleOf(o: RunOptions): EpsScheduleFactory {
+  // Without --adaptive every image trains with --eps: MC phases then record that ε_1 (fixed:E).
+  const policy: EpsPolicy = o.epsMap === 'off' ? { kind: 'fixed', eps: o.eps } : usage(() => parseEpsPolicy(o.epsMap));
+  if (o.mcEvery === 0) return fixedEps(o.eps);
   const { aggregate, q } = usage(() => parseAggregate(o.aggregate));
-  return {
-    every: o.mcEvery,
-    samples: o.mcSamples,
-    p: o.mcP,
-    difficulty: { uncertainty: usage(() => parseUncertainty(o.uncertainty)), aggregate, q },
-    // Without --adaptive every image trains with --eps: the phases record that ε_1 (fixed:E), so the
-    // trajectory's eps column is always the ε_1 used (it read 0 here before, whatever --eps was).
-    mapping: o.epsMap === 'off' ? { kind: 'fixed', eps: o.eps } : usage(() => parseEpsMapping(o.epsMap)),
-  };
+  const difficulty = { uncertainty: usage(() => parseUncertainty(o.uncertainty)), aggregate, q };
+  return mcEpsSchedule({ every: o.mcEvery, samples: o.mcSamples, p: o.mcP, difficulty }, policy);
 }
 
 /** A one-line progress bar on a terminal; one line per epoch otherwise (logs, CI). */
@@ -285,7 +282,7 @@ runMain(async () => {
   if (!resume) writeFileAtomic(join(out, 'train.json'), `${JSON.stringify({ options, provider, config, dataset: { format: data.format, images: data.samples.length, fingerprint } }, null, 2)}\n`);
 
   const layout = paramLayout(config);
-  const eps = options.eps;
+  const epsSchedule = epsScheduleOf(options);
   const results: FoldResult[] = [];
   for (const plan of folds.filter((f) => options.fold === 'all' || f.fold === options.fold)) {
     const dir = join(out, `fold-${plan.fold}`);
@@ -302,8 +299,7 @@ runMain(async () => {
         augment: options.augment ? DEFAULT_AUGMENT : NO_AUGMENT,
         providers,
         seed: options.seed,
-        eps,
-        mc: mcSettings(options),
+        epsSchedule,
         stepsPerRun,
       },
       dir,

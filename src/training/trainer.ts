@@ -20,9 +20,7 @@ import { type ImageMetrics, imageMetrics, summarize } from './metrics.js';
 import { type DeviceState, type ExecutionProvider, STATE_OUTPUTS, type TrainState, createSession, evaluate, initialState, toHost, trainStepOnDevice, trainSteps } from '../runtime/runtime.js';
 import type { Sample } from '../data/sample.js';
 import { batchesOf, toBatch } from './batches.js';
-import { type McSettings, mcPhase } from '../uncertainty/mcPhase.js';
-import { epsLookup, unmeasuredEps } from '../uncertainty/epsilon.js';
-import { type TrajectoryRow, appendTrajectory, readTrajectory, trimTrajectory } from '../uncertainty/trajectory.js';
+import type { EpsScheduleFactory } from './epsSchedule.js';
 
 export interface FoldPlan {
   fold: number;
@@ -41,10 +39,11 @@ export interface TrainSettings {
   augment: AugmentOptions;
   providers: ExecutionProvider[];
   seed: number;
-  /** ε_1 of PolyDice-1 for every image while no MC phase has mapped difficulties to ε. */
-  eps: number;
-  /** MC-Dropout phases (METHOD.md §3–4): difficulty trajectory and, unless the mapping is off, adaptive ε. */
-  mc?: McSettings;
+  /**
+   * Each image's ε_1 of PolyDice-1: fixedEps(E), or the adaptive method (METHOD.md §3–4:
+   * uncertainty/adaptive.ts), which also writes the fold's difficulty trajectory.
+   */
+  epsSchedule: EpsScheduleFactory;
   /**
    * Train steps per session run (K): 1 runs the one-step model per batch; K > 1 the K-step Loop
    * model, so the state crosses host↔device once per K steps (capped at the steps of an epoch).
@@ -173,20 +172,9 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
     rmSync(logFile, { force: true });
   }
 
-  // ε per image: fixed until an MC phase maps difficulties to ε (then until the next phase).
-  const mapping = s.mc?.mapping ?? { kind: 'off' as const };
-  const epsTable = (rows: readonly TrajectoryRow[]): ((i: number) => number) => {
-    if (mapping.kind === 'off') return () => s.eps;
-    const byIndex = new Map(rows.map((r) => [r.index, r.eps]));
-    return (i) => byIndex.get(i) ?? unmeasuredEps(mapping);
-  };
-  let epsOf = mapping.kind === 'off' ? () => s.eps : epsLookup(mapping, new Map());
-  if (s.mc) {
-    // A phase written after the checkpoint the run resumes from is dropped: it will run again.
-    trimTrajectory(dir, (r) => resume && r.epoch <= startEpoch);
-    const last = readTrajectory(dir).at(-1);
-    if (last) epsOf = epsTable(last.rows);
-  }
+  const schedule = s.epsSchedule({ dir, samples, train: plan.train, config: c, providers: s.providers });
+  schedule.start(startEpoch);
+  const epsOf = (i: number): number => schedule.epsOf(i);
 
   const shuffleRng = prng(0, loop.shuffle);
   const augmentRng = prng(0, loop.augment);
@@ -223,12 +211,7 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
     }
     state = await toHost(onDevice); // before release: the device buffers belong to the session
     await session.release();
-    if (s.mc && (epoch + 1) % s.mc.every === 0) {
-      const phase = (epoch + 1) / s.mc.every - 1;
-      const rows = await mcPhase(c, state.params, samples, plan.train, s.mc, s.providers, phase, epoch + 1);
-      appendTrajectory(dir, rows);
-      epsOf = epsTable(rows);
-    }
+    await schedule.afterEpoch(epoch + 1, state.params);
 
     const val = await predictAll(evalSession, state.params, samples, plan.val, c.batch, epsOf);
     const valLoss = mean(val.losses);
@@ -261,9 +244,9 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
   writeFileAtomic(model, serialize(inference));
 
   const test = await predictAll(evalSession, best, samples, plan.test, c.batch, () => 0);
-  // With MC phases on, the shipped weights' MC-Dropout difficulty of every test image too, so that
-  // difficulty can be compared with test Dice on the same images (issue 9).
-  const difficulty = s.mc ? new Map((await mcPhase(c, best, samples, plan.test, s.mc, s.providers, 0, loop.bestEpoch + 1)).map((r) => [r.index, r.difficulty])) : undefined;
+  // With the adaptive method, the shipped weights' MC-Dropout difficulty of every test image too, so
+  // that difficulty can be compared with test Dice on the same images (issue 9).
+  const difficulty = await schedule.testDifficulty?.(best, plan.test);
   const images = test.probs.map((p, k) => ({
     name: samples[plan.test[k]!]!.name,
     ...imageMetrics(p, samples[plan.test[k]!]!.mask),

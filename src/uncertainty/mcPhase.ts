@@ -1,8 +1,8 @@
 /**
  * The MC-Dropout phase of training (METHOD.md §3): every M epochs, the current weights go into the
- * MC-Dropout graph (N stochastic samples per image in one run, encoder shared), each training image
- * (un-augmented) gets a difficulty from its pixel uncertainty, and the ε mapping (§4) turns the
- * difficulties into each image's ε_1 for the following epochs.
+ * MC-Dropout graph (N stochastic samples per image in one run, encoder shared) and each training image
+ * (un-augmented) gets a difficulty from its pixel uncertainty. What the difficulties are used for
+ * (ε_1 per image, the trajectory) is adaptive.ts.
  */
 import { INPUT, OUTPUT } from '../graphBuilder/graphIO.js';
 import { type ModelConfig, buildMcModel } from '../graphBuilder/models.js';
@@ -12,9 +12,7 @@ import { type ExecutionProvider, createSession, f32, scalar } from '../runtime/r
 import type { Sample } from '../data/sample.js';
 import { batchesOf, toBatch } from '../training/batches.js';
 import { type DifficultySpec, imageDifficulty } from './difficulty.js';
-import { type EpsMapping, mapDifficulties, unmeasuredEps } from './epsilon.js';
 import { imageSamples } from './pixel.js';
-import type { TrajectoryRow } from './trajectory.js';
 
 export interface McSettings {
   /** Run a phase after every `every` epochs (M). */
@@ -24,11 +22,16 @@ export interface McSettings {
   /** Dropout probability during the phase (p). */
   p: number;
   difficulty: DifficultySpec;
-  /** Difficulty → ε_1; 'off' records the trajectory but leaves ε as configured. */
-  mapping: EpsMapping;
 }
 
-/** Difficulty, Dice of the MC mean prediction and the new ε of every image in `indices`. */
+/** What an MC phase measures of one image. */
+export interface McMeasurement {
+  difficulty: number;
+  /** Dice of the MC mean prediction (p̄ > 0.5) against the mask. */
+  dice: number;
+}
+
+/** Difficulty and Dice of the MC mean prediction of every image in `indices`, by index, in `indices` order. */
 export async function mcPhase(
   c: ModelConfig,
   params: Float32Array,
@@ -36,14 +39,12 @@ export async function mcPhase(
   indices: readonly number[],
   mc: McSettings,
   providers: ExecutionProvider[],
-  phase: number,
-  epoch: number,
-): Promise<TrajectoryRow[]> {
+): Promise<Map<number, McMeasurement>> {
   const g = buildMcModel({ ...c, samples: mc.samples }, { weights: params });
   const session = await createSession(serialize(g), { providers });
   const size = c.imageSize;
   const pixels = size * size;
-  const measured = new Map<number, { difficulty: number; dice: number }>();
+  const measured = new Map<number, McMeasurement>();
   for (const b of batchesOf(indices, c.batch)) {
     const batch = toBatch(b.items.map((i) => samples[i]!), b.items.map(() => 0), size);
     const out = await session.run({ [INPUT.image]: f32(batch.image, batch.dims), [INPUT.dropoutRatio]: scalar(mc.p) });
@@ -54,6 +55,5 @@ export async function mcPhase(
     }
   }
   await session.release();
-  const eps = mapDifficulties(mc.mapping, new Map([...measured].map(([i, m]) => [i, m.difficulty])));
-  return [...measured].map(([index, m]) => ({ phase, epoch, index, name: samples[index]!.name, difficulty: m.difficulty, eps: eps.get(index) ?? unmeasuredEps(mc.mapping), dice: m.dice }));
+  return measured;
 }

@@ -1,9 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { type EpsMapping, epsLookup, formatEpsMapping, mapDifficulties, parseEpsMapping, unmeasuredEps, validateEpsMapping } from '../../src/uncertainty/epsilon.js';
+import {
+  type EpsPolicy,
+  epsLookup,
+  formatEpsPolicy,
+  mapDifficulties,
+  parseEpsPolicy,
+  unmeasuredEps,
+  validateEpsPolicy,
+} from '../../src/uncertainty/epsilon.js';
 
 const M = (entries: [number, number][]) => new Map(entries);
-const lin = (direction: 'up' | 'down'): EpsMapping => ({ kind: 'linear', epsMin: 0, epsMax: 2, direction });
-const rank = (direction: 'up' | 'down'): EpsMapping => ({ kind: 'rank', epsMin: -0.25, epsMax: 1, direction });
+const lin = (direction: 'up' | 'down'): EpsPolicy => ({ kind: 'linear', epsMin: 0, epsMax: 2, direction });
+const rank = (direction: 'up' | 'down'): EpsPolicy => ({ kind: 'rank', epsMin: -0.25, epsMax: 1, direction });
 
 describe('mapDifficulties', () => {
   const d = M([[0, 1], [1, 3], [2, 2], [3, 5]]);
@@ -31,9 +39,9 @@ describe('mapDifficulties', () => {
     const diff = M(Array.from({ length: 50 }, (_, i) => [i, i % 7 === 0 ? 0.005 : rand() * 0.01] as [number, number]));
     for (const m of [lin('up'), lin('down'), rank('up'), rank('down')]) {
       const eps = mapDifficulties(m, diff);
-      const lo = m.kind === 'off' || m.kind === 'fixed' ? 0 : m.epsMin;
-      const hi = m.kind === 'off' || m.kind === 'fixed' ? 0 : m.epsMax;
-      const sign = m.kind !== 'off' && m.kind !== 'fixed' && m.direction === 'up' ? 1 : -1;
+      const lo = m.kind === 'fixed' ? 0 : m.epsMin;
+      const hi = m.kind === 'fixed' ? 0 : m.epsMax;
+      const sign = m.kind !== 'fixed' && m.direction === 'up' ? 1 : -1;
       const pairs = [...diff.entries()].sort((a, b) => a[1] - b[1]).map(([i]) => eps.get(i)!);
       for (const e of pairs) {
         expect(e).toBeGreaterThanOrEqual(lo);
@@ -55,8 +63,7 @@ describe('mapDifficulties', () => {
     expect(unmeasuredEps(rank('down'))).toBe(0.375);
   });
 
-  it('off and fixed ignore difficulty', () => {
-    expect([...mapDifficulties({ kind: 'off' }, d).values()]).toEqual([0, 0, 0, 0]);
+  it('fixed ignores difficulty', () => {
     expect([...mapDifficulties({ kind: 'fixed', eps: 0.5 }, d).values()]).toEqual([0.5, 0.5, 0.5, 0.5]);
   });
 
@@ -73,39 +80,43 @@ describe('epsLookup', () => {
     expect(epsLookup(lin('up'), d)(99)).toBe(1); // midpoint
     expect(epsLookup(lin('up'), new Map())(0)).toBe(1); // before the first MC phase
     expect(epsLookup({ kind: 'fixed', eps: 0.3 }, new Map())(3)).toBe(0.3);
-    expect(epsLookup({ kind: 'off' }, d)(3)).toBe(0);
+    expect(epsLookup({ kind: 'fixed', eps: 0 }, d)(3)).toBe(0);
   });
 });
 
-describe('validateEpsMapping', () => {
+describe('validateEpsPolicy', () => {
   it('names the offending option', () => {
-    expect(() => validateEpsMapping({ kind: 'linear', epsMin: -0.5, epsMax: 1, direction: 'up' })).toThrow(/--eps-min must be greater than -0.5/);
-    expect(() => validateEpsMapping({ kind: 'rank', epsMin: 0, epsMax: -0.6, direction: 'up' })).toThrow(/--eps-max must be greater than -0.5/);
-    expect(() => validateEpsMapping({ kind: 'linear', epsMin: 1, epsMax: 0.5, direction: 'down' })).toThrow(/--eps-min \(1\) must not exceed --eps-max \(0.5\)/);
-    expect(() => validateEpsMapping({ kind: 'linear', epsMin: 0, epsMax: Infinity, direction: 'up' })).toThrow(/--eps-max must be a finite number/);
-    expect(() => validateEpsMapping({ kind: 'fixed', eps: -0.7 })).toThrow(/--eps must be greater than -0.5/);
-    expect(validateEpsMapping({ kind: 'linear', epsMin: 0.5, epsMax: 0.5, direction: 'up' }).kind).toBe('linear'); // equal bounds are fine
+    const ranged = (kind: 'linear' | 'rank', epsMin: number, epsMax: number, direction: 'up' | 'down' = 'up') => () =>
+      validateEpsPolicy({ kind, epsMin, epsMax, direction });
+    expect(ranged('linear', -0.5, 1)).toThrow(/--eps-min must be greater than -0.5/);
+    expect(ranged('rank', 0, -0.6)).toThrow(/--eps-max must be greater than -0.5/);
+    expect(ranged('linear', 1, 0.5, 'down')).toThrow(/--eps-min \(1\) must not exceed --eps-max \(0.5\)/);
+    expect(ranged('linear', 0, Infinity)).toThrow(/--eps-max must be a finite number/);
+    expect(() => validateEpsPolicy({ kind: 'fixed', eps: -0.7 })).toThrow(/--eps must be greater than -0.5/);
+    expect(ranged('linear', 0.5, 0.5)()).toMatchObject({ kind: 'linear' }); // equal bounds are fine
   });
 });
 
-describe('parseEpsMapping', () => {
+describe('parseEpsPolicy', () => {
   it('reads the documented forms', () => {
-    expect(parseEpsMapping('linear:0,2:up')).toEqual({ kind: 'linear', epsMin: 0, epsMax: 2, direction: 'up' });
-    expect(parseEpsMapping('rank:-0.25,1:down')).toEqual({ kind: 'rank', epsMin: -0.25, epsMax: 1, direction: 'down' });
-    expect(parseEpsMapping('linear:0,1')).toEqual({ kind: 'linear', epsMin: 0, epsMax: 1, direction: 'up' });
-    expect(parseEpsMapping('fixed:0.5')).toEqual({ kind: 'fixed', eps: 0.5 });
-    expect(parseEpsMapping(' off ')).toEqual({ kind: 'off' });
+    expect(parseEpsPolicy('linear:0,2:up')).toEqual({ kind: 'linear', epsMin: 0, epsMax: 2, direction: 'up' });
+    expect(parseEpsPolicy('rank:-0.25,1:down')).toEqual({ kind: 'rank', epsMin: -0.25, epsMax: 1, direction: 'down' });
+    expect(parseEpsPolicy('linear:0,1')).toEqual({ kind: 'linear', epsMin: 0, epsMax: 1, direction: 'up' });
+    expect(parseEpsPolicy('fixed:0.5')).toEqual({ kind: 'fixed', eps: 0.5 });
+    expect(parseEpsPolicy(' off ')).toEqual({ kind: 'fixed', eps: 0 }); // what earlier versions read as off
   });
 
-  it('round-trips through formatEpsMapping', () => {
-    for (const s of ['off', 'fixed:0.5', 'linear:0,2:up', 'rank:-0.25,1:down']) expect(formatEpsMapping(parseEpsMapping(s))).toBe(s);
+  it('round-trips through formatEpsPolicy', () => {
+    for (const s of ['fixed:0.5', 'linear:0,2:up', 'rank:-0.25,1:down']) {
+      expect(formatEpsPolicy(parseEpsPolicy(s))).toBe(s);
+    }
   });
 
   it('rejects malformed specs, naming the flag', () => {
     for (const bad of ['', 'linear', 'linear:0', 'linear:0,1:sideways', 'linear:a,1', 'fixed', 'fixed:x', 'off:1', 'cubic:0,1', 'rank:0,1:up:x']) {
-      expect(() => parseEpsMapping(bad, 'eps-map')).toThrow(/--eps-map/);
+      expect(() => parseEpsPolicy(bad, 'eps-map')).toThrow(/--eps-map/);
     }
-    expect(() => parseEpsMapping('linear:2,1')).toThrow(/--eps-min \(2\) must not exceed --eps-max/);
-    expect(() => parseEpsMapping('rank:-0.5,1')).toThrow(/--eps-min must be greater than -0.5/);
+    expect(() => parseEpsPolicy('linear:2,1')).toThrow(/--eps-min \(2\) must not exceed --eps-max/);
+    expect(() => parseEpsPolicy('rank:-0.5,1')).toThrow(/--eps-min must be greater than -0.5/);
   });
 });
