@@ -41,6 +41,15 @@ export function prng(seed: number, state?: readonly number[]): Prng {
   };
 }
 
+/** Fisher-Yates, in place (the one shuffle of folds, epochs and study v2's shuffled ε₁). */
+export function shuffleInPlace<T>(items: T[], r: Prng): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(r.next() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}
+
 /** Standard normal sample (Box-Muller). */
 export function normal(r: Prng): number {
   const u = 1 - r.next(); // (0, 1]: log stays finite

@@ -46,3 +46,31 @@ export function fixedEps(eps: number): EpsScheduleFactory {
     afterEpoch: async () => {},
   });
 }
+
+/**
+ * ε_1 = 0 for the training images during the first `epochs` epochs, then the wrapped schedule's
+ * ε_1 (study v2: the adaptive arms and their controls start as PolyDice-1 at ε_1 = 0 until the first
+ * MC phase, instead of at the range's midpoint). Validation images keep the wrapped schedule's ε_1
+ * in every epoch, so the validation loss that picks the shipped epoch is measured one way throughout.
+ */
+export function withWarmup(inner: EpsScheduleFactory, epochs: number): EpsScheduleFactory {
+  if (!(Number.isInteger(epochs) && epochs >= 0)) throw new Error(`--eps-warmup must be a whole number of epochs ≥ 0, got ${epochs}`);
+  if (epochs === 0) return inner;
+  return (fold) => {
+    const schedule = inner(fold);
+    const train = new Set(fold.train);
+    let trained = 0; // epochs finished: the epoch being trained is trained + 1
+    return {
+      start(doneEpochs) {
+        trained = doneEpochs;
+        schedule.start(doneEpochs);
+      },
+      epsOf: (index) => (trained < epochs && train.has(index) ? 0 : schedule.epsOf(index)),
+      async afterEpoch(epoch, params) {
+        await schedule.afterEpoch(epoch, params);
+        trained = epoch;
+      },
+      ...(schedule.testDifficulty ? { testDifficulty: schedule.testDifficulty.bind(schedule) } : {}),
+    };
+  };
+}

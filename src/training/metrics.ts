@@ -32,9 +32,17 @@ export const METRICS = ['dice', 'iou', 'precision', 'recall'] as const satisfies
 export type MetricName = (typeof METRICS)[number];
 /**
  * One image's metrics as metrics.json (the trainer's test fold) and evaluation list them;
- * `difficulty` is the final model's MC-Dropout difficulty when there is one.
+ * `difficulty` is the final model's MC-Dropout difficulty when there is one; `area` the polyp's
+ * share of the mask's pixels at the model's size (metrics.json written since study v2).
  */
-export type ImageRow = { name: string; difficulty?: number } & Record<MetricName, number>;
+export type ImageRow = { name: string; difficulty?: number; area?: number } & Record<MetricName, number>;
+
+/** Share of a mask's pixels that are foreground (non-zero). */
+export function foregroundShare(mask: Uint8Array): number {
+  let n = 0;
+  for (const v of mask) if (v !== 0) n++;
+  return mask.length === 0 ? 0 : n / mask.length;
+}
 
 /**
  * The hardest `fraction` of images by per-image Dice: the names of the ceil(fraction · N) (at least

@@ -9,7 +9,7 @@
  * sequence: its frames are near-duplicates) inside one test fold, so no test frame has a sibling in
  * training. Indices in every part are sorted ascending; the trainer shuffles the training part itself.
  */
-import { type Prng, deriveSeed, prng } from '../common/prng.js';
+import { type Prng, deriveSeed, prng, shuffleInPlace } from '../common/prng.js';
 
 export interface Fold {
   /** 0-based fold number. */
@@ -17,15 +17,6 @@ export interface Fold {
   train: number[];
   val: number[];
   test: number[];
-}
-
-/** Fisher-Yates, in place. */
-function shuffleInPlace<T>(items: T[], r: Prng): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(r.next() * (i + 1));
-    [items[i], items[j]] = [items[j]!, items[i]!];
-  }
-  return items;
 }
 
 const ascending = (a: number, b: number): number => a - b;

@@ -9,14 +9,14 @@
 import { appendFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
-import { type Prng, deriveSeed, prng } from '../common/prng.js';
+import { type Prng, deriveSeed, prng, shuffleInPlace } from '../common/prng.js';
 import { writeFileAtomic } from '../common/files.js';
 import { buildInferenceModel, type ModelConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { type ParamLayout, buildEvalModel, buildTrainLoopModel, buildTrainStepModel } from '../graphBuilder/trainingModels.js';
 import { type AugmentOptions, augment } from './augment.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { type ImageMetrics, imageMetrics, summarize } from './metrics.js';
+import { type ImageMetrics, type ImageRow, foregroundShare, imageMetrics, summarize } from './metrics.js';
 import { type DeviceState, type ExecutionProvider, STATE_OUTPUTS, type TrainState, createSession, evaluate, initialState, toHost, trainStepOnDevice, trainSteps } from '../runtime/runtime.js';
 import type { Sample } from '../data/sample.js';
 import { batchesOf, toBatch } from './batches.js';
@@ -104,16 +104,7 @@ export interface FoldResult {
   bestEpoch: number;
   bestValLoss: number;
   model: string;
-  metrics: { mean: Record<keyof ImageMetrics, number>; images: ({ name: string } & ImageMetrics)[] };
-}
-
-function shuffled(xs: readonly number[], rng: Prng): number[] {
-  const a = [...xs];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
+  metrics: { mean: Record<keyof ImageMetrics, number>; train: { dice: number }; images: ImageRow[] };
 }
 
 export interface Progress {
@@ -180,7 +171,7 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
   const augmentRng = prng(0, loop.augment);
   for (let epoch = startEpoch; epoch < s.epochs; epoch++) {
     const t0 = performance.now();
-    const batches = batchesOf(shuffled(plan.train, shuffleRng), c.batch);
+    const batches = batchesOf(shuffleInPlace([...plan.train], shuffleRng), c.batch);
     const k = Math.min(s.stepsPerRun, batches.length);
     // A fresh Dropout stream per epoch (see DropoutControls.stream): resumable by construction.
     const model = k > 1 ? buildTrainLoopModel(c, k, s.layout, epoch) : buildTrainStepModel(c, s.layout, epoch);
@@ -247,12 +238,19 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
   // With the adaptive method, the shipped weights' MC-Dropout difficulty of every test image too, so
   // that difficulty can be compared with test Dice on the same images (issue 9).
   const difficulty = await schedule.testDifficulty?.(best, plan.test);
-  const images = test.probs.map((p, k) => ({
-    name: samples[plan.test[k]!]!.name,
-    ...imageMetrics(p, samples[plan.test[k]!]!.mask),
-    ...(difficulty ? { difficulty: difficulty.get(plan.test[k]!)! } : {}),
-  }));
-  const metrics = { mean: summarize(images), images };
+  const images = test.probs.map((p, k): ImageRow => {
+    const sample = samples[plan.test[k]!]!;
+    return {
+      name: sample.name,
+      ...imageMetrics(p, sample.mask),
+      area: foregroundShare(sample.mask),
+      ...(difficulty ? { difficulty: difficulty.get(plan.test[k]!)! } : {}),
+    };
+  });
+  // Convergence check (study v2): the shipped weights' Dice on the un-augmented training images.
+  const fit = await predictAll(evalSession, best, samples, plan.train, c.batch, () => 0);
+  const train = { dice: mean(fit.probs.map((p, k) => imageMetrics(p, samples[plan.train[k]!]!.mask).dice)) };
+  const metrics = { mean: summarize(images), train, images };
   writeFileAtomic(join(dir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
   return { fold: plan.fold, bestEpoch: loop.bestEpoch + 1, bestValLoss: loop.bestValLoss, model, metrics };
 }

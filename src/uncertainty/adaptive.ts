@@ -10,13 +10,23 @@
  * Resuming is exact: phases the checkpoint does not cover are dropped from the trajectory (they run
  * again), and ε is read back from the last phase kept, as the uninterrupted run had it.
  */
+import { deriveSeed, prng, shuffleInPlace } from '../common/prng.js';
 import type { EpsScheduleFactory } from '../training/epsSchedule.js';
 import { type EpsPolicy, mapDifficulties, unmeasuredEps, validateEpsPolicy } from './epsilon.js';
 import { type McSettings, mcPhase } from './mcPhase.js';
 import { type TrajectoryRow, appendTrajectory, readTrajectory, trimTrajectory } from './trajectory.js';
 
+export interface AdaptiveOptions {
+  /**
+   * Study v2's shuffled-ε₁ control: each phase's ε₁ values are permuted across the measured images
+   * (seeded by this seed and the phase), so training sees the same values with no link to difficulty.
+   * The trajectory records the true difficulty and the ε₁ actually used.
+   */
+  shuffleSeed?: number;
+}
+
 /** MC-Dropout phases every `mc.every` epochs, ε_1 per image from `policy`, the trajectory in the fold's dir. */
-export function mcEpsSchedule(mc: McSettings, policy: EpsPolicy): EpsScheduleFactory {
+export function mcEpsSchedule(mc: McSettings, policy: EpsPolicy, options: AdaptiveOptions = {}): EpsScheduleFactory {
   validateEpsPolicy(policy);
   const every = mc.every;
   if (!(Number.isInteger(every) && every >= 1)) throw new Error(`MC phases need every ≥ 1 epochs, got ${every}`);
@@ -40,6 +50,12 @@ export function mcEpsSchedule(mc: McSettings, policy: EpsPolicy): EpsScheduleFac
         const phase = epoch / every - 1;
         const measured = await mcPhase(config, params, samples, train, mc, providers);
         const eps = mapDifficulties(policy, new Map([...measured].map(([i, m]) => [i, m.difficulty])));
+        if (options.shuffleSeed !== undefined) {
+          const values = shuffleInPlace([...eps.values()], prng(deriveSeed(options.shuffleSeed, `eps-shuffle:${phase}`)));
+          [...eps.keys()].forEach((index, k) => {
+            eps.set(index, values[k]!);
+          });
+        }
         const rows = [...measured].map(([index, m]): TrajectoryRow => {
           const name = samples[index]!.name;
           const used = eps.get(index) ?? unmeasuredEps(policy);

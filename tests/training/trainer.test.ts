@@ -36,6 +36,16 @@ describe('npm run train', () => {
     expect(existsSync(summary.folds[0]!.model)).toBe(true);
     expect(summary.folds[0]!.test.dice).toBeGreaterThan(0);
     expect(readdirSync(join(full, 'fold-0')).sort()).toEqual(['checkpoint', 'epochs.jsonl', 'metrics.json', 'model.onnx']);
+    // metrics.json: the shipped weights' Dice on the training images (convergence) and each test
+    // image's polyp area, which study v2 tabulates.
+    const metrics = JSON.parse(readFileSync(join(full, 'fold-0', 'metrics.json'), 'utf8')) as {
+      train: { dice: number };
+      images: { area: number; dice: number }[];
+    };
+    expect(metrics.train.dice).toBeGreaterThan(0.3);
+    expect(metrics.train.dice).toBeLessThanOrEqual(1);
+    for (const row of metrics.images) expect(row.area).toBeGreaterThan(0);
+    expect(new Set(metrics.images.map((r) => r.area)).size).toBeGreaterThan(1);
   });
 
   it('one step per run (--steps-per-run 1) trains byte-identically to the default K-step runs', () => {

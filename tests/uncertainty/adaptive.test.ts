@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { syntheticSet } from '../../src/data/synthetic.js';
 import { presetConfig } from '../../src/graphBuilder/models.js';
 import { paramLayout } from '../../src/graphBuilder/trainingModels.js';
-import { type EpsFold, fixedEps } from '../../src/training/epsSchedule.js';
+import { type EpsFold, fixedEps, withWarmup } from '../../src/training/epsSchedule.js';
 import { mcEpsSchedule } from '../../src/uncertainty/adaptive.js';
 import { DEFAULT_DIFFICULTY } from '../../src/uncertainty/difficulty.js';
 import type { EpsPolicy } from '../../src/uncertainty/epsilon.js';
@@ -85,10 +85,68 @@ describe('mcEpsSchedule', () => {
     for (const d of test.values()) expect(d).toBeGreaterThan(0);
   });
 
+  it('shuffled control: the same ε_1 values per phase, permuted across images, recorded as used', async () => {
+    const plain = fold();
+    const p = mcEpsSchedule(MC, LINEAR)(plain);
+    p.start(0);
+    await p.afterEpoch(2, params);
+    const shuffledFold = fold();
+    const s = mcEpsSchedule(MC, LINEAR, { shuffleSeed: 7 })(shuffledFold);
+    s.start(0);
+    await s.afterEpoch(2, params);
+    const a = readTrajectory(plain.dir)[0]!.rows;
+    const b = readTrajectory(shuffledFold.dir)[0]!.rows;
+    expect(b.map((r) => r.difficulty)).toEqual(a.map((r) => r.difficulty)); // the true difficulty
+    expect([...b.map((r) => r.eps)].sort()).toEqual([...a.map((r) => r.eps)].sort()); // same values
+    expect(b.map((r) => r.eps)).not.toEqual(a.map((r) => r.eps)); // other images get them
+    for (const r of b) expect(s.epsOf(r.index)).toBe(r.eps);
+    // Seeded: the same seed shuffles the same way.
+    const again = fold();
+    const s2 = mcEpsSchedule(MC, LINEAR, { shuffleSeed: 7 })(again);
+    s2.start(0);
+    await s2.afterEpoch(2, params);
+    expect(readTrajectory(again.dir)[0]!.rows.map((r) => r.eps)).toEqual(b.map((r) => r.eps));
+  });
+
   it('refuses an unusable policy or phase interval', () => {
     const reversed: EpsPolicy = { kind: 'linear', epsMin: 1, epsMax: 0, direction: 'up' };
     expect(() => mcEpsSchedule(MC, reversed)).toThrow(/--eps-min \(1\) must not exceed/);
     expect(() => mcEpsSchedule({ ...MC, every: 0 }, LINEAR)).toThrow(/every ≥ 1/);
+  });
+});
+
+describe('withWarmup', () => {
+  it('ε_1 = 0 for training images during the warm-up epochs, validation images unchanged, resumable', async () => {
+    const f = fold();
+    const s = withWarmup(fixedEps(0.3), 2)(f);
+    s.start(0);
+    expect(s.epsOf(train[0]!)).toBe(0); // epoch 1
+    expect(s.epsOf(1)).toBe(0.3); // a validation image keeps the schedule's ε_1
+    await s.afterEpoch(1, params);
+    expect(s.epsOf(train[0]!)).toBe(0); // epoch 2
+    await s.afterEpoch(2, params);
+    expect(s.epsOf(train[0]!)).toBe(0.3); // epoch 3
+    const resumedInWarmup = withWarmup(fixedEps(0.3), 2)(f);
+    resumedInWarmup.start(1);
+    expect(resumedInWarmup.epsOf(train[0]!)).toBe(0);
+    const resumedAfter = withWarmup(fixedEps(0.3), 2)(f);
+    resumedAfter.start(2);
+    expect(resumedAfter.epsOf(train[0]!)).toBe(0.3);
+    const inner = fixedEps(0.3);
+    expect(withWarmup(inner, 0)).toBe(inner); // no warm-up: the schedule itself
+    expect(() => withWarmup(fixedEps(0.3), 1.5)).toThrow(/--eps-warmup/);
+  });
+
+  it('until the first MC phase: the adaptive ε_1 takes over after it and the test difficulty passes through', async () => {
+    const f = fold();
+    const s = withWarmup(mcEpsSchedule(MC, LINEAR), MC.every)(f);
+    s.start(0);
+    expect(train.map((i) => s.epsOf(i))).toEqual(train.map(() => 0));
+    await s.afterEpoch(1, params);
+    await s.afterEpoch(2, params);
+    const rows = readTrajectory(f.dir)[0]!.rows;
+    for (const r of rows) expect(s.epsOf(r.index)).toBe(r.eps);
+    expect(s.testDifficulty).toBeDefined();
   });
 });
 
