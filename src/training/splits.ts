@@ -9,7 +9,7 @@
  * sequence: its frames are near-duplicates) inside one test fold, so no test frame has a sibling in
  * training. Indices in every part are sorted ascending; the trainer shuffles the training part itself.
  */
-import { type Prng, deriveSeed, prng, shuffleInPlace } from '../common/prng.js';
+import { deriveSeed, prng, shuffleInPlace } from '../common/prng.js';
 
 export interface Fold {
   /** 0-based fold number. */

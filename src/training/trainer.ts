@@ -9,7 +9,7 @@
 import { appendFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
-import { type Prng, deriveSeed, prng, shuffleInPlace } from '../common/prng.js';
+import { deriveSeed, prng, shuffleInPlace } from '../common/prng.js';
 import { writeFileAtomic } from '../common/files.js';
 import { buildInferenceModel, type ModelConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
@@ -189,7 +189,9 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
       const chunk = batches.slice(first, first + k).map(batchOf);
       if (k > 1) {
         const r = await trainSteps(session, await toHost(onDevice), chunk, k, s.lr, s.dropoutP);
-        r.losses.forEach((loss, i) => checkFinite(loss, first + i));
+        r.losses.forEach((loss, i) => {
+          checkFinite(loss, first + i);
+        });
         onDevice = r.state;
         losses.push(...r.losses);
       } else {
