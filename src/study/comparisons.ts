@@ -49,6 +49,8 @@ export interface PairedComparison {
   score: ModelScore;
   /** one Δ = score(a) − score(b) per (seed, fold) both arms have */
   pairs: { seed: number; fold: number; a: number; b: number; delta: number }[];
+  /** models left out for want of their pair (only with allowUnpaired: an incomplete grid) */
+  unpaired: number;
   /** mean Δ with its 95% t-interval (and the one-sample t-test's p, descriptive) */
   delta: Interval & { p: number };
   /** exact (n ≤ 25) two-sided Wilcoxon signed-rank p over the Δs: the p that is adjusted */
@@ -66,7 +68,8 @@ const key = (seed: number, fold: number): string => `${seed}/${fold}`;
 
 /**
  * Compare arm `a` with arm `b` on one split. Every (seed, fold) of `a` must have its `b` (a paired
- * design has no unpaired models). `videoOf` maps an image name to its video for the bootstrap.
+ * design has no unpaired models) unless `allowUnpaired` (an incomplete grid, tabulated on request).
+ * `videoOf` maps an image name to its video for the bootstrap.
  */
 export function compareArms(
   models: readonly ModelResult[],
@@ -75,14 +78,21 @@ export function compareArms(
   score: ModelScore,
   videoOf: ((name: string) => string) | null,
   rng: Prng,
+  options: { allowUnpaired?: boolean } = {},
 ): PairedComparison {
   const of = (arm: string): Map<string, ModelResult> =>
     new Map(models.filter((m) => m.arm === arm).map((m) => [key(m.seed, m.fold), m]));
   const ma = of(a);
   const mb = of(b);
-  if (ma.size === 0 || mb.size === 0) throw new Error(`compareArms: no models of ${ma.size === 0 ? a : b}`);
   const missing = [...ma.keys()].filter((k) => !mb.has(k)).concat([...mb.keys()].filter((k) => !ma.has(k)));
-  if (missing.length) throw new Error(`compareArms ${a} vs ${b}: unpaired (seed/fold) ${missing.join(', ')}`);
+  if (missing.length && !options.allowUnpaired) {
+    throw new Error(`compareArms ${a} vs ${b}: unpaired (seed/fold) ${missing.join(', ')}`);
+  }
+  for (const k of missing) {
+    ma.delete(k);
+    mb.delete(k);
+  }
+  if (ma.size < 2) throw new Error(`compareArms ${a} vs ${b}: ${ma.size} paired model(s), need at least 2`);
   const pairs = [...ma.values()]
     .sort((x, y) => x.seed - y.seed || x.fold - y.fold)
     .map((m) => {
@@ -96,6 +106,7 @@ export function compareArms(
     b,
     score,
     pairs,
+    unpaired: missing.length,
     delta: tInterval(deltas),
     wilcoxonP: wilcoxonSignedRank(
       pairs.map((p) => p.a),

@@ -1,0 +1,144 @@
+/**
+ * Study v2's results from its run folders (docs/results/v2/DESIGN.md): every arm's models read back,
+ * the pre-registered family of comparisons (model-level, Holm-adjusted per split), each arm's own
+ * robustness and training Dice, as an object (results.json) and Markdown (results.md).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { prng } from '../common/prng.js';
+import { round } from '../common/stats.js';
+import { markdownTable } from '../common/table.js';
+import type { ImageRow } from '../training/metrics.js';
+import {
+  type ArmRobustness,
+  MODEL_SCORES,
+  type ModelResult,
+  type PairedComparison,
+  adjustFamily,
+  areaTerciles,
+  armRobustness,
+  compareArms,
+} from './comparisons.js';
+import type { EpsChoice } from './configs.js';
+import { type GridSettings, type Split, V2_ARMS, type V2Arm, armRunDir } from './grid.js';
+
+/** The comparisons the design names (A − B), each on mean Dice and on the model's own worst 10%. */
+export const FAMILY: readonly (readonly [V2Arm, V2Arm])[] = [
+  ['adaptive-up', 'polydice1-fixed'],
+  ['adaptive-up', 'shuffled-up'],
+  ['adaptive-up', 'mean-up'],
+  ['adaptive-down', 'polydice1-fixed'],
+  ['adaptive-up', 'dice'],
+  ['polydice1-fixed', 'dice'],
+];
+
+interface MetricsFile {
+  train?: { dice: number };
+  images: ImageRow[];
+}
+
+/** Every arm's models of one split; `missing` lists the metrics.json files not there (yet). */
+export function readModels(
+  s: GridSettings,
+  split: Split,
+  epsStar: number,
+): { models: (ModelResult & { trainDice: number | null })[]; missing: string[] } {
+  const models: (ModelResult & { trainDice: number | null })[] = [];
+  const missing: string[] = [];
+  for (const arm of V2_ARMS)
+    for (const seed of s.seeds)
+      for (let fold = 0; fold < s.folds; fold++) {
+        const file = join(armRunDir(s, split, arm, seed, fold, epsStar), `fold-${fold}`, 'metrics.json');
+        if (!existsSync(file)) {
+          missing.push(file);
+          continue;
+        }
+        const m = JSON.parse(readFileSync(file, 'utf8')) as MetricsFile;
+        models.push({ arm, seed, fold, images: m.images, trainDice: m.train?.dice ?? null });
+      }
+  return { models, missing };
+}
+
+export interface SplitResultsV2 {
+  split: Split;
+  epsStar: EpsChoice;
+  models: number;
+  arms: (ArmRobustness & { trainDice: number | null })[];
+  comparisons: PairedComparison[];
+}
+
+/**
+ * The split's results. `videoOf` names each image's video (the bootstrap's clusters). With missing
+ * models (`allowIncomplete`), comparisons use the pairs both arms have and say how many.
+ */
+export function splitResults(
+  split: Split,
+  epsStar: EpsChoice,
+  models: readonly (ModelResult & { trainDice: number | null })[],
+  videoOf: (name: string) => string,
+  seed = 1,
+): SplitResultsV2 {
+  const present = V2_ARMS.filter((a) => models.some((m) => m.arm === a));
+  const areas = models.filter((m) => m.arm === present[0]).flatMap((m) => m.images.map((r) => r.area));
+  const bounds = areas.every((a) => a !== undefined) && areas.length >= 3 ? areaTerciles(areas as number[]) : null;
+  const arms = present.map((arm) => {
+    const train = models.filter((m) => m.arm === arm && m.trainDice !== null).map((m) => m.trainDice!);
+    return {
+      ...armRobustness(models, arm, bounds),
+      trainDice: train.length ? train.reduce((a, b) => a + b, 0) / train.length : null,
+    };
+  });
+  const rng = prng(seed);
+  const family = FAMILY.filter(([a, b]) => present.includes(a) && present.includes(b)).flatMap(([a, b]) =>
+    MODEL_SCORES.map((score) => compareArms(models, a, b, score, videoOf, rng, { allowUnpaired: true })),
+  );
+  return { split, epsStar, models: models.length, arms, comparisons: adjustFamily(family) };
+}
+
+const f3 = (x: number | null | undefined): string => (x === null || x === undefined || Number.isNaN(x) ? '–' : x.toFixed(3));
+const pFmt = (p: number): string => (p < 0.001 ? p.toExponential(1) : p.toFixed(3));
+
+/** The split's tables: ε* choice, the arms, the family of comparisons. */
+export function splitMarkdown(r: SplitResultsV2): string {
+  const arms = markdownTable(
+    ['arm', 'models', 'mean Dice', 'worst 10%', 'worst 25%', 'p5', 'small / medium / large polyps', 'ρ(difficulty, Dice)', 'ρ(difficulty, area)', 'training Dice'],
+    r.arms.map((a) => [
+      a.arm,
+      String(a.models),
+      f3(a.meanDice),
+      f3(a.worst10),
+      f3(a.worst25),
+      f3(a.p5),
+      a.byAreaTercile ? `${f3(a.byAreaTercile.small)} / ${f3(a.byAreaTercile.medium)} / ${f3(a.byAreaTercile.large)}` : '–',
+      a.difficultyVsDice ? `${f3(a.difficultyVsDice.mean)} (${f3(a.difficultyVsDice.min)} to ${f3(a.difficultyVsDice.max)})` : '–',
+      a.difficultyVsArea ? `${f3(a.difficultyVsArea.mean)} (${f3(a.difficultyVsArea.min)} to ${f3(a.difficultyVsArea.max)})` : '–',
+      f3(a.trainDice),
+    ]),
+  );
+  const comparisons = markdownTable(
+    ['A − B', 'score', 'pairs', 'mean Δ [95% CI]', 'Wilcoxon p', 'Holm p', 'video bootstrap Δ [95% CI]'],
+    r.comparisons.map((c) => [
+      `${c.a} − ${c.b}`,
+      c.score === 'meanDice' ? 'mean Dice' : 'own worst 10%',
+      String(c.pairs.length),
+      `${c.delta.estimate >= 0 ? '+' : ''}${f3(c.delta.estimate)} [${f3(c.delta.low)}, ${f3(c.delta.high)}]`,
+      pFmt(c.wilcoxonP),
+      pFmt(c.pHolm!),
+      c.videoBootstrap
+        ? `${f3(c.videoBootstrap.estimate)} [${f3(c.videoBootstrap.low)}, ${f3(c.videoBootstrap.high)}] (${c.videoBootstrap.videos} videos)`
+        : '–',
+    ]),
+  );
+  const choice = r.epsStar.meanValDice.map((m) => `${m.eps}: ${round(m.meanValDice, 4)}`).join(', ');
+  return [
+    `## ${r.split} split`,
+    '',
+    `ε* = ${r.epsStar.eps} (mean validation Dice of the grid, seed-1 folds: ${choice}); adaptive range ε* ± 0.25.`,
+    '',
+    arms,
+    '',
+    comparisons,
+    '',
+  ].join('\n');
+}
+

@@ -1,0 +1,70 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { type GridSettings, V2_ARMS, armRunDir } from '../../src/study/grid.js';
+import { FAMILY, readModels, splitMarkdown, splitResults } from '../../src/study/resultsV2.js';
+
+const settings = (out: string): GridSettings => ({
+  splits: ['sequence'],
+  seeds: [1, 2, 3],
+  gridSeeds: [1],
+  folds: 3,
+  epsGrid: [0, 0.25],
+  mcEvery: 5,
+  halfWidth: 0.25,
+  epochs: 10,
+  common: [],
+  out,
+});
+const CHOICE = { eps: 0.25, meanValDice: [{ eps: 0, meanValDice: 0.5, folds: 3 }, { eps: 0.25, meanValDice: 0.6, folds: 3 }], rule: 'test' };
+
+/** Writes every arm's metrics.json; adaptive-up scores `gain` above the others on every image. */
+function writeGrid(s: GridSettings, gain: number, skip?: string): void {
+  for (const arm of V2_ARMS)
+    for (const seed of s.seeds)
+      for (let fold = 0; fold < s.folds; fold++) {
+        const dir = join(armRunDir(s, 'sequence', arm, seed, fold, 0.25), `fold-${fold}`);
+        if (`${arm}/${seed}/${fold}` === skip) continue;
+        mkdirSync(dir, { recursive: true });
+        const images = Array.from({ length: 12 }, (_, j) => {
+          const i = fold * 12 + j;
+          const dice = Math.min(1, 0.3 + ((i * 7 + seed) % 10) / 20 + (arm === 'adaptive-up' ? gain : 0));
+          return { name: `f${i}`, dice, iou: dice, precision: dice, recall: dice, area: (i + 1) / 100, difficulty: 1 - dice };
+        });
+        writeFileSync(join(dir, 'metrics.json'), JSON.stringify({ mean: {}, train: { dice: 0.8 }, images }));
+      }
+}
+
+describe('study v2 results', () => {
+  it('reads every arm, runs the 12-test family with Holm and renders the tables', () => {
+    const s = settings(mkdtempSync(join(tmpdir(), 'v2-')));
+    writeGrid(s, 0.05);
+    const { models, missing } = readModels(s, 'sequence', 0.25);
+    expect(missing).toEqual([]);
+    expect(models).toHaveLength(V2_ARMS.length * 9);
+    const r = splitResults('sequence', CHOICE, models, (name) => `v${Number(name.slice(1)) % 6}`);
+    expect(r.comparisons).toHaveLength(FAMILY.length * 2);
+    const main = r.comparisons.find((c) => c.a === 'adaptive-up' && c.b === 'polydice1-fixed' && c.score === 'meanDice')!;
+    expect(main.pairs).toHaveLength(9);
+    expect(main.delta.estimate).toBeGreaterThan(0.04);
+    expect(main.pHolm).toBeGreaterThanOrEqual(main.wilcoxonP);
+    const same = r.comparisons.find((c) => c.a === 'polydice1-fixed' && c.b === 'dice' && c.score === 'meanDice')!;
+    expect(same.delta.estimate).toBe(0);
+    expect(r.arms.find((a) => a.arm === 'dice')!.trainDice).toBeCloseTo(0.8, 12);
+    const md = splitMarkdown(r);
+    expect(md).toContain('ε* = 0.25');
+    expect(md).toMatch(/\| adaptive-up − polydice1-fixed +\| mean Dice +\| 9 /);
+  });
+
+  it('lists what is missing; an incomplete grid compares the pairs it has', () => {
+    const s = settings(mkdtempSync(join(tmpdir(), 'v2-')));
+    writeGrid(s, 0.05, 'mean-up/2/1');
+    const { models, missing } = readModels(s, 'sequence', 0.25);
+    expect(missing).toEqual([join(s.out, 'sequence', 'mean-up', 'seed-2', 'run-1', 'fold-1', 'metrics.json')]);
+    const r = splitResults('sequence', CHOICE, models, (name) => `v${Number(name.slice(1)) % 6}`);
+    const c = r.comparisons.find((x) => x.b === 'mean-up')!;
+    expect(c.pairs).toHaveLength(8);
+    expect(c.unpaired).toBe(1);
+  });
+});
