@@ -21,9 +21,10 @@ import { CONVGRAD_MODELS, benchConvGrad, convGradReport } from '../bench/benchCo
 import { CVC_DIR, QUICK_TRAIN_CASES, TRAIN_CASES, benchTrain, trainReport } from '../bench/benchTrain.js';
 import { round } from '../common/stats.js';
 import { machineInfo } from '../runtime/machine.js';
-import { UsageError, numberFlag, parseFlags, progress, runMain, writeFileAtomic } from './cli.js';
+import { asText, integerFrom, oneOf, parseFlags, progress, runMain, writeFileAtomic } from './cli.js';
 
 const QUICK_REPEATS = 3;
+const BENCH_SECTIONS = ['all', 'inference', 'train', 'convgrad', 'serve', 'browser'] as const;
 
 runMain(async () => {
   const f = parseFlags(
@@ -38,20 +39,30 @@ runMain(async () => {
       '1 and N threads, WebGPU) against onnxruntime-node on the same model.\n' +
       'JSON to --out, tables on stdout.',
     {
-      out: { type: 'string', description: 'JSON results file', default: 'artifacts/bench/bench.json' },
-      repeats: { type: 'string', description: `measured runs per case, after ${WARMUP} warm-up runs; slow cases are capped to ~${CASE_BUDGET_S} s`, default: `10 (${QUICK_REPEATS} with --quick)` },
-      quick: { type: 'boolean', description: `smoke test: the small preset only, ${QUICK_REPEATS} runs per case; a tiny train case without the PyTorch peer` },
-      only: { type: 'string', description: 'inference, train, convgrad, serve or browser', default: 'all' },
-      rounds: { type: 'string', description: 'train: alternating rounds of ours and PyTorch per case (at least 3 for a quoted ratio)', default: '3 (1 with --quick)' },
+      out: { help: 'JSON results file', parse: asText, default: 'artifacts/bench/bench.json' },
+      repeats: {
+        help: `measured runs per case, after ${WARMUP} warm-up runs; slow cases are capped to ~${CASE_BUDGET_S} s`,
+        parse: integerFrom(1),
+        default: undefined,
+        defaultHelp: `10 (${QUICK_REPEATS} with --quick)`,
+      },
+      quick: {
+        help:
+          `smoke test: the small preset only, ${QUICK_REPEATS} runs per case; ` +
+          'a tiny train case without the PyTorch peer',
+        switch: true,
+      },
+      only: { help: 'inference, train, convgrad, serve or browser', parse: oneOf(BENCH_SECTIONS), default: 'all' },
+      rounds: {
+        help: 'train: alternating rounds of ours and PyTorch per case (at least 3 for a quoted ratio)',
+        parse: integerFrom(1),
+        default: undefined,
+        defaultHelp: '3 (1 with --quick)',
+      },
     },
   );
-  const repeatsGiven = !f.repeats.startsWith('10 (');
-  const repeats = repeatsGiven ? numberFlag('repeats', f.repeats) : f.quick ? QUICK_REPEATS : 10;
-  if (!Number.isInteger(repeats) || repeats < 1) throw new UsageError(`--repeats must be a positive integer, got "${f.repeats}"`);
-
-  if (!['all', 'inference', 'train', 'convgrad', 'serve', 'browser'].includes(f.only)) throw new UsageError(`--only must be inference, train, convgrad, serve or browser, got "${f.only}"`);
-  const rounds = f.rounds.startsWith('3 (') ? (f.quick ? 1 : 3) : numberFlag('rounds', f.rounds);
-  if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError(`--rounds must be a positive integer, got "${f.rounds}"`);
+  const repeats = f.repeats ?? (f.quick ? QUICK_REPEATS : 10);
+  const rounds = f.rounds ?? (f.quick ? 1 : 3);
   const start = performance.now();
   const machine = machineInfo();
   progress(`bench: ${machine.cpuModel} x ${machine.cpuCount}, node ${machine.node}, onnxruntime ${machine.onnxruntime}${f.quick ? ', quick' : ''}`);

@@ -9,7 +9,22 @@ import { saveCheckpoint } from '../training/checkpoint.js';
 import type { NormKind } from '../graphBuilder/layers.js';
 import { toText } from '../graphBuilder/printer.js';
 import { serialize } from '../graphBuilder/serialize.js';
-import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
+import { UsageError, asNumber, asText, oneOf, parseFlags, progress, runMain, writeFileAtomic } from './cli.js';
+
+const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+const presetSummary = (k: PresetName): string => {
+  const p = PRESETS[k];
+  return `${k} (base ${p.base}, depth ${p.depth}, ${p.imageSize}²)`;
+};
+const NORM_KINDS: readonly NormKind[] = ['none', 'batch', 'group'];
+
+/** --dropout: bottleneck and/or decoder, comma-separated. */
+function parseDropoutPlaces(raw: string, flag: string): { bottleneck: boolean; decoder: boolean } {
+  const places = raw.split(',').map((s) => s.trim());
+  const unknown = places.filter((s) => s !== 'bottleneck' && s !== 'decoder');
+  if (unknown.length) throw new UsageError(`--${flag} accepts bottleneck and/or decoder, got "${unknown.join(',')}"`);
+  return { bottleneck: places.includes('bottleneck'), decoder: places.includes('decoder') };
+}
 
 runMain(() => {
   const f = parseFlags(
@@ -18,43 +33,71 @@ runMain(() => {
       'artifacts (fused train step, training, optimizer and eval models, initial checkpoint) as ONNX files,\n' +
       'and a text snapshot of each graph (structure, shapes, attributes; no weights).',
     {
-      preset: { type: 'string', description: `network size: ${Object.entries(PRESETS).map(([k, p]) => `${k} (base ${p.base}, depth ${p.depth}, ${p.imageSize}²)`).join(', ')}`, default: 'small' },
-      size: { type: 'string', description: 'input size in pixels (multiple of 2^depth)', default: "the preset's" },
-      batch: { type: 'string', description: 'images per run (graphs have static shapes)', default: String(DEFAULTS.batch) },
-      samples: { type: 'string', description: 'MC-Dropout samples per image (N)', default: String(DEFAULTS.samples) },
-      dropout: { type: 'string', description: 'dropout placement: bottleneck, decoder or bottleneck,decoder', default: 'bottleneck,decoder' },
-      'dropout-p': { type: 'string', description: 'default dropout probability in [0,1), recorded in the MC model; the MC model takes p as an input', default: String(DEFAULTS.p) },
-      norm: { type: 'string', description: 'normalization after each conv: none, batch or group', default: DEFAULTS.norm },
-      groups: { type: 'string', description: 'groups for --norm group', default: String(DEFAULTS.groups) },
-      seed: { type: 'string', description: 'seed of the weight initialization and dropout streams', default: String(DEFAULTS.seed) },
-      loss: { type: 'string', description: `training loss: ${Object.keys(LOSS_PRESETS).join(', ')}`, default: 'polydice1' },
-      optimizer: { type: 'string', description: 'adam or adamw', default: DEFAULT_OPTIMIZER.kind },
-      'weight-decay': { type: 'string', description: 'L2 (adam) or decoupled (adamw) weight decay', default: String(DEFAULT_OPTIMIZER.weightDecay) },
-      'inference-only': { type: 'boolean', description: 'skip the training artifacts (required with --norm batch)' },
-      out: { type: 'string', description: 'folder for the .onnx files', default: 'artifacts/models/<preset>-<size>' },
-      snapshots: { type: 'string', description: 'folder for the text snapshots', default: 'graphs/<preset>-<size>' },
+      preset: {
+        help: `network size: ${PRESET_NAMES.map(presetSummary).join(', ')}`,
+        parse: oneOf(PRESET_NAMES),
+        default: 'small',
+      },
+      size: {
+        help: 'input size in pixels (multiple of 2^depth)',
+        parse: asNumber,
+        default: undefined,
+        defaultHelp: "the preset's",
+      },
+      batch: { help: 'images per run (graphs have static shapes)', parse: asNumber, default: DEFAULTS.batch },
+      samples: { help: 'MC-Dropout samples per image (N)', parse: asNumber, default: DEFAULTS.samples },
+      dropout: {
+        help: 'dropout placement: bottleneck, decoder or bottleneck,decoder',
+        parse: parseDropoutPlaces,
+        default: { bottleneck: true, decoder: true },
+        defaultHelp: 'bottleneck,decoder',
+      },
+      'dropout-p': {
+        help: 'default dropout probability in [0,1), recorded in the MC model; the MC model takes p as an input',
+        parse: asNumber,
+        default: DEFAULTS.p,
+      },
+      norm: {
+        help: 'normalization after each conv: none, batch or group',
+        parse: oneOf(NORM_KINDS),
+        default: DEFAULTS.norm,
+      },
+      groups: { help: 'groups for --norm group', parse: asNumber, default: DEFAULTS.groups },
+      seed: { help: 'seed of the weight initialization and dropout streams', parse: asNumber, default: DEFAULTS.seed },
+      loss: {
+        help: `training loss: ${Object.keys(LOSS_PRESETS).join(', ')}`,
+        parse: parseLoss,
+        default: parseLoss('polydice1'),
+        defaultHelp: 'polydice1',
+      },
+      optimizer: { help: 'adam or adamw', parse: oneOf(['adam', 'adamw']), default: DEFAULT_OPTIMIZER.kind },
+      'weight-decay': {
+        help: 'L2 (adam) or decoupled (adamw) weight decay',
+        parse: asNumber,
+        default: DEFAULT_OPTIMIZER.weightDecay,
+      },
+      'inference-only': { help: 'skip the training artifacts (required with --norm batch)', switch: true },
+      out: {
+        help: 'folder for the .onnx files',
+        parse: asText,
+        default: undefined,
+        defaultHelp: 'artifacts/models/<preset>-<size>',
+      },
+      snapshots: {
+        help: 'folder for the text snapshots',
+        parse: asText,
+        default: undefined,
+        defaultHelp: 'graphs/<preset>-<size>',
+      },
     },
   );
-  const preset = f.preset as PresetName;
-  if (!(preset in PRESETS)) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got "${f.preset}"`);
-  const places = f.dropout.split(',').map((s) => s.trim());
-  const unknown = places.filter((s) => s !== 'bottleneck' && s !== 'decoder');
-  if (unknown.length) throw new UsageError(`--dropout accepts bottleneck and/or decoder, got "${unknown.join(',')}"`);
-  if (f.optimizer !== 'adam' && f.optimizer !== 'adamw') throw new UsageError(`--optimizer must be adam or adamw, got "${f.optimizer}"`);
+  const { preset } = f;
   const config = presetConfig(preset, {
-    training: {
-      loss: usage(() => parseLoss(f.loss)),
-      optimizer: { ...DEFAULT_OPTIMIZER, kind: f.optimizer, weightDecay: numberFlag('weight-decay', f['weight-decay']) },
-    },
-    imageSize: f.size === "the preset's" ? undefined : numberFlag('size', f.size),
-    batch: numberFlag('batch', f.batch),
-    samples: numberFlag('samples', f.samples),
-    unet: {
-      norm: f.norm as NormKind,
-      groups: numberFlag('groups', f.groups),
-      seed: numberFlag('seed', f.seed),
-      dropout: { bottleneck: places.includes('bottleneck'), decoder: places.includes('decoder'), p: numberFlag('dropout-p', f['dropout-p']) },
-    },
+    training: { loss: f.loss, optimizer: { ...DEFAULT_OPTIMIZER, kind: f.optimizer, weightDecay: f['weight-decay'] } },
+    imageSize: f.size,
+    batch: f.batch,
+    samples: f.samples,
+    unet: { norm: f.norm, groups: f.groups, seed: f.seed, dropout: { ...f.dropout, p: f['dropout-p'] } },
   });
   validateConfig(config); // before any file is written
   const training = !f['inference-only'];
@@ -62,8 +105,8 @@ runMain(() => {
     throw new UsageError(`--norm ${config.unet.norm} has no training graphs yet (batch statistics are not implemented); use --norm none or group, or --inference-only`);
   }
   const tag = `${preset}-${config.imageSize}`;
-  const out = f.out.startsWith('artifacts/models/<') ? join('artifacts', 'models', tag) : f.out;
-  const snapshots = f.snapshots.startsWith('graphs/<') ? join('graphs', tag) : f.snapshots;
+  const out = f.out ?? join('artifacts', 'models', tag);
+  const snapshots = f.snapshots ?? join('graphs', tag);
   const graphs = shippedGraphs(config, { training });
   const written: Record<string, string> = {};
   for (const g of graphs) {

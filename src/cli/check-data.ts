@@ -1,6 +1,6 @@
 /** npm run check-data: validate a dataset (every pair decoded and resized as training would) and summarize it. */
-import { DATASET_FORMATS, type DatasetSummary, isDatasetFormat, loadDataset, summarizeDataset } from '../data/datasets.js';
-import { UsageError, numberFlag, parseFlags, progress, runMain } from './cli.js';
+import { DATASET_FORMATS, type DatasetSummary, loadDataset, summarizeDataset } from '../data/datasets.js';
+import { asText, integerFrom, oneOf, orWord, parseFlags, progress, runMain } from './cli.js';
 
 const pct = (v: number): string => `${(100 * v).toFixed(v < 0.01 ? 2 : 1)}%`;
 
@@ -35,19 +35,20 @@ runMain(async () => {
       'a summary (pairs, source sizes, per-channel image mean, mask coverage, problems found). Exits non-zero when\n' +
       'a pair cannot be loaded; warnings (fixed on the way) are listed but do not fail the check.',
     {
-      data: { type: 'string', description: 'dataset folder', default: 'the built-in synthetic set' },
-      format: { type: 'string', description: DATASET_FORMATS.join(', '), default: 'auto' },
-      size: { type: 'string', description: 'resize to N×N pixels', default: '224' },
-      limit: { type: 'string', description: 'check only the first N pairs', default: 'all' },
-      json: { type: 'boolean', description: 'print the summary as JSON' },
+      data: { help: 'dataset folder', parse: asText, default: undefined, defaultHelp: 'the built-in synthetic set' },
+      format: { help: DATASET_FORMATS.join(', '), parse: oneOf(DATASET_FORMATS), default: 'auto' },
+      size: { help: 'resize to N×N pixels', parse: integerFrom(1), default: 224 },
+      limit: {
+        help: 'check only the first N pairs',
+        parse: orWord('all', undefined, integerFrom(1)),
+        default: undefined,
+        defaultHelp: 'all',
+      },
+      json: { help: 'print the summary as JSON', switch: true },
     },
   );
-  if (!isDatasetFormat(f.format)) throw new UsageError(`--format must be one of ${DATASET_FORMATS.join(', ')}, got "${f.format}"`);
-  const size = numberFlag('size', f.size);
-  if (!Number.isInteger(size) || size < 1) throw new UsageError(`--size must be a positive integer, got "${f.size}"`);
-  const limit = f.limit === 'all' ? undefined : numberFlag('limit', f.limit);
-  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError(`--limit must be a positive integer, got "${f.limit}"`);
-  const dir = f.data === 'the built-in synthetic set' || f.data === '' ? undefined : f.data;
+  const { size, limit } = f;
+  const dir = f.data === '' ? undefined : f.data;
 
   const t0 = performance.now();
   let last = 0;

@@ -7,13 +7,24 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type EvalSummary, type Group, type SummaryMetric, evaluateItems, perImageCsv, summarizeEvaluation } from '../evaluate/evaluate.js';
 import { ModelNotFoundError, chooseModel, loadPredictor, mcModelBytes } from '../serve/predictNode.js';
-import { DATASET_FORMATS, MASK_THRESHOLD, isDatasetFormat, listDataset } from '../data/datasets.js';
+import { DATASET_FORMATS, MASK_THRESHOLD, listDataset } from '../data/datasets.js';
 import { FOREGROUND_THRESHOLD, METRICS } from '../training/metrics.js';
 import { createSession } from '../runtime/runtime.js';
 import { DEFAULT_QUANTILE, parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
 import { PredictError } from '../runtime/modelFile.js';
 import { textTable } from '../common/table.js';
-import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
+import {
+  UsageError,
+  asText,
+  integerFrom,
+  numberWhere,
+  oneOf,
+  orWord,
+  parseFlags,
+  progress,
+  runMain,
+  writeFileAtomic,
+} from './cli.js';
 
 const FORMATS = DATASET_FORMATS.filter((f) => f !== 'synthetic');
 const COLUMN: Record<SummaryMetric, string> = { dice: 'Dice', iou: 'IoU', precision: 'precision', recall: 'recall', difficulty: 'difficulty' };
@@ -49,30 +60,64 @@ runMain(async () => {
       'Writes evaluation.json and per-image.csv, prints a table. A pair that cannot be read is skipped and\n' +
       'reported; the exit status is then 1.',
     {
-      model: { type: 'string', description: 'model.onnx, a fold folder or a run folder (uses fold-0) (default: newest runs/*/fold-*/model.onnx)' },
-      data: { type: 'string', description: 'dataset folder (CVC-ClinicDB PNG or original TIFF, Kvasir-SEG, image/mask pairs)' },
-      format: { type: 'string', description: FORMATS.join(', '), default: 'auto' },
-      out: { type: 'string', description: "output folder (default: <the model's folder>/eval-<dataset folder name>, -model-size appended with --at-model-size)" },
-      'at-model-size': { type: 'boolean', description: "score at the model's input size instead of each image's own" },
-      limit: { type: 'string', description: 'score only the first N pairs (quick trials)', default: 'all' },
-      mc: { type: 'boolean', description: 'also the MC-Dropout difficulty of each image and its Spearman ρ with Dice' },
-      'mc-samples': { type: 'string', description: 'with --mc: samples per image', default: '10' },
-      'mc-p': { type: 'string', description: 'with --mc: dropout ratio, in (0, 1)', default: '0.5' },
-      uncertainty: { type: 'string', description: 'with --mc: variance, entropy or mutual-information', default: 'variance' },
-      aggregate: { type: 'string', description: `with --mc: mean, max, sum, foreground-mean, quantile[:Q] (Q default ${DEFAULT_QUANTILE})`, default: 'mean' },
+      model: {
+        help: 'model.onnx, a fold folder or a run folder (uses fold-0) (default: newest runs/*/fold-*/model.onnx)',
+        parse: asText,
+        default: '',
+      },
+      data: {
+        help: 'dataset folder (CVC-ClinicDB PNG or original TIFF, Kvasir-SEG, image/mask pairs)',
+        parse: asText,
+        default: '',
+      },
+      format: { help: FORMATS.join(', '), parse: oneOf(FORMATS), default: 'auto' },
+      out: {
+        help:
+          "output folder (default: <the model's folder>/eval-<dataset folder name>, " +
+          '-model-size appended with --at-model-size)',
+        parse: asText,
+        default: '',
+      },
+      'at-model-size': { help: "score at the model's input size instead of each image's own", switch: true },
+      limit: {
+        help: 'score only the first N pairs (quick trials)',
+        parse: orWord('all', undefined, integerFrom(1, 'a positive integer or "all"')),
+        default: undefined,
+        defaultHelp: 'all',
+      },
+      mc: { help: 'also the MC-Dropout difficulty of each image and its Spearman ρ with Dice', switch: true },
+      'mc-samples': {
+        help: 'with --mc: samples per image',
+        parse: numberWhere(
+          (n) => Number.isInteger(n) && n >= 2 && n <= 1000,
+          'an integer in 2..1000 (one sample has no variance)',
+        ),
+        default: 10,
+      },
+      'mc-p': {
+        help: 'with --mc: dropout ratio, in (0, 1)',
+        parse: numberWhere((p) => p > 0 && p < 1, 'a number in (0, 1)'),
+        default: 0.5,
+      },
+      uncertainty: {
+        help: 'with --mc: variance, entropy or mutual-information',
+        parse: parseUncertainty,
+        default: 'variance',
+      },
+      aggregate: {
+        help: `with --mc: mean, max, sum, foreground-mean, quantile[:Q] (Q default ${DEFAULT_QUANTILE})`,
+        parse: parseAggregate,
+        default: { aggregate: 'mean', q: DEFAULT_QUANTILE },
+        defaultHelp: 'mean',
+      },
     },
   );
   if (!f.data) throw new UsageError('--data is required (a dataset folder; see --help)');
   if (!existsSync(f.data)) throw new UsageError(`--data ${f.data} does not exist`);
-  if (!(FORMATS as readonly string[]).includes(f.format) || !isDatasetFormat(f.format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${f.format}"`);
-  const limit = f.limit === 'all' ? undefined : numberFlag('limit', f.limit);
-  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError(`--limit must be a positive integer or "all", got "${f.limit}"`);
-  const samples = numberFlag('mc-samples', f['mc-samples']);
-  if (!Number.isInteger(samples) || samples < 2 || samples > 1000) throw new UsageError(`--mc-samples must be an integer in 2..1000 (one sample has no variance), got "${f['mc-samples']}"`);
-  const mcP = numberFlag('mc-p', f['mc-p']);
-  if (!(mcP > 0 && mcP < 1)) throw new UsageError(`--mc-p must be a number in (0, 1), got "${f['mc-p']}"`);
-  const uncertainty = usage(() => parseUncertainty(f.uncertainty));
-  const { aggregate, q } = usage(() => parseAggregate(f.aggregate));
+  const { limit, uncertainty } = f;
+  const samples = f['mc-samples'];
+  const mcP = f['mc-p'];
+  const { aggregate, q } = f.aggregate;
   const atModelSize = f['at-model-size'];
 
   let modelPath: string;
@@ -131,7 +176,16 @@ runMain(async () => {
       mc: f.mc ? { samples, p: mcP, uncertainty, aggregate: aggregate === 'quantile' ? `quantile:${q}` : aggregate } : null,
     },
     model: { path: resolve(modelPath), imageSize: p.size, depth: p.config.unet.depth, base: p.config.unet.base },
-    dataset: { dir: resolve(f.data), name: datasetName, format: listing.format, pairs: listing.items.length, evaluated: items.length, scored: rows.length, failed: failures.length, problems: listing.problems },
+    dataset: {
+      dir: resolve(f.data),
+      name: datasetName,
+      format: listing.format,
+      pairs: listing.items.length,
+      evaluated: items.length,
+      scored: rows.length,
+      failed: failures.length,
+      problems: listing.problems,
+    },
     seconds,
     summary,
     images: rows,

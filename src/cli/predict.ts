@@ -2,7 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { parseFlags, progress, runMain, UsageError, writeFileAtomic } from './cli.js';
+import { asText, parseFlags, progress, runMain, UsageError, writeFileAtomic } from './cli.js';
 import { ModelNotFoundError, chooseModel, loadPredictor, overlayPng, predictBytes } from '../serve/predictNode.js';
 import { maskPng } from '../uncertainty/predictUncertainty.js';
 import { PredictError } from '../runtime/modelFile.js';
@@ -10,9 +10,13 @@ import { listInputs, outputStems } from '../uncertainty/predictUncertainty.js';
 
 runMain(async () => {
   const flags = parseFlags('predict', 'Predict polyp masks: writes <name>-mask.png (0/255) and <name>-overlay.png for each image\n(a.png and a.jpg in one folder: a_png-…, a_jpg-…). Unreadable files are skipped and reported; the exit status is then 1.\nUsage errors exit 2.', {
-    model: { type: 'string', description: 'model.onnx, fold or run folder (default: newest runs/*/fold-*/model.onnx)' },
-    input: { type: 'string', description: 'an image file or a folder of images' },
-    out: { type: 'string', description: 'output folder', default: 'predictions' },
+    model: {
+      help: 'model.onnx, fold or run folder (default: newest runs/*/fold-*/model.onnx)',
+      parse: asText,
+      default: '',
+    },
+    input: { help: 'an image file or a folder of images', parse: asText, default: '' },
+    out: { help: 'output folder', parse: asText, default: 'predictions' },
   });
   if (!flags.input) throw new UsageError('--input is required (an image file or a folder)');
   let modelPath: string;

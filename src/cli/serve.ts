@@ -1,16 +1,23 @@
 /** npm run serve: the browser demo and the prediction API (src/serve/server.ts). */
-import { numberFlag, parseFlags, progress, runMain, UsageError } from './cli.js';
+import { asText, numberWhere, parseFlags, progress, runMain, UsageError } from './cli.js';
 import { ModelNotFoundError, chooseModel } from '../serve/predictNode.js';
 import { startServer } from '../serve/server.js';
 
 runMain(async () => {
   const flags = parseFlags('serve', 'Serve the browser demo (onnxruntime-web) and POST /api/predict (onnxruntime-node).', {
-    host: { type: 'string', description: 'address to listen on', default: '127.0.0.1' },
-    port: { type: 'string', description: 'port (0 = any free port)', default: '8080' },
-    model: { type: 'string', description: 'model.onnx, fold or run folder (default: newest runs/*/fold-*/model.onnx)' },
+    host: { help: 'address to listen on', parse: asText, default: '127.0.0.1' },
+    port: {
+      help: 'port (0 = any free port)',
+      parse: numberWhere((n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer in 0..65535'),
+      default: 8080,
+    },
+    model: {
+      help: 'model.onnx, fold or run folder (default: newest runs/*/fold-*/model.onnx)',
+      parse: asText,
+      default: '',
+    },
   });
-  const port = numberFlag('port', flags.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be an integer in 0..65535, got "${flags.port}"`);
+  const { port } = flags;
   let modelPath: string;
   try {
     modelPath = chooseModel(flags.model);

@@ -15,12 +15,37 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONFIGS, CONFIG_NAMES, DEFAULT_EPS_GRID, MAIN_CONFIG_NAMES, type EpsChoice, chooseFixedEps, configFlags, epsCandidateFlags, epsCandidateName, parseConfigList, selectedValDice } from '../study/configs.js';
+import {
+  CONFIGS,
+  CONFIG_NAMES,
+  DEFAULT_EPS_GRID,
+  MAIN_CONFIG_NAMES,
+  type EpsChoice,
+  type StudyConfig,
+  chooseFixedEps,
+  configFlags,
+  epsCandidateFlags,
+  epsCandidateName,
+  parseConfigList,
+  selectedValDice,
+} from '../study/configs.js';
 import { type FoldMetrics, computeResults, readFoldMetrics, resultsMarkdown } from '../study/results.js';
 import { diceFigure, difficultyDiceFigure, difficultyVsDice, difficultyVsDiceMarkdown, readRunTiming, summarizeTiming, timingMarkdown, trajectoryMarkdown, trajectoryReport } from '../study/report.js';
 import type { Figure } from '../uncertainty/report.js';
 import { machineInfo } from '../runtime/machine.js';
-import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
+import { type ExecutionProvider, parseProviders } from '../runtime/runtime.js';
+import {
+  UsageError,
+  asNumber,
+  asText,
+  integerFrom,
+  oneOf,
+  orWord,
+  parseFlags,
+  progress,
+  runMain,
+  writeFileAtomic,
+} from './cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
@@ -71,59 +96,121 @@ function addWallTime(r: Run, seconds: number, threads: string): void {
   writeFileAtomic(wallFile(r), `${JSON.stringify({ seconds: before.seconds + seconds, invocations: before.invocations + 1, threads })}\n`);
 }
 
+/** One ε₁ per value, comma-separated; each above -0.5. */
+function parseEpsGrid(raw: string, flag: string): number[] {
+  const grid = raw.split(',').map((s) => asNumber(s, flag));
+  if (grid.some((e) => !(e > -0.5))) throw new UsageError(`--${flag} values must be greater than -0.5`);
+  return grid;
+}
+
+const STUDY_SUMMARY =
+  'Runs the study grid (issue 9): every split × configuration × fold is one `npm run train` process, ' +
+  '--workers at a time.\n' +
+  'Resumable: runs with a metrics.json are skipped, runs with a checkpoint resume from it. Then writes results.md,\n' +
+  'results.json and SVG figures to --results. On CPU the defaults are the study preset ' +
+  '(base 8, 64², 25 epochs, MC phase\n' +
+  "every 5 epochs: one split in about 42 min on 2 cores); with --ep cuda the paper's " +
+  '(METHOD.md: base 64, 224², batch 32,\n' +
+  `200 epochs, M = 10). Configurations: ${CONFIGS.map((c) => `${c.name} (${c.description})`).join('; ')}.`;
+
+/** study's flags; `undefined` defaults are decided after parsing (CPU or GPU), or left to train. */
+const STUDY_FLAGS = {
+  data: { help: 'dataset folder, or "synthetic" for the built-in synthetic set', parse: asText, default: DEFAULT_DATA },
+  split: { help: 'random, sequence or both', parse: oneOf(['random', 'sequence', 'both']), default: 'random' },
+  folds: { help: 'k of k-fold cross-validation (every fold is run)', parse: integerFrom(2), default: 5 },
+  configs: {
+    help: `comma-separated configurations: ${CONFIG_NAMES.join(', ')}; all = ${MAIN_CONFIG_NAMES.join(', ')}`,
+    parse: (raw: string): StudyConfig[] => parseConfigList(raw === 'all' ? MAIN_CONFIG_NAMES.join(',') : raw),
+    default: parseConfigList(MAIN_CONFIG_NAMES.join(',')),
+    defaultHelp: 'all',
+  },
+  'eps-grid': {
+    help: 'ε₁ values tried (on validation folds) for polydice1-fixed',
+    parse: parseEpsGrid,
+    default: DEFAULT_EPS_GRID,
+    defaultHelp: DEFAULT_EPS_GRID.join(','),
+  },
+  preset: {
+    help: 'model preset (tiny, study, small, paper)',
+    parse: asText,
+    default: undefined,
+    defaultHelp: `${CPU_STUDY.preset} (CPU), train's GPU default (paper)`,
+  },
+  epochs: {
+    help: 'epochs per run',
+    parse: asNumber,
+    default: undefined,
+    defaultHelp: `${CPU_STUDY.epochs} (CPU), train's GPU default (200)`,
+  },
+  size: {
+    help: 'image size',
+    parse: asNumber,
+    default: undefined,
+    defaultHelp: `${CPU_STUDY.size} (CPU), train's GPU default (224)`,
+  },
+  batch: { help: 'batch size', parse: asNumber, default: undefined, defaultHelp: "train's default" },
+  ep: {
+    help: 'execution providers of every run',
+    parse: parseProviders,
+    default: ['cpu'] as ExecutionProvider[],
+    defaultHelp: 'cpu',
+  },
+  seed: { help: 'seed of every run (weights, folds, shuffling, augmentation, dropout)', parse: asNumber, default: 1 },
+  'mc-every': {
+    help: 'MC phase every M epochs (adaptive configurations)',
+    parse: integerFrom(1),
+    default: undefined,
+    defaultHelp: `${CPU_STUDY.mcEvery} (CPU), 10 (GPU, METHOD.md)`,
+  },
+  'synthetic-count': {
+    help: 'images in the synthetic set',
+    parse: asNumber,
+    default: undefined,
+    defaultHelp: "train's default",
+  },
+  limit: {
+    help: 'use only the first N images',
+    parse: orWord('all', undefined, asNumber),
+    default: undefined,
+    defaultHelp: 'all',
+  },
+  out: { help: 'study folder (one run folder per split × configuration × fold)', parse: asText, default: 'runs/study' },
+  results: {
+    help: 'where results.md, results.json and the SVG figures go (small files, e.g. docs/results)',
+    parse: asText,
+    default: undefined,
+    defaultHelp: 'OUT',
+  },
+  workers: {
+    help: 'runs at once (one per core or per GPU); each gets cores/workers onnxruntime threads',
+    parse: integerFrom(1),
+    default: undefined,
+    defaultHelp: 'cores (CPU), 1 (GPU)',
+  },
+} as const;
+
 function parseOptions() {
-  const f = parseFlags(
-    'study',
-    'Runs the study grid (issue 9): every split × configuration × fold is one `npm run train` process, --workers at a time.\n' +
-      'Resumable: runs with a metrics.json are skipped, runs with a checkpoint resume from it. Then writes results.md,\n' +
-      'results.json and SVG figures to --results. On CPU the defaults are the study preset (base 8, 64², 25 epochs, MC phase\n' +
-      'every 5 epochs: one split in about 42 min on 2 cores); with --ep cuda the paper\'s (METHOD.md: base 64, 224², batch 32,\n' +
-      `200 epochs, M = 10). Configurations: ${CONFIGS.map((c) => `${c.name} (${c.description})`).join('; ')}.`,
-    {
-      data: { type: 'string', description: 'dataset folder, or "synthetic" for the built-in synthetic set', default: DEFAULT_DATA },
-      split: { type: 'string', description: 'random, sequence or both', default: 'random' },
-      folds: { type: 'string', description: 'k of k-fold cross-validation (every fold is run)', default: '5' },
-      configs: { type: 'string', description: `comma-separated configurations: ${CONFIG_NAMES.join(', ')}; all = ${MAIN_CONFIG_NAMES.join(', ')}`, default: 'all' },
-      'eps-grid': { type: 'string', description: 'ε₁ values tried (on validation folds) for polydice1-fixed', default: DEFAULT_EPS_GRID.join(',') },
-      preset: { type: 'string', description: 'model preset (tiny, study, small, paper)', default: `${CPU_STUDY.preset} (CPU), train's GPU default (paper)` },
-      epochs: { type: 'string', description: 'epochs per run', default: `${CPU_STUDY.epochs} (CPU), train's GPU default (200)` },
-      size: { type: 'string', description: 'image size', default: `${CPU_STUDY.size} (CPU), train's GPU default (224)` },
-      batch: { type: 'string', description: 'batch size', default: "train's default" },
-      ep: { type: 'string', description: 'execution providers of every run', default: 'cpu' },
-      seed: { type: 'string', description: 'seed of every run (weights, folds, shuffling, augmentation, dropout)', default: '1' },
-      'mc-every': { type: 'string', description: 'MC phase every M epochs (adaptive configurations)', default: `${CPU_STUDY.mcEvery} (CPU), 10 (GPU, METHOD.md)` },
-      'synthetic-count': { type: 'string', description: 'images in the synthetic set', default: "train's default" },
-      limit: { type: 'string', description: 'use only the first N images', default: 'all' },
-      out: { type: 'string', description: 'study folder (one run folder per split × configuration × fold)', default: 'runs/study' },
-      results: { type: 'string', description: 'where results.md, results.json and the SVG figures go (small files, e.g. docs/results)', default: 'OUT' },
-      workers: { type: 'string', description: 'runs at once (one per core or per GPU); each gets cores/workers onnxruntime threads', default: 'cores (CPU), 1 (GPU)' },
-    },
-  );
-  if (!['random', 'sequence', 'both'].includes(f.split)) throw new UsageError(`--split must be random, sequence or both, got "${f.split}"`);
-  const folds = numberFlag('folds', f.folds);
-  if (!(Number.isInteger(folds) && folds >= 2)) throw new UsageError(`--folds must be an integer ≥ 2, got ${f.folds}`);
-  const gpu = f.ep.split(',')[0] !== 'cpu';
-  const isDefault = (v: string): boolean => v.includes('(CPU)');
-  const workers = isDefault(f.workers) ? (gpu ? 1 : availableParallelism()) : numberFlag('workers', f.workers);
-  if (!(Number.isInteger(workers) && workers >= 1)) throw new UsageError(`--workers must be a positive integer, got ${f.workers}`);
-  const configs = usage(() => parseConfigList(f.configs === 'all' ? MAIN_CONFIG_NAMES.join(',') : f.configs));
-  const epsGrid = f['eps-grid'].split(',').map((s) => numberFlag('eps-grid', s));
-  if (epsGrid.some((e) => !(e > -0.5))) throw new UsageError('--eps-grid values must be greater than -0.5');
-  const common = ['--folds', String(folds), '--ep', f.ep, '--seed', String(numberFlag('seed', f.seed))];
+  const f = parseFlags('study', STUDY_SUMMARY, STUDY_FLAGS);
+  const { folds, configs } = f;
+  const gpu = f.ep[0] !== 'cpu';
+  const workers = f.workers ?? (gpu ? 1 : availableParallelism());
+  const epsGrid = [...f['eps-grid']];
+  const common = ['--folds', String(folds), '--ep', f.ep.join(','), '--seed', String(f.seed)];
   if (f.data !== 'synthetic') {
     if (!existsSync(f.data)) throw new UsageError(`--data: ${f.data} does not exist (pass --data DIR, or --data synthetic for the built-in set)`);
     common.push('--data', f.data);
   }
   // CPU: the study preset unless told otherwise; GPU: train's own (the paper's) defaults.
   for (const k of ['preset', 'epochs', 'size'] as const) {
-    const v = isDefault(f[k]) ? (gpu ? null : String(CPU_STUDY[k])) : f[k];
-    if (v !== null) common.push(`--${k}`, v);
+    const v = f[k] ?? (gpu ? undefined : CPU_STUDY[k]);
+    if (v !== undefined) common.push(`--${k}`, String(v));
   }
-  for (const k of ['batch', 'synthetic-count'] as const) if (f[k] !== "train's default") common.push(`--${k}`, f[k]);
-  if (f.limit !== 'all') common.push('--limit', f.limit);
-  const adaptiveExtra = ['--mc-every', isDefault(f['mc-every']) ? (gpu ? '10' : String(CPU_STUDY.mcEvery)) : f['mc-every']];
+  for (const k of ['batch', 'synthetic-count', 'limit'] as const) {
+    if (f[k] !== undefined) common.push(`--${k}`, String(f[k]));
+  }
+  const adaptiveExtra = ['--mc-every', String(f['mc-every'] ?? (gpu ? 10 : CPU_STUDY.mcEvery))];
   const splits = f.split === 'both' ? ['random', 'sequence'] : [f.split];
-  return { splits, folds, workers, configs, epsGrid, common, adaptiveExtra, out: f.out, results: f.results === 'OUT' ? f.out : f.results };
+  return { splits, folds, workers, configs, epsGrid, common, adaptiveExtra, out: f.out, results: f.results ?? f.out };
 }
 
 /** Run every run not finished yet, `workers` at a time. Returns the failures. */

@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
-import { type DatasetFormat, loadDataset } from '../data/datasets.js';
+import { DATASET_FORMATS, type DatasetFormat, loadDataset } from '../data/datasets.js';
 import type { Sample } from '../data/sample.js';
-import { LOSS_PRESETS, parseLoss } from '../graphBuilder/losses.js';
+import { LOSS_PRESETS, type LossWeights, parseLoss } from '../graphBuilder/losses.js';
 import { PRESETS, type PresetName, presetConfig, validateConfig } from '../graphBuilder/models.js';
 import { DEFAULT_OPTIMIZER } from '../graphBuilder/optimizers.js';
 import { paramLayout } from '../graphBuilder/trainingModels.js';
@@ -13,15 +13,30 @@ import { DEFAULT_AUGMENT, NO_AUGMENT } from '../training/augment.js';
 import { type ExecutionProvider, parseProviders, resolveProvider } from '../runtime/runtime.js';
 import { groupedKFoldSplits, kFoldSplits } from '../training/splits.js';
 import { type EpochLog, type FoldResult, LOOP_MEMORY_SHARE, type Progress, resolveStepsPerRun, trainFold } from '../training/trainer.js';
-import { parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
+import { type Aggregate, DEFAULT_QUANTILE, parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
 import { type EpsScheduleFactory, fixedEps } from '../training/epsSchedule.js';
 import { mcEpsSchedule } from '../uncertainty/adaptive.js';
-import { type EpsPolicy, parseEpsPolicy } from '../uncertainty/epsilon.js';
-import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
+import { type EpsPolicy, parseEpsPolicy, validateEpsPolicy } from '../uncertainty/epsilon.js';
+import type { UncertaintyKind } from '../uncertainty/pixel.js';
+import {
+  UsageError,
+  asNumber,
+  asText,
+  integerFrom,
+  numberWhere,
+  oneOf,
+  orWord,
+  progress,
+  readFlags,
+  runMain,
+  usage,
+  writeFileAtomic,
+} from './cli.js';
 
 /** What train.json holds. `dataset.fingerprint` is absent in runs written before it was recorded. */
 interface SavedRun {
-  options: RunOptions;
+  /** RunOptions, or as earlier versions wrote them (savedRunOptions reads both). */
+  options: Record<string, unknown>;
   dataset: { format: string; images: number; fingerprint?: string };
 }
 
@@ -36,6 +51,12 @@ function datasetFingerprint(samples: readonly Sample[]): string {
 const GPU_DEFAULTS = { preset: 'paper', size: 224, batch: 32, epochs: 200 } as const;
 const CPU_DEFAULTS = { preset: 'small', size: 128, batch: 8, epochs: 30 } as const;
 
+/** ε_1 with --adaptive and no --eps-map: min-max normalised difficulty, the hardest image gets 1. */
+const ADAPTIVE_EPS: EpsPolicy = { kind: 'linear', epsMin: 0, epsMax: 1, direction: 'up' };
+/** MC phase interval with --adaptive and no --mc-every (METHOD.md §5). */
+const ADAPTIVE_MC_EVERY = 10;
+
+/** The options of a run, parsed; train.json keeps them and --resume reads them back (savedRunOptions). */
 interface RunOptions {
   data: string | null;
   format: DatasetFormat;
@@ -46,10 +67,11 @@ interface RunOptions {
   batch: number;
   lr: number;
   size: number;
-  loss: string;
-  eps: number;
+  loss: LossWeights;
+  /** Each image's ε_1 of PolyDice-1: `--eps E` is fixed:E; `--adaptive` maps difficulty with `--eps-map`. */
+  eps: EpsPolicy;
   preset: PresetName;
-  ep: string;
+  ep: ExecutionProvider[];
   seed: number;
   dropoutP: number;
   valFraction: number;
@@ -60,138 +82,258 @@ interface RunOptions {
   mcEvery: number;
   mcSamples: number;
   mcP: number;
-  uncertainty: string;
-  aggregate: string;
-  epsMap: string;
+  uncertainty: UncertaintyKind;
+  aggregate: { aggregate: Aggregate; q: number };
   /** Train steps per session run: a number, or 'epoch' (as many as memory allows, up to an epoch). */
   stepsPerRun: number | 'epoch';
 }
 
-async function optionsFromFlags(): Promise<{ options: RunOptions; out: string; resume: boolean; overwrite: boolean; given: string[]; provider: ExecutionProvider }> {
-  const f = parseFlags(
-    'train',
-    'Trains the U-Net with k-fold cross-validation. Each fold keeps the weights of its lowest validation loss,\n' +
-      'exports them as model.onnx and writes test-fold metrics. Defaults follow the paper (METHOD.md §5: 224², batch 32,\n' +
-      `Adam 1e-3, 200 epochs) on a GPU (--ep cuda/webgpu). On CPU the defaults are the small preset (base 16), 128²,\n` +
-      'batch 8 and 30 epochs, so that the default run (synthetic data, one fold) finishes in a few minutes on 2 cores.',
-    {
-      data: { type: 'string', description: 'dataset folder (CVC-ClinicDB, its original TIFF layout, Kvasir-SEG, or image/mask pairs)', default: 'the built-in synthetic set' },
-      format: { type: 'string', description: 'auto, cvc, cvc-original, kvasir, pairs or synthetic', default: 'auto' },
-      fold: { type: 'string', description: 'which fold to train: 0..folds-1, or all', default: '0' },
-      folds: { type: 'string', description: 'k of k-fold cross-validation', default: '5' },
-      split: { type: 'string', description: 'random (frame-level) or sequence (CVC-ClinicDB video sequences kept in one fold)', default: 'random' },
-      'val-fraction': { type: 'string', description: 'share of each training part held out for validation', default: '0.1' },
-      epochs: { type: 'string', description: 'epochs per fold', default: `${GPU_DEFAULTS.epochs} (GPU), ${CPU_DEFAULTS.epochs} (CPU)` },
-      batch: { type: 'string', description: 'images per train step', default: `${GPU_DEFAULTS.batch} (GPU), ${CPU_DEFAULTS.batch} (CPU)` },
-      lr: { type: 'string', description: 'Adam learning rate', default: '0.001' },
-      size: { type: 'string', description: 'images are resized to size×size', default: `the preset's: ${GPU_DEFAULTS.size} (GPU), ${CPU_DEFAULTS.size} (CPU)` },
-      loss: { type: 'string', description: Object.keys(LOSS_PRESETS).join(', '), default: 'polydice1' },
-      eps: { type: 'string', description: 'fixed ε_1 of PolyDice-1 for every image', default: '0' },
-      preset: { type: 'string', description: Object.keys(PRESETS).join(', '), default: `${GPU_DEFAULTS.preset} (GPU), ${CPU_DEFAULTS.preset} (CPU)` },
-      ep: { type: 'string', description: 'execution providers: cpu, cuda, webgpu, or a fallback list such as cuda,cpu', default: 'cpu' },
-      seed: { type: 'string', description: 'seed of weights, folds, shuffling, augmentation and dropout', default: '1' },
-      'dropout-p': { type: 'string', description: 'dropout probability while training (bottleneck and decoder)', default: '0.5' },
-      'synthetic-count': { type: 'string', description: 'images in the synthetic set', default: '80' },
-      limit: { type: 'string', description: 'use only the first N images of the dataset (quick trials)', default: 'all' },
-      'no-augment': { type: 'boolean', description: 'turn off flips and brightness/contrast augmentation' },
-      adaptive: { type: 'boolean', description: 'the method (METHOD.md): MC-Dropout phases every --mc-every epochs set each image\'s ε_1 from its difficulty via --eps-map' },
-      'mc-every': { type: 'string', description: 'MC-Dropout phase every M epochs: records each training image\'s difficulty, ε and Dice (trajectory.jsonl); 0 = none', default: '10 with --adaptive, else 0' },
-      'mc-samples': { type: 'string', description: 'stochastic passes per image in an MC phase (N)', default: '10' },
-      'mc-p': { type: 'string', description: 'dropout probability in an MC phase (p)', default: '0.5' },
-      uncertainty: { type: 'string', description: 'pixel uncertainty: variance, entropy or mutual-information', default: 'variance' },
-      aggregate: { type: 'string', description: 'image difficulty from the pixel map: mean, max, quantile[:q], foreground-mean or sum', default: 'mean' },
-      'eps-map': { type: 'string', description: 'difficulty → ε_1 with --adaptive: linear:MIN,MAX[:up|down], rank:MIN,MAX[:up|down], fixed:E; unmeasured images get the midpoint', default: 'linear:0,1:up' },
-      'steps-per-run': {
-        type: 'string',
-        description: 'train steps per onnxruntime run (K): parameters and Adam moments cross host↔device once per K steps; epoch = all steps of an epoch within a memory budget; 1 = one step per run (cpu and cuda; webgpu keeps the state on the GPU and uses 1)',
-        default: 'epoch',
-      },
-      out: { type: 'string', description: 'run folder', default: 'runs/<date>-<preset>' },
-      resume: { type: 'boolean', description: 'continue the run in --out from its last checkpoints (its saved options are used; other flags must agree with them)' },
-      overwrite: { type: 'boolean', description: 'replace an existing run in --out (without it, an existing run needs --resume)' },
+const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+const byProvider = (gpu: number | string, cpu: number | string): string => `${gpu} (GPU), ${cpu} (CPU)`;
+
+/** train's flags; `undefined` defaults are decided after parsing (by provider, or by --adaptive). */
+const TRAIN_FLAGS = {
+  data: {
+    help: 'dataset folder (CVC-ClinicDB, its original TIFF layout, Kvasir-SEG, or image/mask pairs)',
+    parse: asText,
+    default: null,
+    defaultHelp: 'the built-in synthetic set',
+  },
+  format: {
+    help: 'auto, cvc, cvc-original, kvasir, pairs or synthetic',
+    parse: oneOf(DATASET_FORMATS),
+    default: 'auto',
+  },
+  fold: { help: 'which fold to train: 0..folds-1, or all', parse: orWord('all', 'all' as const, asNumber), default: 0 },
+  folds: { help: 'k of k-fold cross-validation', parse: integerFrom(2, 'an integer of at least 2'), default: 5 },
+  split: {
+    help: 'random (frame-level) or sequence (CVC-ClinicDB video sequences kept in one fold)',
+    parse: oneOf(['random', 'sequence']),
+    default: 'random',
+  },
+  'val-fraction': {
+    help: 'share of each training part held out for validation',
+    parse: numberWhere((v) => v > 0 && v <= 0.5, 'in (0, 0.5]: the best model is chosen on validation loss'),
+    default: 0.1,
+  },
+  epochs: { help: 'epochs per fold', parse: integerFrom(1), default: undefined, defaultHelp: byProvider(200, 30) },
+  batch: { help: 'images per train step', parse: asNumber, default: undefined, defaultHelp: byProvider(32, 8) },
+  lr: { help: 'Adam learning rate', parse: numberWhere((v) => v > 0, 'positive'), default: 0.001 },
+  size: {
+    help: 'images are resized to size×size',
+    parse: asNumber,
+    default: undefined,
+    defaultHelp: `the preset's: ${byProvider(GPU_DEFAULTS.size, CPU_DEFAULTS.size)}`,
+  },
+  loss: {
+    help: Object.keys(LOSS_PRESETS).join(', '),
+    parse: parseLoss,
+    default: parseLoss('polydice1'),
+    defaultHelp: 'polydice1',
+  },
+  eps: {
+    help: 'fixed ε_1 of PolyDice-1 for every image',
+    parse: (raw: string, flag: string): number => {
+      const eps = asNumber(raw, flag);
+      validateEpsPolicy({ kind: 'fixed', eps });
+      return eps;
     },
-  );
-  const providers = usage(() => parseProviders(f.ep));
+    default: undefined,
+    defaultHelp: '0',
+  },
+  preset: {
+    help: PRESET_NAMES.join(', '),
+    parse: oneOf(PRESET_NAMES),
+    default: undefined,
+    defaultHelp: byProvider(GPU_DEFAULTS.preset, CPU_DEFAULTS.preset),
+  },
+  ep: {
+    help: 'execution providers: cpu, cuda, webgpu, or a fallback list such as cuda,cpu',
+    parse: parseProviders,
+    default: ['cpu'] as ExecutionProvider[],
+    defaultHelp: 'cpu',
+  },
+  seed: { help: 'seed of weights, folds, shuffling, augmentation and dropout', parse: asNumber, default: 1 },
+  'dropout-p': { help: 'dropout probability while training (bottleneck and decoder)', parse: asNumber, default: 0.5 },
+  'synthetic-count': { help: 'images in the synthetic set', parse: asNumber, default: 80 },
+  limit: {
+    help: 'use only the first N images of the dataset (quick trials)',
+    parse: orWord('all', null, asNumber),
+    default: null,
+    defaultHelp: 'all',
+  },
+  'no-augment': { help: 'turn off flips and brightness/contrast augmentation', switch: true },
+  adaptive: {
+    help:
+      "the method (METHOD.md): MC-Dropout phases every --mc-every epochs set each image's ε_1 " +
+      'from its difficulty via --eps-map',
+    switch: true,
+  },
+  'mc-every': {
+    help:
+      "MC-Dropout phase every M epochs: records each training image's difficulty, ε and Dice " +
+      '(trajectory.jsonl); 0 = none',
+    parse: integerFrom(0, 'a non-negative integer'),
+    default: undefined,
+    defaultHelp: `${ADAPTIVE_MC_EVERY} with --adaptive, else 0`,
+  },
+  'mc-samples': { help: 'stochastic passes per image in an MC phase (N)', parse: integerFrom(2), default: 10 },
+  'mc-p': {
+    help: 'dropout probability in an MC phase (p)',
+    parse: numberWhere((p) => p > 0 && p < 1, 'in (0, 1)'),
+    default: 0.5,
+  },
+  uncertainty: {
+    help: 'pixel uncertainty: variance, entropy or mutual-information',
+    parse: parseUncertainty,
+    default: 'variance',
+  },
+  aggregate: {
+    help: 'image difficulty from the pixel map: mean, max, quantile[:q], foreground-mean or sum',
+    parse: parseAggregate,
+    default: { aggregate: 'mean', q: DEFAULT_QUANTILE } as { aggregate: Aggregate; q: number },
+    defaultHelp: 'mean',
+  },
+  'eps-map': {
+    help:
+      'difficulty → ε_1 with --adaptive: linear:MIN,MAX[:up|down], rank:MIN,MAX[:up|down], fixed:E; ' +
+      'unmeasured images get the midpoint',
+    parse: parseEpsPolicy,
+    default: undefined,
+    defaultHelp: 'linear:0,1:up',
+  },
+  'steps-per-run': {
+    help:
+      'train steps per onnxruntime run (K): parameters and Adam moments cross host↔device once per K steps; ' +
+      'epoch = all steps of an epoch within a memory budget; 1 = one step per run ' +
+      '(cpu and cuda; webgpu keeps the state on the GPU and uses 1)',
+    parse: orWord('epoch', 'epoch' as const, integerFrom(1, 'a positive integer or epoch')),
+    default: 'epoch',
+  },
+  out: { help: 'run folder', parse: asText, default: undefined, defaultHelp: 'runs/<date>-<preset>' },
+  resume: {
+    help:
+      'continue the run in --out from its last checkpoints ' +
+      '(its saved options are used; other flags must agree with them)',
+    switch: true,
+  },
+  overwrite: { help: 'replace an existing run in --out (without it, an existing run needs --resume)', switch: true },
+} as const;
+
+const SUMMARY =
+  'Trains the U-Net with k-fold cross-validation. Each fold keeps the weights of its lowest validation loss,\n' +
+  'exports them as model.onnx and writes test-fold metrics. ' +
+  'Defaults follow the paper (METHOD.md §5: 224², batch 32,\n' +
+  'Adam 1e-3, 200 epochs) on a GPU (--ep cuda/webgpu). On CPU the defaults are the small preset (base 16), 128²,\n' +
+  'batch 8 and 30 epochs, so that the default run (synthetic data, one fold) finishes in a few minutes on 2 cores.';
+
+interface ParsedCommandLine {
+  options: RunOptions;
+  out: string;
+  resume: boolean;
+  overwrite: boolean;
+  /** The flags given on the command line, e.g. ['epochs', 'lr']. */
+  given: string[];
+  provider: ExecutionProvider;
+}
+
+async function optionsFromFlags(): Promise<ParsedCommandLine> {
+  const { values: f, given } = readFlags('train', SUMMARY, TRAIN_FLAGS);
   // The provider this run gets, before anything is loaded or written; the defaults follow it.
-  const { provider, skipped } = await resolveProvider(providers);
+  const { provider, skipped } = await resolveProvider(f.ep);
   for (const x of skipped) progress(`--ep: ${x.provider} is not available (${x.why.split('\n')[0]}); trying the next`);
-  if (providers.length > 1 || skipped.length) progress(`--ep: using ${provider}`);
-  const gpu = provider !== 'cpu';
-  const d = gpu ? GPU_DEFAULTS : CPU_DEFAULTS;
-  // These flags' defaults depend on the provider; their help text shows both ("200 (GPU), 30 (CPU)").
-  const byProvider = (name: 'epochs' | 'batch' | 'size', fallback: number): number => (f[name].includes('(GPU)') ? fallback : numberFlag(name, f[name]));
-  const preset = (f.preset.includes('(GPU)') ? d.preset : f.preset) as PresetName;
-  if (!(preset in PRESETS)) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got "${f.preset}"`);
-  const fold = f.fold === 'all' ? 'all' : numberFlag('fold', f.fold);
-  if (f.split !== 'random' && f.split !== 'sequence') throw new UsageError(`--split must be random or sequence, got "${f.split}"`);
-  usage(() => parseLoss(f.loss));
+  if (f.ep.length > 1 || skipped.length) progress(`--ep: using ${provider}`);
+  const d = provider !== 'cpu' ? GPU_DEFAULTS : CPU_DEFAULTS;
+  const preset = f.preset ?? d.preset;
+  if (f.adaptive && f.eps !== undefined) {
+    throw new UsageError(
+      '--eps sets one fixed ε_1 for every image, and --adaptive sets ' +
+        "each image's ε_1 from its difficulty (--eps-map): " +
+        'give one of them (--eps-map fixed:E keeps a fixed ε_1 with MC phases)',
+    );
+  }
+  if (!f.adaptive && f['eps-map'] !== undefined) {
+    const why = "--eps-map maps each image's difficulty to its ε_1 with --adaptive";
+    throw new UsageError(`${why}: add --adaptive, or give one ε_1 with --eps`);
+  }
+  const mcEvery = f['mc-every'] ?? (f.adaptive ? ADAPTIVE_MC_EVERY : 0);
+  if (f.adaptive && mcEvery === 0) throw new UsageError('--adaptive needs MC phases: --mc-every must be at least 1');
   const options: RunOptions = {
-    data: f.data.startsWith('the built-in') ? null : f.data,
-    format: f.format as DatasetFormat,
-    fold,
-    folds: numberFlag('folds', f.folds),
+    data: f.data,
+    format: f.format,
+    fold: f.fold,
+    folds: f.folds,
     split: f.split,
-    epochs: byProvider('epochs', d.epochs),
-    batch: byProvider('batch', d.batch),
-    lr: numberFlag('lr', f.lr),
+    epochs: f.epochs ?? d.epochs,
+    batch: f.batch ?? d.batch,
+    lr: f.lr,
     // The preset's own image size unless --size is given (tiny 32², study 64², small 128², paper 224²).
-    size: byProvider('size', PRESETS[preset].imageSize),
+    size: f.size ?? PRESETS[preset].imageSize,
     loss: f.loss,
-    eps: numberFlag('eps', f.eps),
+    eps: f.adaptive ? (f['eps-map'] ?? ADAPTIVE_EPS) : { kind: 'fixed', eps: f.eps ?? 0 },
     preset,
     ep: f.ep,
-    seed: numberFlag('seed', f.seed),
-    dropoutP: numberFlag('dropout-p', f['dropout-p']),
-    valFraction: numberFlag('val-fraction', f['val-fraction']),
-    syntheticCount: numberFlag('synthetic-count', f['synthetic-count']),
-    limit: f.limit === 'all' ? null : numberFlag('limit', f.limit),
+    seed: f.seed,
+    dropoutP: f['dropout-p'],
+    valFraction: f['val-fraction'],
+    syntheticCount: f['synthetic-count'],
+    limit: f.limit,
     augment: !f['no-augment'],
-    mcEvery: f['mc-every'].includes('with --adaptive') ? (f.adaptive ? 10 : 0) : numberFlag('mc-every', f['mc-every']),
-    mcSamples: numberFlag('mc-samples', f['mc-samples']),
-    mcP: numberFlag('mc-p', f['mc-p']),
+    mcEvery,
+    mcSamples: f['mc-samples'],
+    mcP: f['mc-p'],
     uncertainty: f.uncertainty,
     aggregate: f.aggregate,
-    epsMap: f.adaptive ? f['eps-map'] : 'off',
-    stepsPerRun: f['steps-per-run'] === 'epoch' ? 'epoch' : numberFlag('steps-per-run', f['steps-per-run']),
+    stepsPerRun: f['steps-per-run'],
   };
-  if (options.stepsPerRun !== 'epoch' && !(Number.isInteger(options.stepsPerRun) && options.stepsPerRun >= 1)) {
-    throw new UsageError(`--steps-per-run must be a positive integer or epoch, got "${f['steps-per-run']}"`);
-  }
-  if (providers.includes('webgpu') && options.stepsPerRun !== 'epoch' && options.stepsPerRun > 1) {
+  if (f.ep.includes('webgpu') && options.stepsPerRun !== 'epoch' && options.stepsPerRun > 1) {
     throw new UsageError('--steps-per-run above 1 is for cpu and cuda: with webgpu the state already stays on the GPU between one-step runs');
   }
-  if (!(Number.isInteger(options.mcEvery) && options.mcEvery >= 0)) throw new UsageError(`--mc-every must be a non-negative integer, got ${options.mcEvery}`);
-  if (f.adaptive && options.mcEvery === 0) throw new UsageError('--adaptive needs MC phases: --mc-every must be at least 1');
-  if (f.adaptive && givenFlags(process.argv.slice(2)).includes('eps')) {
-    throw new UsageError('--eps sets one fixed ε_1 for every image, and --adaptive sets each image\'s ε_1 from its difficulty (--eps-map): give one of them (--eps-map fixed:E keeps a fixed ε_1 with MC phases)');
+  const { fold, folds } = options;
+  if (fold !== 'all' && !(Number.isInteger(fold) && fold >= 0 && fold < folds)) {
+    throw new UsageError(`--fold must be all or an integer in 0..${folds - 1}, got "${fold}"`);
   }
-  if (!(Number.isInteger(options.mcSamples) && options.mcSamples >= 2)) throw new UsageError(`--mc-samples must be an integer ≥ 2, got ${options.mcSamples}`);
-  if (!(options.mcP > 0 && options.mcP < 1)) throw new UsageError(`--mc-p must be in (0, 1), got ${options.mcP}`);
-  epsScheduleOf(options); // validates --uncertainty, --aggregate, --eps-map before anything is written
-  if (!(options.epochs >= 1 && Number.isInteger(options.epochs))) throw new UsageError(`--epochs must be a positive integer, got ${options.epochs}`);
-  if (!(options.valFraction > 0 && options.valFraction <= 0.5)) throw new UsageError(`--val-fraction must be in (0, 0.5]: the best model is chosen on validation loss, got ${options.valFraction}`);
-  if (!(options.lr > 0)) throw new UsageError(`--lr must be positive, got ${options.lr}`);
-  if (!(options.eps > -0.5)) throw new UsageError(`--eps must be greater than -0.5 (at -0.5 PolyDice-1 stops depending on the overlap), got ${options.eps}`);
-  if (!(Number.isInteger(options.folds) && options.folds >= 2)) throw new UsageError(`--folds must be an integer of at least 2, got "${f.folds}"`);
-  if (fold !== 'all' && !(Number.isInteger(fold) && fold >= 0 && fold < options.folds)) throw new UsageError(`--fold must be all or an integer in 0..${options.folds - 1}, got "${f.fold}"`);
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  const out = f.out.startsWith('runs/<') ? join('runs', `${stamp}-${preset}`) : f.out;
-  if (f.resume && !existsSync(join(out, 'train.json'))) throw new UsageError(`--resume needs --out pointing at an existing run folder (no ${join(out, 'train.json')})`);
+  const out = f.out ?? join('runs', `${stamp}-${preset}`);
+  if (f.resume && !existsSync(join(out, 'train.json'))) {
+    throw new UsageError(`--resume needs --out pointing at an existing run folder (no ${join(out, 'train.json')})`);
+  }
   if (f.resume && f.overwrite) throw new UsageError('--resume and --overwrite exclude each other');
   if (!f.resume && !f.overwrite && existsSync(join(out, 'train.json'))) {
     throw new UsageError(`${out} already holds a run (train.json): continue it with --resume, replace it with --overwrite, or choose another --out`);
   }
-  return { options, out, resume: f.resume, overwrite: f.overwrite, given: givenFlags(process.argv.slice(2)), provider };
+  return { options, out, resume: f.resume, overwrite: f.overwrite, given, provider };
 }
 
-/** The flags given on the command line (without values), e.g. ['epochs', 'lr']. */
-function givenFlags(argv: readonly string[]): string[] {
-  return argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]!);
+/**
+ * The options of a train.json, also as earlier versions wrote them: the loss, --ep, --uncertainty and
+ * --aggregate as their flag text, ε as `eps` (a number) and `epsMap` ('off' unless --adaptive), no MC
+ * fields before MC phases existed (none ran) and no stepsPerRun before K-step runs.
+ */
+function savedRunOptions(saved: Record<string, unknown>): RunOptions {
+  const { epsMap, ...o } = saved;
+  const text = (v: unknown): v is string => typeof v === 'string';
+  const flagDefault = (k: keyof typeof TRAIN_FLAGS): unknown => (TRAIN_FLAGS[k] as { default?: unknown }).default;
+  if (text(o.loss)) o.loss = parseLoss(o.loss);
+  if (text(o.ep)) o.ep = parseProviders(o.ep);
+  if (typeof o.eps === 'number') {
+    const fixed = epsMap === undefined || epsMap === 'off';
+    o.eps = fixed ? { kind: 'fixed', eps: o.eps } : parseEpsPolicy(String(epsMap));
+  }
+  if (text(o.aggregate)) o.aggregate = parseAggregate(o.aggregate);
+  if (text(o.uncertainty)) o.uncertainty = parseUncertainty(o.uncertainty);
+  o.mcEvery ??= 0;
+  o.mcSamples ??= flagDefault('mc-samples');
+  o.mcP ??= flagDefault('mc-p');
+  o.uncertainty ??= flagDefault('uncertainty');
+  o.aggregate ??= flagDefault('aggregate');
+  o.stepsPerRun ??= flagDefault('steps-per-run');
+  return o as unknown as RunOptions;
 }
 
 /** The RunOptions field a flag sets (flags are kebab-case, fields camelCase), or undefined for flags that are not options. */
 function optionOf(flag: string): keyof RunOptions | undefined {
-  const special: Record<string, keyof RunOptions> = { 'no-augment': 'augment', adaptive: 'epsMap' };
+  const special: Record<string, keyof RunOptions> = { 'no-augment': 'augment', adaptive: 'eps', 'eps-map': 'eps' };
   const key = special[flag] ?? flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
   return ['out', 'resume', 'overwrite', 'help'].includes(flag) ? undefined : (key as keyof RunOptions);
 }
@@ -205,14 +347,17 @@ function conflictingFlags(given: readonly string[], saved: RunOptions, parsed: R
   });
 }
 
-/** Each image's ε_1: fixed (--eps), or with MC phases the method of uncertainty/adaptive.ts. */
+/** Each image's ε_1: fixed without MC phases, else the method of uncertainty/adaptive.ts. */
 function epsScheduleOf(o: RunOptions): EpsScheduleFactory {
-  // Without --adaptive every image trains with --eps: MC phases then record that ε_1 (fixed:E).
-  const policy: EpsPolicy = o.epsMap === 'off' ? { kind: 'fixed', eps: o.eps } : usage(() => parseEpsPolicy(o.epsMap));
-  if (o.mcEvery === 0) return fixedEps(o.eps);
-  const { aggregate, q } = usage(() => parseAggregate(o.aggregate));
-  const difficulty = { uncertainty: usage(() => parseUncertainty(o.uncertainty)), aggregate, q };
-  return mcEpsSchedule({ every: o.mcEvery, samples: o.mcSamples, p: o.mcP, difficulty }, policy);
+  if (o.mcEvery === 0) {
+    if (o.eps.kind !== 'fixed') {
+      throw new UsageError(`ε_1 from difficulty (${o.eps.kind}) needs MC phases: --mc-every must be at least 1`);
+    }
+    return fixedEps(o.eps.eps);
+  }
+  // A fixed ε_1 with MC phases: the phases record the trajectory (with the ε_1 used) and ε stays fixed.
+  const difficulty = { uncertainty: o.uncertainty, ...o.aggregate };
+  return mcEpsSchedule({ every: o.mcEvery, samples: o.mcSamples, p: o.mcP, difficulty }, o.eps);
 }
 
 /** A one-line progress bar on a terminal; one line per epoch otherwise (logs, CI). */
@@ -241,22 +386,23 @@ runMain(async () => {
   const parsed = await optionsFromFlags();
   const { out, resume } = parsed;
   const saved = resume ? (JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')) as SavedRun) : undefined;
-  const options: RunOptions = saved ? saved.options : parsed.options;
+  const options: RunOptions = saved ? savedRunOptions(saved.options) : parsed.options;
   if (saved) {
-    const conflicts = conflictingFlags(parsed.given, saved.options, parsed.options);
+    const conflicts = conflictingFlags(parsed.given, options, parsed.options);
     if (conflicts.length) throw new UsageError(`--resume continues ${out} with its saved options; these flags disagree with them: ${conflicts.join(', ')}`);
   }
   // A resumed run gets the first available provider of its saved list (checked before loading data).
-  const provider = saved ? (await resolveProvider(parseProviders(options.ep))).provider : parsed.provider;
+  const provider = saved ? (await resolveProvider(options.ep)).provider : parsed.provider;
   const providers: ExecutionProvider[] = [provider];
   const config = presetConfig(options.preset, {
     imageSize: options.size,
     batch: options.batch,
-    training: { loss: parseLoss(options.loss), optimizer: DEFAULT_OPTIMIZER },
+    training: { loss: options.loss, optimizer: DEFAULT_OPTIMIZER },
     unet: { seed: options.seed, dropout: { bottleneck: true, decoder: true, p: options.dropoutP } },
   });
   validateConfig(config);
-  const stepsPerRun = provider === 'webgpu' ? 1 : usage(() => resolveStepsPerRun(options.stepsPerRun ?? 'epoch', config, LOOP_MEMORY_SHARE * totalmem()));
+  const budget = LOOP_MEMORY_SHARE * totalmem();
+  const stepsPerRun = provider === 'webgpu' ? 1 : usage(() => resolveStepsPerRun(options.stepsPerRun, config, budget));
 
   progress(`loading ${options.data ?? 'the synthetic set'} at ${options.size}²...`);
   const t0 = performance.now();

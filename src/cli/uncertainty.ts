@@ -19,8 +19,8 @@ import {
   outputStems,
   predictImage,
 } from '../uncertainty/predictUncertainty.js';
-import { parseProviders } from '../runtime/runtime.js';
-import { UsageError, numberFlag, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
+import { type ExecutionProvider, parseProviders } from '../runtime/runtime.js';
+import { UsageError, asText, numberWhere, parseFlags, progress, runMain, usage, writeFileAtomic } from './cli.js';
 
 runMain(async () => {
   const f = parseFlags(
@@ -31,24 +31,44 @@ runMain(async () => {
       '255 = 0.25 for variance, ln 2 for entropy and mutual-information. A file that cannot be read is\n' +
       'skipped and reported (in the summary\'s failures); the exit status is then 1. Usage errors exit 2.',
     {
-      model: { type: 'string', description: 'trained model.onnx, a fold folder or a run folder (uses fold-0/model.onnx)' },
-      input: { type: 'string', description: 'an image file or a folder of images' },
-      out: { type: 'string', description: 'output folder' },
-      samples: { type: 'string', description: 'MC-Dropout samples per image', default: '10' },
-      p: { type: 'string', description: 'dropout ratio at prediction time, in (0, 1)', default: '0.5' },
-      uncertainty: { type: 'string', description: 'variance, entropy or mutual-information', default: 'variance' },
-      aggregate: { type: 'string', description: `mean, max, sum, foreground-mean, quantile[:Q] (Q default ${DEFAULT_QUANTILE})`, default: 'mean' },
-      ep: { type: 'string', description: 'execution providers: cpu, cuda, webgpu, or a fallback list such as cuda,cpu', default: 'cpu' },
+      model: {
+        help: 'trained model.onnx, a fold folder or a run folder (uses fold-0/model.onnx)',
+        parse: asText,
+        default: '',
+      },
+      input: { help: 'an image file or a folder of images', parse: asText, default: '' },
+      out: { help: 'output folder', parse: asText, default: '' },
+      samples: {
+        help: 'MC-Dropout samples per image',
+        parse: numberWhere((n) => Number.isInteger(n) && n >= 1 && n <= 1000, 'an integer in 1..1000'),
+        default: 10,
+      },
+      p: {
+        help: 'dropout ratio at prediction time, in (0, 1)',
+        parse: numberWhere(
+          (v) => v > 0 && v < 1,
+          'a number in (0, 1) (0 would make every sample equal: no uncertainty)',
+        ),
+        default: 0.5,
+      },
+      uncertainty: { help: 'variance, entropy or mutual-information', parse: parseUncertainty, default: 'variance' },
+      aggregate: {
+        help: `mean, max, sum, foreground-mean, quantile[:Q] (Q default ${DEFAULT_QUANTILE})`,
+        parse: parseAggregate,
+        default: { aggregate: 'mean', q: DEFAULT_QUANTILE },
+        defaultHelp: 'mean',
+      },
+      ep: {
+        help: 'execution providers: cpu, cuda, webgpu, or a fallback list such as cuda,cpu',
+        parse: parseProviders,
+        default: ['cpu'] as ExecutionProvider[],
+        defaultHelp: 'cpu',
+      },
     },
   );
   for (const name of ['model', 'input', 'out'] as const) if (!f[name]) throw new UsageError(`--${name} is required (see --help)`);
-  const samples = numberFlag('samples', f.samples);
-  if (!Number.isInteger(samples) || samples < 1 || samples > 1000) throw new UsageError(`--samples must be an integer in 1..1000, got "${f.samples}"`);
-  const p = numberFlag('p', f.p);
-  if (!(p > 0 && p < 1)) throw new UsageError(`--p must be a number in (0, 1) (0 would make every sample equal: no uncertainty), got "${f.p}"`);
-  const kind = usage(() => parseUncertainty(f.uncertainty));
-  const { aggregate, q } = usage(() => parseAggregate(f.aggregate));
-  const providers = usage(() => parseProviders(f.ep));
+  const { samples, p, uncertainty: kind, ep: providers } = f;
+  const { aggregate, q } = f.aggregate;
   if (existsSync(f.out) && !statSync(f.out).isDirectory()) throw new UsageError(`--out ${f.out} exists and is not a folder`);
 
   const inputs = usage(() => listInputs(f.input));

@@ -6,7 +6,17 @@
  * uninterrupted run ends, and bad options fail before anything is written.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -176,12 +186,52 @@ describe('npm run train', () => {
     expect(lines(join(cut, 'fold-0', 'epochs.jsonl')).map((l) => l.trainLoss)).toEqual(lines(join(adaptive, 'fold-0', 'epochs.jsonl')).map((l) => l.trainLoss));
   });
 
+  it('resumes runs whose train.json an earlier version wrote (flag text) to the uninterrupted result', () => {
+    // The adaptive run's first 2 epochs, then its train.json as versions before typed options wrote it.
+    const old = join(out, 'old-train-json');
+    expect(train(...ADAPTIVE, '--epochs', '2', '--out', old).status).toBe(0);
+    const saved = JSON.parse(readFileSync(join(old, 'train.json'), 'utf8')) as Record<string, unknown>;
+    const options = {
+      ...{ data: null, format: 'auto', fold: 0, folds: 5, split: 'random', epochs: 6, batch: 4, lr: 0.003, size: 32 },
+      ...{ loss: 'polydice1', eps: 0, preset: 'tiny', ep: 'cpu', seed: 1, dropoutP: 0.5, valFraction: 0.1 },
+      ...{ syntheticCount: 40, limit: null, augment: true, mcEvery: 2, mcSamples: 4, mcP: 0.5 },
+      ...{ uncertainty: 'variance', aggregate: 'mean', epsMap: 'linear:0,1:up', stepsPerRun: 'epoch' },
+    };
+    writeFileSync(join(old, 'train.json'), JSON.stringify({ ...saved, options }, null, 2));
+    const conflict = train('--out', old, '--resume', '--adaptive', '--eps-map', 'rank:0,1');
+    expect(conflict.status).toBe(2);
+    const savedEps = '{"kind":"linear","epsMin":0,"epsMax":1,"direction":"up"}';
+    expect(conflict.stderr).toContain(`--eps-map (saved: ${savedEps}, given: {"kind":"rank"`);
+    // Flags that agree with the old options: no conflict.
+    const agreeing = ['--adaptive', '--loss', 'polydice1', '--ep', 'cpu', '--aggregate', 'mean'];
+    const r = train('--out', old, '--resume', ...agreeing);
+    expect(r.status, r.stderr).toBe(0);
+    for (const f of ['metrics.json', 'trajectory.jsonl']) {
+      expect(readFileSync(join(old, 'fold-0', f), 'utf8')).toBe(readFileSync(join(adaptive, 'fold-0', f), 'utf8'));
+    }
+    const model = (dir: string) => readFileSync(join(dir, 'fold-0', 'model.onnx'));
+    expect(model(old).equals(model(adaptive))).toBe(true);
+
+    // The oldest train.json: no MC phases, no ε mapping, no steps per run.
+    const oldest = join(out, 'oldest-train-json');
+    cpSync(full, oldest, { recursive: true });
+    const first = JSON.parse(readFileSync(join(oldest, 'train.json'), 'utf8')) as { options: Record<string, unknown> };
+    const { mcEvery, mcSamples, mcP, uncertainty, aggregate, stepsPerRun, ...kept } = first.options;
+    expect([mcEvery, stepsPerRun]).toEqual([0, 'epoch']);
+    const v1 = { ...kept, loss: 'polydice1', eps: 0, ep: 'cpu' };
+    writeFileSync(join(oldest, 'train.json'), JSON.stringify({ ...first, options: v1 }, null, 2));
+    const again = train('--out', oldest, '--resume', '--eps', '0');
+    expect(again.status, again.stderr).toBe(0);
+    expect(model(oldest).equals(model(full))).toBe(true);
+  });
+
   it.each([
     [['--epochs', '0'], /--epochs must be a positive integer/],
     [['--ep', 'tpu'], /--ep must be a comma-separated list of cpu, cuda, webgpu/],
     [['--loss', 'focal'], /--loss must be one of/],
     [['--eps=-0.5'], /--eps must be greater than -0.5/],
     [['--adaptive', '--mc-every', '2', '--eps', '0.3'], /--eps sets one fixed ε_1 for every image, and --adaptive .* give one of them/],
+    [['--eps-map', 'linear:0,1'], /--eps-map maps each image's difficulty to its ε_1 with --adaptive: add --adaptive/],
     [['--fold', '7'], /--fold must be all or an integer in 0..4/],
     [['--data', '/nonexistent/data'], /nonexistent/],
     [['--resume'], /--resume needs --out/],
