@@ -50,14 +50,19 @@ interface Section {
 }
 
 function sections(b: Buffer): Section[] {
-  if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2 || b[5] !== 1) throw new Error('not a little-endian 64-bit ELF file');
+  if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2 || b[5] !== 1)
+    throw new Error('not a little-endian 64-bit ELF file');
   const shoff = Number(b.readBigUInt64LE(0x28));
   const shentsize = b.readUInt16LE(0x3a);
   const shnum = b.readUInt16LE(0x3c);
   const shstrndx = b.readUInt16LE(0x3e);
   const header = (i: number) => {
     const o = shoff + i * shentsize;
-    return { nameOff: b.readUInt32LE(o), offset: Number(b.readBigUInt64LE(o + 0x18)), size: Number(b.readBigUInt64LE(o + 0x20)) };
+    return {
+      nameOff: b.readUInt32LE(o),
+      offset: Number(b.readBigUInt64LE(o + 0x18)),
+      size: Number(b.readBigUInt64LE(o + 0x20)),
+    };
   };
   const strtab = header(shstrndx);
   return Array.from({ length: shnum }, (_, i) => {
@@ -135,12 +140,14 @@ function cubinInfo(lib: Buffer, e: Entry): CubinInfo | null {
   } else if (payload.readUInt32BE(0) !== 0x7f454c46) return null;
   const text = payload.toString('latin1');
   const counts = new Map<string, number>();
-  for (const m of text.matchAll(/_INTERNAL_[0-9a-f]{8}_\d+_(\w+?)_cu_/g)) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
+  for (const m of text.matchAll(/_INTERNAL_[0-9a-f]{8}_\d+_(\w+?)_cu_/g))
+    counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
   let file: string | null = null;
   for (const [k, n] of counts) if (file === null || n > counts.get(file)!) file = k;
   // Every kernel has a section .text.<mangled name>.
   const shared = new Set<string>();
-  for (const m of text.matchAll(/\.text\.(_Z\w+)/g)) if (!m[1]!.includes('_INTERNAL_') && !m[1]!.includes('_GLOBAL__N_')) shared.add(m[1]!);
+  for (const m of text.matchAll(/\.text\.(_Z\w+)/g))
+    if (!m[1]!.includes('_INTERNAL_') && !m[1]!.includes('_GLOBAL__N_')) shared.add(m[1]!);
   return { file, shared };
 }
 
@@ -150,7 +157,12 @@ function cubinInfo(lib: Buffer, e: Entry): CubinInfo | null {
  * host stub to one module; a template kernel instantiated in several .cu files shares one stub, so
  * the copy it picks could be a dropped one.)
  */
-function containersToDrop(lib: Buffer, list: Container[], sm: number, drop: RegExp): { drop: Set<Container>; files: string[]; spared: string[] } {
+function containersToDrop(
+  lib: Buffer,
+  list: Container[],
+  sm: number,
+  drop: RegExp,
+): { drop: Set<Container>; files: string[]; spared: string[] } {
   const info = new Map<Container, CubinInfo | null>();
   for (const c of list) {
     const e = c.entries.find((x) => x.kind === 2 && x.sm === sm);
@@ -209,14 +221,26 @@ export function pruneFatbins(lib: Buffer, o: PruneOptions): PruneReport {
   const s = sections(lib).find((x) => x.name === '.nv_fatbin');
   if (!s) throw new Error('no .nv_fatbin section: not a CUDA library');
   const list = containers(lib, s);
-  const r: PruneReport = { containers: list.length, pruned: 0, keptAsIs: 0, dropped: [], spared: [], bytesBefore: 0, bytesKept: 0, byArch: {} };
+  const r: PruneReport = {
+    containers: list.length,
+    pruned: 0,
+    keptAsIs: 0,
+    dropped: [],
+    spared: [],
+    bytesBefore: 0,
+    bytesKept: 0,
+    byArch: {},
+  };
   const dropping = drop ? containersToDrop(lib, list, sm, drop) : { drop: new Set<Container>(), files: [], spared: [] };
   r.dropped = dropping.files.sort();
   r.spared = dropping.spared.sort();
   const expected = new Map<Container, Entry[]>();
   // Stand-in for dropped containers: the smallest cubin for another architecture, copied now
   // (its own container may be rewritten before it is used).
-  const donorEntry = list.flatMap((c) => c.entries).filter((e) => e.kind === 2 && e.sm !== sm).sort((a, b) => a.length - b.length)[0];
+  const donorEntry = list
+    .flatMap((c) => c.entries)
+    .filter((e) => e.kind === 2 && e.sm !== sm)
+    .sort((a, b) => a.length - b.length)[0];
   const donor = donorEntry ? Buffer.from(lib.subarray(donorEntry.offset, donorEntry.offset + donorEntry.length)) : null;
   const donorOf = new Map<Container, Buffer>();
   for (const c of list) {
@@ -248,7 +272,8 @@ export function pruneFatbins(lib: Buffer, o: PruneOptions): PruneReport {
     // Entries keep their 8-byte alignment (all sizes are multiples of 8 in the libraries seen).
     let at = start;
     for (const e of donorOf.has(c) ? [] : keep) {
-      if ((at - e.offset) % 8 !== 0) throw new Error(`container at 0x${c.offset.toString(16)}: moving an entry would change its 8-byte alignment`);
+      if ((at - e.offset) % 8 !== 0)
+        throw new Error(`container at 0x${c.offset.toString(16)}: moving an entry would change its 8-byte alignment`);
       at += e.length;
     }
     body.copy(lib, start);
@@ -258,11 +283,15 @@ export function pruneFatbins(lib: Buffer, o: PruneOptions): PruneReport {
   if (!dryRun) {
     // Re-parse: every pruned container must now hold exactly the kept entries.
     const again = containers(lib, s);
-    if (again.length !== list.length) throw new Error(`re-parse found ${again.length} containers, expected ${list.length}`);
+    if (again.length !== list.length)
+      throw new Error(`re-parse found ${again.length} containers, expected ${list.length}`);
     again.forEach((c, i) => {
       const kept = expected.get(list[i]!)!;
       const want = kept.length === 0 ? list[i]!.entries : kept;
-      if (c.entries.length !== want.length || c.entries.some((e, k) => e.sm !== want[k]!.sm || e.length !== want[k]!.length)) {
+      if (
+        c.entries.length !== want.length ||
+        c.entries.some((e, k) => e.sm !== want[k]!.sm || e.length !== want[k]!.length)
+      ) {
         throw new Error(`re-parse of container ${i} does not match what was kept`);
       }
     });
@@ -279,15 +308,20 @@ function main(argv: string[]): void {
   const dropArg = value('drop');
   const drop = dropArg === undefined ? undefined : new RegExp(dropArg === 'default' ? DEFAULT_DROP : dropArg);
   const list = argv.includes('--list');
-  const files = argv.filter((a, i) => !a.startsWith('--') && !['--sm', '--drop', '--report'].includes(argv[i - 1] ?? ''));
+  const files = argv.filter(
+    (a, i) => !a.startsWith('--') && !['--sm', '--drop', '--report'].includes(argv[i - 1] ?? ''),
+  );
   if (!Number.isInteger(sm) || files.length < (list ? 1 : 2)) {
-    process.stderr.write('usage: tsx scripts/gpu/prune-fatbin.ts IN.so OUT.so [--sm 90] [--drop REGEX|default] [--report FILE.json] | IN.so --list\n');
+    process.stderr.write(
+      'usage: tsx scripts/gpu/prune-fatbin.ts IN.so OUT.so [--sm 90] [--drop REGEX|default] [--report FILE.json] | IN.so --list\n',
+    );
     process.exit(2);
   }
   const lib = readFileSync(files[0]!);
   const r = pruneFatbins(lib, { sm, drop, dryRun: list });
   const mb = (x: number): string => `${(x / 1e6).toFixed(1)} MB`;
-  for (const [k, v] of Object.entries(r.byArch).sort()) process.stderr.write(`  ${k.padEnd(8)} ${String(v.entries).padStart(5)} entries ${mb(v.bytes).padStart(10)}\n`);
+  for (const [k, v] of Object.entries(r.byArch).sort())
+    process.stderr.write(`  ${k.padEnd(8)} ${String(v.entries).padStart(5)} entries ${mb(v.bytes).padStart(10)}\n`);
   process.stderr.write(
     `prune-fatbin: ${r.containers} containers, ${r.pruned} pruned to sm_${sm}, ${r.keptAsIs} left as they were; ` +
       `${r.dropped.length} dropped (${drop ? `files matching --drop; ${r.spared.length} spared for sharing kernels with kept ones` : 'no --drop'}); device code ${mb(r.bytesBefore)} -> ${mb(r.bytesKept)}\n`,

@@ -83,8 +83,16 @@ function torchDetails(r: Any, train: Any): string {
 function trainSection(meta: Any, train: Any, torch: Any, cfg: Config): string[] {
   const k = train.kStep;
   const peer = torch && !torch.skipped ? torch : null;
-  const row = (runtime: string, device: string, ms: Any, imagesPerS: number, session: string, first: string) =>
-    [runtime, device, fmt(ms.median), fmt(ms.p10), fmt(ms.p90), fmt(imagesPerS), session, first];
+  const row = (runtime: string, device: string, ms: Any, imagesPerS: number, session: string, first: string) => [
+    runtime,
+    device,
+    fmt(ms.median),
+    fmt(ms.p10),
+    fmt(ms.p90),
+    fmt(imagesPerS),
+    session,
+    first,
+  ];
   const ours = `onnxruntime-node ${meta.onnxruntime}`;
   const kFirst = `${fmt(k.warmupRunMs, 0)} (run)`;
   const stepFirst = fmt(train.warmupMs[0], 0);
@@ -119,7 +127,10 @@ function trainSection(meta: Any, train: Any, torch: Any, cfg: Config): string[] 
     `Top op types by kernel time in one profiled K-step run (${fmt(k.profiledRunMs, 0)} ms for ${k.k} steps; ` +
       "on CUDA the host-side time of each node's compute call, which includes waits for the GPU):",
     '',
-    markdownTable(['op', 'ms', 'share'], k.topOps.map((o: Any) => [o.op, fmt(o.ms, 1), `${fmt(100 * o.share, 1)}%`])),
+    markdownTable(
+      ['op', 'ms', 'share'],
+      k.topOps.map((o: Any) => [o.op, fmt(o.ms, 1), `${fmt(100 * o.share, 1)}%`]),
+    ),
     '',
   ];
 }
@@ -128,7 +139,12 @@ function trainSection(meta: Any, train: Any, torch: Any, cfg: Config): string[] 
 function paritySection(name: string, r: Any, cfg: Config): string[] {
   const out: string[] = [];
   const cpuOps = r.nodePlacement?.CPUExecutionProvider as Record<string, number> | undefined;
-  const onCpu = cfg.ep !== 'cpu' && cpuOps ? Object.entries(cpuOps).map(([op, n]) => `${op} ×${n}`).join(', ') : null;
+  const onCpu =
+    cfg.ep !== 'cpu' && cpuOps
+      ? Object.entries(cpuOps)
+          .map(([op, n]) => `${op} ×${n}`)
+          .join(', ')
+      : null;
   if (onCpu) out.push(`Nodes that onnxruntime placed on the CPU in the ${cfg.ep} session (${name}): ${onCpu}.`, '');
   const runs = r.trajectories as Any[];
   const rows = runs[0].losses.map((_: number, i: number) => [

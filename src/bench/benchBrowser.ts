@@ -62,10 +62,22 @@ interface PageDemo {
   isolated: boolean;
 }
 
-async function nodeCase(model: Uint8Array, size: number, runs: number, threads: number): Promise<{ first: number; times: number[] }> {
-  const session = await InferenceSession.create(model, { graphOptimizationLevel: 'all', ...(threads ? { intraOpNumThreads: threads } : {}) });
+async function nodeCase(
+  model: Uint8Array,
+  size: number,
+  runs: number,
+  threads: number,
+): Promise<{ first: number; times: number[] }> {
+  const session = await InferenceSession.create(model, {
+    graphOptimizationLevel: 'all',
+    ...(threads ? { intraOpNumThreads: threads } : {}),
+  });
   const r = prng(7);
-  const input = new Tensor('float32', Float32Array.from({ length: 3 * size * size }, () => r.next()), [1, 3, size, size]);
+  const input = new Tensor(
+    'float32',
+    Float32Array.from({ length: 3 * size * size }, () => r.next()),
+    [1, 3, size, size],
+  );
   const times: number[] = [];
   for (let i = 0; i < WARMUP + runs; i++) {
     const t = performance.now();
@@ -76,7 +88,10 @@ async function nodeCase(model: Uint8Array, size: number, runs: number, threads: 
   return { first: times[0]!, times: times.slice(WARMUP) };
 }
 
-export async function benchBrowser(presets: readonly PresetName[], runs: number): Promise<BrowserBench | { skipped: string }> {
+export async function benchBrowser(
+  presets: readonly PresetName[],
+  runs: number,
+): Promise<BrowserBench | { skipped: string }> {
   if (!haveChromium()) return { skipped: `no Chromium at ${CHROMIUM_PATH} (set CHROME_PATH, or run npm run setup)` };
   const dir = mkdtempSync(join(os.tmpdir(), 'bench-browser-'));
   const browser = await launchChromium();
@@ -93,10 +108,30 @@ export async function benchBrowser(presets: readonly PresetName[], runs: number)
       progress(`browser: ${preset} (${size}²): onnxruntime-node, ${WARMUP} + ${runs} runs`);
       const node = await nodeCase(bytes, size, runs, 0);
       const nodeStats = summaryStats(node.times);
-      cases.push({ preset, imageSize: size, config: 'node', threads: 0, isolated: null, runs, firstMs: round(node.first, 1), latencyMs: nodeStats, overNode: 1 });
+      cases.push({
+        preset,
+        imageSize: size,
+        config: 'node',
+        threads: 0,
+        isolated: null,
+        runs,
+        firstMs: round(node.first, 1),
+        latencyMs: nodeStats,
+        overNode: 1,
+      });
       const node1 = await nodeCase(bytes, size, runs, 1);
       const node1Stats = summaryStats(node1.times);
-      cases.push({ preset, imageSize: size, config: 'node-1-thread', threads: 1, isolated: null, runs, firstMs: round(node1.first, 1), latencyMs: node1Stats, overNode: round(node1Stats.median / nodeStats.median, 2) });
+      cases.push({
+        preset,
+        imageSize: size,
+        config: 'node-1-thread',
+        threads: 1,
+        isolated: null,
+        runs,
+        firstMs: round(node1.first, 1),
+        latencyMs: node1Stats,
+        overNode: round(node1Stats.median / nodeStats.median, 2),
+      });
       const server = await startServer({ modelPath, port: 0, mcSamples: 0 });
       try {
         for (const [name, query] of [
@@ -109,17 +144,31 @@ export async function benchBrowser(presets: readonly PresetName[], runs: number)
           const page = await browser.newPage();
           try {
             await page.goto(`${server.url}?${query}`);
-            await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', { timeout: 120_000 });
+            await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', {
+              timeout: 120_000,
+            });
             const state = await page.getAttribute('#status', 'data-state');
             if (state !== 'ready') throw new Error((await page.textContent('#status')) ?? 'the page did not start');
             const demo = (await page.evaluate(() => (window as unknown as { demo: unknown }).demo)) as PageDemo;
             hardwareConcurrency ??= await page.evaluate(() => navigator.hardwareConcurrency);
             if (name === 'webgpu' && !adapter) {
               adapter = await page.evaluate(async () => {
-                const a = await (navigator as unknown as { gpu?: { requestAdapter(): Promise<{ info?: Record<string, unknown>; isFallbackAdapter?: boolean } | null> } }).gpu?.requestAdapter();
+                const a = await (
+                  navigator as unknown as {
+                    gpu?: {
+                      requestAdapter(): Promise<{ info?: Record<string, unknown>; isFallbackAdapter?: boolean } | null>;
+                    };
+                  }
+                ).gpu?.requestAdapter();
                 if (!a) return null;
                 const i = a.info ?? {};
-                return { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description, isFallbackAdapter: a.isFallbackAdapter };
+                return {
+                  vendor: i.vendor,
+                  architecture: i.architecture,
+                  device: i.device,
+                  description: i.description,
+                  isFallbackAdapter: a.isFallbackAdapter,
+                };
               });
             }
             const times = await page.evaluate(async (n) => {
@@ -129,9 +178,30 @@ export async function benchBrowser(presets: readonly PresetName[], runs: number)
               return out;
             }, warm + n);
             const s = summaryStats(times.slice(warm));
-            cases.push({ preset, imageSize: size, config: name, threads: name === 'webgpu' ? null : demo.threads, isolated: demo.isolated, runs: n, firstMs: round(times[0]!, 1), latencyMs: s, overNode: round(s.median / nodeStats.median, 2) });
+            cases.push({
+              preset,
+              imageSize: size,
+              config: name,
+              threads: name === 'webgpu' ? null : demo.threads,
+              isolated: demo.isolated,
+              runs: n,
+              firstMs: round(times[0]!, 1),
+              latencyMs: s,
+              overNode: round(s.median / nodeStats.median, 2),
+            });
           } catch (e) {
-            cases.push({ preset, imageSize: size, config: name, threads: null, isolated: null, runs: 0, firstMs: null, latencyMs: null, overNode: null, error: (e as Error).message });
+            cases.push({
+              preset,
+              imageSize: size,
+              config: name,
+              threads: null,
+              isolated: null,
+              runs: 0,
+              firstMs: null,
+              latencyMs: null,
+              overNode: null,
+              error: (e as Error).message,
+            });
           } finally {
             await page.close();
           }
@@ -140,7 +210,13 @@ export async function benchBrowser(presets: readonly PresetName[], runs: number)
         await server.close();
       }
     }
-    return { chromium: CHROMIUM_PATH, browserVersion: browser.version(), webgpuAdapter: adapter, hardwareConcurrency, cases };
+    return {
+      chromium: CHROMIUM_PATH,
+      browserVersion: browser.version(),
+      webgpuAdapter: adapter,
+      hardwareConcurrency,
+      cases,
+    };
   } finally {
     await browser.close();
     rmSync(dir, { recursive: true, force: true });

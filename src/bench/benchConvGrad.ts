@@ -8,7 +8,13 @@
  */
 import * as ort from 'onnxruntime-node';
 import { prng } from '../common/prng.js';
-import { type ConvShape, WEIGHT_GRAD_FORMULATIONS, type WeightGradFormulation, chooseWeightGrad, convWeightGrad } from '../graphBuilder/convWeightGrad.js';
+import {
+  type ConvShape,
+  WEIGHT_GRAD_FORMULATIONS,
+  type WeightGradFormulation,
+  chooseWeightGrad,
+  convWeightGrad,
+} from '../graphBuilder/convWeightGrad.js';
 import { addInput, addOutput, constant, createGraph, op1 } from '../graphBuilder/graph.js';
 import { type ModelConfig, buildInferenceModel, presetConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
@@ -53,7 +59,6 @@ export function unetConvShapes(c: ModelConfig): { shape: ConvShape; layers: numb
   return [...found.values()];
 }
 
-
 function gradModel(s: ConvShape, f: WeightGradFormulation): Uint8Array {
   const g = createGraph(`dw_${f}`);
   const x = addInput(g, 'x', 'float32', [s.n, s.c, s.h, s.w]);
@@ -68,7 +73,17 @@ function forwardModel(s: ConvShape): Uint8Array {
   const x = addInput(g, 'x', 'float32', [s.n, s.c, s.h, s.w]);
   const w = constant(g, 'w', 'float32', [s.m, s.c, s.kh, s.kw], new Float32Array(s.m * s.c * s.kh * s.kw).fill(0.01));
   const pad = (s.kh - 1) / 2;
-  addOutput(g, 'y', op1(g, 'Conv', [x, w], { kernel_shape: [s.kh, s.kw], pads: [pad, pad, pad, pad], strides: [1, 1], dilations: [1, 1], group: 1 }));
+  addOutput(
+    g,
+    'y',
+    op1(g, 'Conv', [x, w], {
+      kernel_shape: [s.kh, s.kw],
+      pads: [pad, pad, pad, pad],
+      strides: [1, 1],
+      dilations: [1, 1],
+      group: 1,
+    }),
+  );
   return serialize(g);
 }
 
@@ -78,7 +93,11 @@ const random = (n: number, seed: number): Float32Array => {
 };
 
 /** Median ms of `rounds` rounds, each running every session once in turn (after one warm-up round). */
-async function alternate(sessions: ort.InferenceSession[], feeds: Record<string, ort.Tensor>[], rounds: number): Promise<{ ms: number[]; outputs: Float32Array[] }> {
+async function alternate(
+  sessions: ort.InferenceSession[],
+  feeds: Record<string, ort.Tensor>[],
+  rounds: number,
+): Promise<{ ms: number[]; outputs: Float32Array[] }> {
   const times = sessions.map(() => [] as number[]);
   const outputs: Float32Array[] = [];
   for (let r = 0; r <= rounds; r++) {
@@ -95,7 +114,11 @@ async function alternate(sessions: ort.InferenceSession[], feeds: Record<string,
 const maxAbs = (a: Float32Array): number => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
 /** `ep`: where to measure (the GPU check runs this on CUDA to choose formulations there). */
-export async function benchConvGrad(configs: { name: string; config: ModelConfig }[], rounds: number, ep: 'cpu' | 'cuda' = 'cpu'): Promise<ConvGradBench> {
+export async function benchConvGrad(
+  configs: { name: string; config: ModelConfig }[],
+  rounds: number,
+  ep: 'cpu' | 'cuda' = 'cpu',
+): Promise<ConvGradBench> {
   const SESSION: ort.InferenceSession.SessionOptions = { executionProviders: [ep], ...SESSION_DEFAULTS };
   const shapes = new Map<string, { label: string; shape: ConvShape; layers: number }>();
   for (const { name, config } of configs) {
@@ -103,7 +126,11 @@ export async function benchConvGrad(configs: { name: string; config: ModelConfig
       const { n, c, m, h, kh } = s.shape;
       const key = JSON.stringify(s.shape);
       const prev = shapes.get(key);
-      shapes.set(key, { label: prev?.label ?? `${name}: ${c}→${m} ${h}² b${n} k${kh}`, shape: s.shape, layers: (prev?.layers ?? 0) + s.layers });
+      shapes.set(key, {
+        label: prev?.label ?? `${name}: ${c}→${m} ${h}² b${n} k${kh}`,
+        shape: s.shape,
+        layers: (prev?.layers ?? 0) + s.layers,
+      });
     }
   }
   const cases: ConvGradCase[] = [];
@@ -112,13 +139,17 @@ export async function benchConvGrad(configs: { name: string; config: ModelConfig
     const xd = new ort.Tensor('float32', random(s.n * s.c * s.h * s.w, 1), [s.n, s.c, s.h, s.w]);
     const dyd = new ort.Tensor('float32', random(s.n * s.m * s.h * s.w, 2), [s.n, s.m, s.h, s.w]);
     const sessions = [await ort.InferenceSession.create(forwardModel(s), SESSION)];
-    for (const f of WEIGHT_GRAD_FORMULATIONS) sessions.push(await ort.InferenceSession.create(gradModel(s, f), SESSION));
+    for (const f of WEIGHT_GRAD_FORMULATIONS)
+      sessions.push(await ort.InferenceSession.create(gradModel(s, f), SESSION));
     const feeds = sessions.map((_, j): Record<string, ort.Tensor> => (j === 0 ? { x: xd } : { x: xd, dy: dyd }));
     const { ms, outputs } = await alternate(sessions, feeds, rounds);
     for (const sess of sessions) await sess.release();
     const ref = outputs[1]!;
     const scale = maxAbs(ref);
-    const msBy = Object.fromEntries(WEIGHT_GRAD_FORMULATIONS.map((f, j) => [f, ms[j + 1]!])) as Record<WeightGradFormulation, number>;
+    const msBy = Object.fromEntries(WEIGHT_GRAD_FORMULATIONS.map((f, j) => [f, ms[j + 1]!])) as Record<
+      WeightGradFormulation,
+      number
+    >;
     const relErr = Object.fromEntries(
       WEIGHT_GRAD_FORMULATIONS.map((f, j) => {
         const o = outputs[j + 1]!;

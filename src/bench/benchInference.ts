@@ -10,7 +10,13 @@ import { prng } from '../common/prng.js';
 import { convFlops } from '../graphBuilder/flops.js';
 import type { Graph } from '../graphBuilder/graph.js';
 import { INPUT } from '../graphBuilder/graphIO.js';
-import { type ModelConfig, type PresetName, buildInferenceModel, buildMcModel, presetConfig } from '../graphBuilder/models.js';
+import {
+  type ModelConfig,
+  type PresetName,
+  buildInferenceModel,
+  buildMcModel,
+  presetConfig,
+} from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
 import { type SummaryStats, round, summaryStats } from '../common/stats.js';
@@ -83,7 +89,10 @@ const caseId = (s: CaseSpec, size: number): string =>
 
 async function runCase(spec: CaseSpec, requested: number, limitRepeats: boolean, label: string): Promise<CaseResult> {
   const base = presetConfig(spec.preset, { batch: spec.batch, samples: SAMPLES });
-  const config: ModelConfig = { ...base, unet: { ...base.unet, dropout: { bottleneck: true, decoder: true, p: DROPOUT_RATIO } } };
+  const config: ModelConfig = {
+    ...base,
+    unet: { ...base.unet, dropout: { bottleneck: true, decoder: true, p: DROPOUT_RATIO } },
+  };
   const id = caseId(spec, config.imageSize);
   progress(`${label} ${id}: building graph`);
   const t0 = performance.now();
@@ -106,7 +115,9 @@ async function runCase(spec: CaseSpec, requested: number, limitRepeats: boolean,
   };
   g = null; // let the graph and the bytes be collected while measuring
   bytes = null;
-  progress(`${label} ${id}: ${model.nodes} nodes, ${(model.bytes / 1e6).toFixed(1)} MB, build ${model.buildMs.toFixed(0)} ms, session ${model.sessionMs.toFixed(0)} ms`);
+  progress(
+    `${label} ${id}: ${model.nodes} nodes, ${(model.bytes / 1e6).toFixed(1)} MB, build ${model.buildMs.toFixed(0)} ms, session ${model.sessionMs.toFixed(0)} ms`,
+  );
 
   const feeds: Record<string, Tensor> = { [INPUT.image]: randomImage(config) };
   if (spec.kind === 'mc-dropout') feeds[INPUT.dropoutRatio] = new Tensor('float32', Float32Array.of(DROPOUT_RATIO), []);
@@ -129,7 +140,9 @@ async function runCase(spec: CaseSpec, requested: number, limitRepeats: boolean,
       };
     } else repeats = requested;
   }
-  progress(`${label} ${id}: ${WARMUP} warm-up runs (last ${estimate.toFixed(0)} ms), measuring ${repeats} runs${repeatsReduced ? ` (of ${requested} requested)` : ''}`);
+  progress(
+    `${label} ${id}: ${WARMUP} warm-up runs (last ${estimate.toFixed(0)} ms), measuring ${repeats} runs${repeatsReduced ? ` (of ${requested} requested)` : ''}`,
+  );
   const runs: number[] = [];
   const other = otherCpuMeter();
   for (let i = 0; i < repeats; i++) runs.push(await timed());
@@ -165,7 +178,6 @@ async function runCase(spec: CaseSpec, requested: number, limitRepeats: boolean,
   };
 }
 
-
 /** Warm the runtime (library load, thread pools, JIT of the builder) on the tiny preset, unreported. */
 export async function warmRuntime(): Promise<number> {
   const t0 = performance.now();
@@ -175,7 +187,6 @@ export async function warmRuntime(): Promise<number> {
   await session.release();
   return performance.now() - t0;
 }
-
 
 export interface McSummary {
   preset: PresetName;
@@ -192,14 +203,19 @@ export interface McSummary {
 }
 
 /** The cases of `presets` (batch 1, batch 8 and MC-Dropout batch 1 each) and each preset's MC-Dropout summary. */
-export async function benchInference(presets: readonly PresetName[], repeats: number, limitRepeats: boolean): Promise<{ cases: CaseResult[]; mc: McSummary[] }> {
+export async function benchInference(
+  presets: readonly PresetName[],
+  repeats: number,
+  limitRepeats: boolean,
+): Promise<{ cases: CaseResult[]; mc: McSummary[] }> {
   const specs: CaseSpec[] = presets.flatMap((preset): CaseSpec[] => [
     { preset, kind: 'inference', batch: 1 },
     { preset, kind: 'inference', batch: 8 },
     { preset, kind: 'mc-dropout', batch: 1 },
   ]);
   const cases: CaseResult[] = [];
-  for (const [i, spec] of specs.entries()) cases.push(await runCase(spec, repeats, limitRepeats, `[${i + 1}/${specs.length}]`));
+  for (const [i, spec] of specs.entries())
+    cases.push(await runCase(spec, repeats, limitRepeats, `[${i + 1}/${specs.length}]`));
   const mc: McSummary[] = presets.map((preset) => {
     const single = cases.find((c) => c.preset === preset && c.kind === 'inference' && c.batch === 1)!;
     const m = cases.find((c) => c.preset === preset && c.kind === 'mc-dropout')!;
@@ -230,15 +246,23 @@ export function inferenceSettings(quick: boolean, repeats: number) {
       : `runs of a case are capped to about ${CASE_BUDGET_S} s of measurement (estimated from the last warm-up run), but at least ${MIN_REPEATS}; capped cases carry repeatsReduced`,
     latency: 'wall time of session.run (inputs prepared beforehand, all outputs fetched), performance.now()',
     percentiles: 'linear interpolation between order statistics',
-    flops: 'Conv and ConvTranspose only (src/graphBuilder/flops.ts), 2 FLOPs per multiply-add, per run (whole batch, all samples)',
+    flops:
+      'Conv and ConvTranspose only (src/graphBuilder/flops.ts), 2 FLOPs per multiply-add, per run (whole batch, all samples)',
     input: 'uniform random image in [0,1), prng seed 7',
-    otherCpuCores: 'machine busy time (/proc/stat, incl. steal) minus this process\'s CPU time, over the measured runs, per second of wall time',
+    otherCpuCores:
+      "machine busy time (/proc/stat, incl. steal) minus this process's CPU time, over the measured runs, per second of wall time",
     mcDropout: { samples: SAMPLES, dropoutRatio: DROPOUT_RATIO, batch: 1 },
   };
 }
 
 /** The inference tables (build, latency, MC-Dropout) and the run's total time and load, as printed on stdout. */
-export function inferenceReport(machine: ReturnType<typeof machineInfo>, cases: CaseResult[], mc: McSummary[], totalS: number, loadAtEnd: number): string {
+export function inferenceReport(
+  machine: ReturnType<typeof machineInfo>,
+  cases: CaseResult[],
+  mc: McSummary[],
+  totalS: number,
+  loadAtEnd: number,
+): string {
   const out: string[] = [];
   out.push(
     `Inference benchmark: onnxruntime-node ${machine.onnxruntime} (CPU EP, graphOptimizationLevel 'all', default threads)`,
@@ -275,10 +299,14 @@ export function inferenceReport(machine: ReturnType<typeof machineInfo>, cases: 
       ]),
     ),
   );
-  out.push(`other CPU: cores busy with other processes or VM steal during the measured runs (of ${machine.cpuCount}); near 0 for a clean measurement`);
+  out.push(
+    `other CPU: cores busy with other processes or VM steal during the measured runs (of ${machine.cpuCount}); near 0 for a clean measurement`,
+  );
   const reduced = cases.filter((c) => c.repeatsReduced);
   if (reduced.length) {
-    out.push(`* fewer runs than the ${reduced[0]!.repeatsReduced!.requested} requested: measured runs capped to about ${CASE_BUDGET_S} s per case (at least ${MIN_REPEATS})`);
+    out.push(
+      `* fewer runs than the ${reduced[0]!.repeatsReduced!.requested} requested: measured runs capped to about ${CASE_BUDGET_S} s per case (at least ${MIN_REPEATS})`,
+    );
   }
   out.push(
     '',

@@ -68,11 +68,15 @@ function post(url: string, body: Buffer): Promise<Reply> {
   const t = performance.now();
   return new Promise((ok) => {
     const done = (status: number): void => ok({ status, ms: performance.now() - t });
-    const req = http.request(url, { method: 'POST', headers: { 'content-type': 'image/png', 'content-length': body.length }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => done(res.statusCode ?? 0));
-      res.on('error', () => done(0));
-    });
+    const req = http.request(
+      url,
+      { method: 'POST', headers: { 'content-type': 'image/png', 'content-length': body.length }, agent: false },
+      (res) => {
+        res.resume();
+        res.on('end', () => done(res.statusCode ?? 0));
+        res.on('error', () => done(0));
+      },
+    );
     req.on('error', () => done(0));
     req.end(body);
   });
@@ -102,11 +106,16 @@ interface ServerChild {
 }
 
 async function startChild(model: string, limits: Limits): Promise<ServerChild> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SELF, JSON.stringify({ model, limits })], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', SELF, JSON.stringify({ model, limits })], {
+    cwd: REPO_ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: child.stdout! });
   const pending: ((line: string) => void)[] = [];
   lines.on('line', (line) => pending.shift()?.(line));
-  const exited = new Promise<never>((_, fail) => child.once('exit', (code) => fail(new Error(`bench serve: the server process exited (${code})`))));
+  const exited = new Promise<never>((_, fail) =>
+    child.once('exit', (code) => fail(new Error(`bench serve: the server process exited (${code})`))),
+  );
   exited.catch(() => undefined);
   const nextLine = (): Promise<string> => Promise.race([new Promise<string>((ok) => pending.push(ok)), exited]);
   const { url } = JSON.parse(await nextLine()) as { url: string };
@@ -139,7 +148,10 @@ type Counted = Omit<ScenarioResult, 'rssMiB' | 'seconds' | 'failures'>;
 function count(name: string, description: string, replies: Reply[]): Counted {
   const statuses: Record<string, number> = {};
   for (const r of replies) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
-  const answered = replies.filter((r) => r.status !== 0).map((r) => r.ms).sort((a, b) => a - b);
+  const answered = replies
+    .filter((r) => r.status !== 0)
+    .map((r) => r.ms)
+    .sort((a, b) => a - b);
   return {
     name,
     description,
@@ -156,14 +168,22 @@ function count(name: string, description: string, replies: Reply[]): Counted {
 }
 
 /** Runs `body` against a fresh server child; its duration and the server's memory go in the result. */
-async function scenario(model: string, limits: Limits, body: (url: string, server: ServerChild) => Promise<Omit<ScenarioResult, 'rssMiB' | 'seconds'>>): Promise<ScenarioResult> {
+async function scenario(
+  model: string,
+  limits: Limits,
+  body: (url: string, server: ServerChild) => Promise<Omit<ScenarioResult, 'rssMiB' | 'seconds'>>,
+): Promise<ScenarioResult> {
   const server = await startChild(model, limits);
   const start = server.rssMiB();
   const t0 = performance.now();
   try {
     const r = await body(`${server.url.replace(/\/$/, '')}/api/predict`, server);
     const end = server.rssMiB();
-    return { ...r, seconds: round((performance.now() - t0) / 1000, 1), rssMiB: start && end ? { start: start.rss, peak: end.peak } : null };
+    return {
+      ...r,
+      seconds: round((performance.now() - t0) / 1000, 1),
+      rssMiB: start && end ? { start: start.rss, peak: end.peak } : null,
+    };
   } finally {
     await server.stop();
   }
@@ -174,7 +194,8 @@ function stalled(url: string, text: string, pauseReading: boolean): { closed: Pr
   const { hostname, port } = new URL(url);
   const t0 = performance.now();
   const socket = net.connect(Number(port), hostname, () => socket.write(text));
-  if (pauseReading) socket.once('data', () => socket.pause()); // reads the first chunk, then never again
+  if (pauseReading)
+    socket.once('data', () => socket.pause()); // reads the first chunk, then never again
   else socket.resume();
   const closed = new Promise<number>((ok) => {
     socket.on('close', () => ok((performance.now() - t0) / 1000));
@@ -187,10 +208,15 @@ async function noisePng(width: number, height: number, seed: number): Promise<Bu
   const rand = prng(seed);
   const raw = Buffer.alloc(width * height * 3);
   for (let i = 0; i < raw.length; i++) raw[i] = Math.floor(rand.next() * 256);
-  return sharp(raw, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 0 }).toBuffer();
+  return sharp(raw, { raw: { width, height, channels: 3 } })
+    .png({ compressionLevel: 0 })
+    .toBuffer();
 }
 
-const flatPng = (side: number): Promise<Buffer> => sharp({ create: { width: side, height: side, channels: 3, background: { r: 120, g: 60, b: 50 } } }).png({ compressionLevel: 9 }).toBuffer();
+const flatPng = (side: number): Promise<Buffer> =>
+  sharp({ create: { width: side, height: side, channels: 3, background: { r: 120, g: 60, b: 50 } } })
+    .png({ compressionLevel: 9 })
+    .toBuffer();
 
 const sleep = (ms: number): Promise<void> => new Promise((ok) => setTimeout(ok, ms));
 
@@ -209,7 +235,10 @@ export async function benchServe(quick: boolean): Promise<ServeBench> {
   const stallN = quick ? 5 : 20;
   try {
     const s = syntheticSample(0, 288, 7);
-    const frame = await sharp(Buffer.from(s.image), { raw: { width: 288, height: 288, channels: 3 } }).resize(384, 288, { fit: 'fill' }).png().toBuffer();
+    const frame = await sharp(Buffer.from(s.image), { raw: { width: 288, height: 288, channels: 3 } })
+      .resize(384, 288, { fit: 'fill' })
+      .png()
+      .toBuffer();
     const big = await noisePng(2500, 2500, 11); // 18.8 MB
     const [bomb, nearLimit] = [await flatPng(7200), await flatPng(7000)];
     const scenarios: ScenarioResult[] = [];
@@ -218,7 +247,10 @@ export async function benchServe(quick: boolean): Promise<ServeBench> {
     scenarios.push(
       await scenario(model, limits, async (url) => {
         const replies = await load(steadyN, 8, () => post(url, frame));
-        return { ...count('steady', `${steadyN} POSTs of a 384×288 PNG (${frame.length} B), 8 in flight`, replies), failures: replies.filter((r) => r.status !== 200).length };
+        return {
+          ...count('steady', `${steadyN} POSTs of a 384×288 PNG (${frame.length} B), 8 in flight`, replies),
+          failures: replies.filter((r) => r.status !== 200).length,
+        };
       }),
     );
 
@@ -228,7 +260,14 @@ export async function benchServe(quick: boolean): Promise<ServeBench> {
         const replies = await Promise.all(Array.from({ length: uploaders }, () => post(url, big)));
         // Expected: 200, or 503 when the byte budget or the queue is full; never a broken connection.
         const failures = replies.filter((r) => r.status !== 200 && r.status !== 503).length;
-        return { ...count('uploads', `${uploaders} clients at once, each POSTing a ${big.length}-byte PNG (2500×2500 noise); 200 or 503 expected`, replies), failures };
+        return {
+          ...count(
+            'uploads',
+            `${uploaders} clients at once, each POSTing a ${big.length}-byte PNG (2500×2500 noise); 200 or 503 expected`,
+            replies,
+          ),
+          failures,
+        };
       }),
     );
 
@@ -237,29 +276,58 @@ export async function benchServe(quick: boolean): Promise<ServeBench> {
       await scenario(model, limits, async (url) => {
         const replies = await Promise.all(Array.from({ length: 16 }, (_, i) => post(url, i % 2 ? nearLimit : bomb)));
         // Expected: 400 for each bomb, 200 (or 503 when the queue is full) for each near-limit image.
-        const failures = replies.filter((x, i) => (i % 2 ? x.status !== 200 && x.status !== 503 : x.status !== 400)).length;
-        return { ...count('decode', `8 bombs (7200² flat PNG, ${bomb.length} B, over the 50 MP limit: 400 expected) and 8 near-limit images (7000² flat PNG, ${nearLimit.length} B: 200) at once`, replies), failures };
+        const failures = replies.filter((x, i) =>
+          i % 2 ? x.status !== 200 && x.status !== 503 : x.status !== 400,
+        ).length;
+        return {
+          ...count(
+            'decode',
+            `8 bombs (7200² flat PNG, ${bomb.length} B, over the 50 MP limit: 400 expected) and 8 near-limit images (7000² flat PNG, ${nearLimit.length} B: 200) at once`,
+            replies,
+          ),
+          failures,
+        };
       }),
     );
 
-    progress(`serve: stall: ${stallN} slow-header, ${stallN} slow-body and ${stallN} stalled-reader connections, then 40 predictions beside them`);
+    progress(
+      `serve: stall: ${stallN} slow-header, ${stallN} slow-body and ${stallN} stalled-reader connections, then 40 predictions beside them`,
+    );
     scenarios.push(
       await scenario(model, limits, async (url, server) => {
         const wasm = readdirSync(ortDist()).find((f) => /^ort[\w.-]*\.wasm$/.test(f));
         const t0 = performance.now();
         const kinds = {
-          slowHeaders: Array.from({ length: stallN }, () => stalled(url, 'POST /api/predict HTTP/1.1\r\nHost: bench\r\n', false)),
-          slowBodies: Array.from({ length: stallN }, () => stalled(url, `POST /api/predict HTTP/1.1\r\nHost: bench\r\nContent-Type: image/png\r\nContent-Length: ${big.length}\r\n\r\n0123456789`, false)),
-          stalledReaders: Array.from({ length: stallN }, () => stalled(url, `GET /ort/${wasm} HTTP/1.1\r\nHost: bench\r\n\r\n`, true)),
+          slowHeaders: Array.from({ length: stallN }, () =>
+            stalled(url, 'POST /api/predict HTTP/1.1\r\nHost: bench\r\n', false),
+          ),
+          slowBodies: Array.from({ length: stallN }, () =>
+            stalled(
+              url,
+              `POST /api/predict HTTP/1.1\r\nHost: bench\r\nContent-Type: image/png\r\nContent-Length: ${big.length}\r\n\r\n0123456789`,
+              false,
+            ),
+          ),
+          stalledReaders: Array.from({ length: stallN }, () =>
+            stalled(url, `GET /ort/${wasm} HTTP/1.1\r\nHost: bench\r\n\r\n`, true),
+          ),
         };
         await sleep(300);
         const replies = await load(40, 8, () => post(url, frame));
-        const r = count('stall', `${stallN} each of slow headers, slow bodies (10 B of a declared ${big.length}) and readers that stop reading ${wasm}; 40 predictions (8 in flight) beside them`, replies);
-        const bound = (Math.max(effective.timeouts.headers, effective.timeouts.request, effective.timeouts.idle) + 5000) / 1000;
+        const r = count(
+          'stall',
+          `${stallN} each of slow headers, slow bodies (10 B of a declared ${big.length}) and readers that stop reading ${wasm}; 40 predictions (8 in flight) beside them`,
+          replies,
+        );
+        const bound =
+          (Math.max(effective.timeouts.headers, effective.timeouts.request, effective.timeouts.idle) + 5000) / 1000;
         const closedAfterS: Record<string, number | null> = {};
         for (const kind of ['slowHeaders', 'slowBodies'] as const) {
           const left = bound - (performance.now() - t0) / 1000;
-          const times = await Promise.race([Promise.all(kinds[kind].map((x) => x.closed)), sleep(Math.max(0, left) * 1000).then(() => null)]);
+          const times = await Promise.race([
+            Promise.all(kinds[kind].map((x) => x.closed)),
+            sleep(Math.max(0, left) * 1000).then(() => null),
+          ]);
           closedAfterS[kind] = times ? round(Math.max(...times), 1) : null;
         }
         // A paused socket does not see its close: count the server's open sockets instead.
@@ -273,7 +341,12 @@ export async function benchServe(quick: boolean): Promise<ServeBench> {
         return { ...r, failures: replies.filter((x) => x.status !== 200).length, closedAfterS };
       }),
     );
-    return { model: 'small preset (128², untrained weights: the cost does not depend on them)', limits: effective, quick, scenarios };
+    return {
+      model: 'small preset (128², untrained weights: the cost does not depend on them)',
+      limits: effective,
+      quick,
+      scenarios,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

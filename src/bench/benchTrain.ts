@@ -22,7 +22,14 @@ import { serialize } from '../graphBuilder/serialize.js';
 import { buildTrainLoopModel, buildTrainStepModel, paramLayout } from '../graphBuilder/trainingModels.js';
 import { DEFAULT_AUGMENT, augment } from '../training/augment.js';
 import { loadDataset } from '../data/datasets.js';
-import { type Batch, SESSION_DEFAULTS, type TrainState, initialState, trainStep, trainSteps } from '../runtime/runtime.js';
+import {
+  type Batch,
+  SESSION_DEFAULTS,
+  type TrainState,
+  initialState,
+  trainStep,
+  trainSteps,
+} from '../runtime/runtime.js';
 import { kFoldSplits } from '../training/splits.js';
 import { batchesOf, toBatch } from '../training/batches.js';
 import { syntheticSet } from '../data/synthetic.js';
@@ -115,9 +122,11 @@ const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
 };
 
 /** The model config of a case: the small preset at the case's size, batch and base width (default loss and optimizer). */
-const trainConfig = (tc: TrainCase): ModelConfig => presetConfig('small', { imageSize: tc.size, batch: tc.batch, unet: { base: tc.base } });
+const trainConfig = (tc: TrainCase): ModelConfig =>
+  presetConfig('small', { imageSize: tc.size, batch: tc.batch, unet: { base: tc.base } });
 
-const syntheticBatch = (size: number, batch: number): Batch => toBatch(syntheticSet(batch, size, 1), new Array<number>(batch).fill(0), size);
+const syntheticBatch = (size: number, batch: number): Batch =>
+  toBatch(syntheticSet(batch, size, 1), new Array<number>(batch).fill(0), size);
 
 /** Phase of every node of a train-step graph (see TrainProfile.byPhase). */
 function nodePhases(g: Graph, optimizerScope: string): Map<string, Phase> {
@@ -131,7 +140,13 @@ function nodePhases(g: Graph, optimizerScope: string): Map<string, Phase> {
     stack.push(...n.inputs.map((i) => i.name));
   }
   return new Map(
-    g.nodes.map((n) => [n.name, forward.has(n.name) ? 'forward' : n.name.startsWith(`${optimizerScope}/`) ? 'optimizer' : 'backward'] as const),
+    g.nodes.map(
+      (n) =>
+        [
+          n.name,
+          forward.has(n.name) ? 'forward' : n.name.startsWith(`${optimizerScope}/`) ? 'optimizer' : 'backward',
+        ] as const,
+    ),
   );
 }
 
@@ -159,7 +174,9 @@ function summarizeProfile(events: ProfileEvent[], phases: Map<string, Phase>): T
   const byOp = (ks: typeof kernels): OpTime[] => {
     const us = new Map<string, number>();
     for (const k of ks) us.set(k.op, (us.get(k.op) ?? 0) + k.us);
-    return [...us.entries()].sort((a, b) => b[1] - a[1]).map(([op, t]) => ({ op, ms: round(t / 1000, 2), share: round(t / totalUs, 4) }));
+    return [...us.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([op, t]) => ({ op, ms: round(t / 1000, 2), share: round(t / totalUs, 4) }));
   };
   const phase = (p: Phase) => {
     const ks = kernels.filter((k) => k.phase === p);
@@ -175,14 +192,27 @@ function summarizeProfile(events: ProfileEvent[], phases: Map<string, Phase>): T
 }
 
 /** One warm-up and one profiled step in a fresh profiling session; the profile of the second. */
-async function profileStep(model: Uint8Array, phases: Map<string, Phase>, state: TrainState, batch: Batch, dropout: number): Promise<TrainProfile> {
+async function profileStep(
+  model: Uint8Array,
+  phases: Map<string, Phase>,
+  state: TrainState,
+  batch: Batch,
+  dropout: number,
+): Promise<TrainProfile> {
   const dir = mkdtempSync(join(tmpdir(), 'ortprof-'));
   try {
-    const session = await ort.InferenceSession.create(model, { ...SESSION_OPTIONS, enableProfiling: true, profileFilePrefix: join(dir, 'train') });
+    const session = await ort.InferenceSession.create(model, {
+      ...SESSION_OPTIONS,
+      enableProfiling: true,
+      profileFilePrefix: join(dir, 'train'),
+    });
     for (let i = 0; i < 2; i++) state = (await trainStep(session, state, batch, LR, dropout)).state;
     session.endProfiling();
     await session.release();
-    return summarizeProfile(JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]!), 'utf8')) as ProfileEvent[], phases);
+    return summarizeProfile(
+      JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]!), 'utf8')) as ProfileEvent[],
+      phases,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -256,7 +286,15 @@ async function runTrainCase(tc: TrainCase): Promise<TrainResult> {
     buildMs: round(buildMs, 1),
     sessionMs: round(sessionMs, 1),
     warmup: WARMUP,
-    stepMs: { median: round(st.median), p10: round(st.p10), p90: round(st.p90), mean: round(st.mean), min: round(st.min), max: round(st.max), runs: times.map((x) => round(x)) },
+    stepMs: {
+      median: round(st.median),
+      p10: round(st.p10),
+      p90: round(st.p90),
+      mean: round(st.mean),
+      min: round(st.min),
+      max: round(st.max),
+      runs: times.map((x) => round(x)),
+    },
     imagesPerS: round((tc.batch * 1000) / st.median, 2),
     flopsPerStep,
     gflopPerS: round(flopsPerStep / 1e9 / (st.median / 1000), 1),
@@ -295,9 +333,21 @@ async function runEpochCase(dataDir: string): Promise<EpochResult> {
   const [fold] = kFoldSplits(data.samples.length, 5, 1, 0.1);
   const rng = prng(1);
   const plan = batchesOf(fold!.train, 8);
-  const session = await ort.InferenceSession.create(serialize(buildTrainLoopModel(config, plan.length, layout)), SESSION_OPTIONS);
-  const prepare = () => plan.map((b) => toBatch(b.items.map((i) => augment(data.samples[i]!, rng, DEFAULT_AUGMENT)), b.items.map(() => 0), 128));
-  let state = (await trainSteps(session, initialState(layout.values), prepare(), plan.length, LR, config.unet.dropout.p)).state; // warm-up
+  const session = await ort.InferenceSession.create(
+    serialize(buildTrainLoopModel(config, plan.length, layout)),
+    SESSION_OPTIONS,
+  );
+  const prepare = () =>
+    plan.map((b) =>
+      toBatch(
+        b.items.map((i) => augment(data.samples[i]!, rng, DEFAULT_AUGMENT)),
+        b.items.map(() => 0),
+        128,
+      ),
+    );
+  let state = (
+    await trainSteps(session, initialState(layout.values), prepare(), plan.length, LR, config.unet.dropout.p)
+  ).state; // warm-up
   const e0 = performance.now();
   const batches = prepare();
   const s0 = performance.now();
@@ -305,7 +355,16 @@ async function runEpochCase(dataDir: string): Promise<EpochResult> {
   const e1 = performance.now();
   const [dataMs, stepMs] = [s0 - e0, e1 - s0];
   const epochS = (e1 - e0) / 1000;
-  return { data: dataDir, images: data.samples.length, loadS: round(loadS, 2), steps: batches.length, epochS: round(epochS, 2), dataS: round(dataMs / 1000, 3), stepS: round(stepMs / 1000, 2), dataShare: round(dataMs / (dataMs + stepMs), 4) };
+  return {
+    data: dataDir,
+    images: data.samples.length,
+    loadS: round(loadS, 2),
+    steps: batches.length,
+    epochS: round(epochS, 2),
+    dataS: round(dataMs / 1000, 3),
+    stepS: round(stepMs / 1000, 2),
+    dataShare: round(dataMs / (dataMs + stepMs), 4),
+  };
 }
 
 const SELF = fileURLToPath(import.meta.url);
@@ -313,8 +372,13 @@ const REPO_ROOT = resolve(dirname(SELF), '../..');
 
 /** One case in a child process (its own peak memory); its JSON result. */
 export function inChild<T>(job: TrainCase | KStepJob | { epochOn: string }): T {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', SELF, JSON.stringify(job)], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`bench job ${JSON.stringify(job)} failed (exit ${r.status ?? r.signal}):\n${r.stderr}`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', SELF, JSON.stringify(job)], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  if (r.status !== 0)
+    throw new Error(`bench job ${JSON.stringify(job)} failed (exit ${r.status ?? r.signal}):\n${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T;
 }
 
@@ -359,8 +423,10 @@ export interface PeerConfig {
  */
 export function peerProblem(c: PeerConfig | undefined, ourThreads: number): string | null {
   if (!c) return 'the peer did not report its configuration';
-  if (c.blas === 'reference') return `PyTorch runs on the reference BLAS (${(c.blas_libraries ?? []).join(', ')}); run scripts/install-peers.sh (libopenblas0)`;
-  if (c.blas === 'unknown' || c.blas === 'none loaded') return `PyTorch's BLAS library could not be identified (${(c.blas_libraries ?? []).join(', ') || 'none mapped'})`;
+  if (c.blas === 'reference')
+    return `PyTorch runs on the reference BLAS (${(c.blas_libraries ?? []).join(', ')}); run scripts/install-peers.sh (libopenblas0)`;
+  if (c.blas === 'unknown' || c.blas === 'none loaded')
+    return `PyTorch's BLAS library could not be identified (${(c.blas_libraries ?? []).join(', ') || 'none mapped'})`;
   if (c.threads !== ourThreads) return `PyTorch uses ${c.threads} threads, onnxruntime ${ourThreads}`;
   return null;
 }
@@ -378,7 +444,23 @@ function pytorchProblem(): string | undefined {
 /** PyTorch's train step of the same U-Net, loss and dropout, in its own process. */
 function pytorchPeer(tc: TrainCase): PeerResult {
   const config = trainConfig(tc);
-  const args = [PEER_SCRIPT, '--base', tc.base, '--depth', config.unet.depth, '--size', tc.size, '--batch', tc.batch, '--repeats', tc.steps, '--warmup', WARMUP, '--threads', THREADS]
+  const args = [
+    PEER_SCRIPT,
+    '--base',
+    tc.base,
+    '--depth',
+    config.unet.depth,
+    '--size',
+    tc.size,
+    '--batch',
+    tc.batch,
+    '--repeats',
+    tc.steps,
+    '--warmup',
+    WARMUP,
+    '--threads',
+    THREADS,
+  ]
     .concat(['--loss', 'polydice1', '--dropout', config.unet.dropout.p])
     .map(String);
   const out = execFileSync(PEER_PYTHON, args, { cwd: REPO_ROOT, encoding: 'utf8' });
@@ -471,7 +553,12 @@ const summarizeRounds = (perRound: number[]): RoundsSummary => {
  * alternating rounds of ours (in a child process) and, with `withPeer`, PyTorch's, so that a slow
  * spell of the machine hits both. `epochOn`: a CVC-ClinicDB folder for one real epoch, or null.
  */
-export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn: string | null, rounds: number): Promise<TrainBench> {
+export async function benchTrain(
+  cases: TrainCase[],
+  withPeer: boolean,
+  epochOn: string | null,
+  rounds: number,
+): Promise<TrainBench> {
   progress('train: GEMM ceiling (onnxruntime MatMul 2048³ fp32)');
   const gemm = await gemmCeiling();
   progress(`train: GEMM ceiling ${gemm.gflopPerS} GFLOP/s, ${THREADS} onnxruntime threads`);
@@ -485,7 +572,9 @@ export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn:
     const peers: PeerResult[] = [];
     for (let r = 0; r < rounds; r++) {
       const profile = tc.profile === true && r === 0;
-      progress(`${label} round ${r + 1}/${rounds}: ours, ${WARMUP} warm-up + ${tc.steps} fused steps${profile ? ' + 1 profiled step' : ''}`);
+      progress(
+        `${label} round ${r + 1}/${rounds}: ours, ${WARMUP} warm-up + ${tc.steps} fused steps${profile ? ' + 1 profiled step' : ''}`,
+      );
       ours.push(inChild<TrainResult>({ ...tc, profile }));
       oursK.push(inChild<KStepResult>({ kStepOf: tc }));
       const [o, k] = [ours.at(-1)!, oursK.at(-1)!];
@@ -503,7 +592,11 @@ export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn:
     const oursRounds = summarizeRounds(oursK.map((k) => k.msPerStep));
     const peakRssMiB = Math.max(...oursK.map((k) => k.peakRssMiB));
     const pytorch: TrainCaseResult['pytorch'] = peers.length
-      ? { ...peers[0]!, peak_rss_mib: Math.max(...peers.map((p) => p.peak_rss_mib!)), rounds: summarizeRounds(peers.map((p) => p.ms_median!)) }
+      ? {
+          ...peers[0]!,
+          peak_rss_mib: Math.max(...peers.map((p) => p.peak_rss_mib!)),
+          rounds: summarizeRounds(peers.map((p) => p.ms_median!)),
+        }
       : { peer: 'pytorch', unavailable: missing };
     const ran = pytorch.rounds !== undefined;
     const ratioRefused = ran ? peerProblem(pytorch.config, THREADS) : (missing ?? 'PyTorch did not run');
@@ -519,7 +612,9 @@ export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn:
       ratioRefused,
       pytorchOverOurs: ran && !ratioRefused ? round(pytorch.rounds!.median / oursRounds.median, 2) : null,
       memoryOverPytorch: ran ? round(peakRssMiB / pytorch.peak_rss_mib!, 2) : null,
-      sameModelAsPytorch: ran ? pytorch.params === first.parameters && pytorch.forward_flops === first.flopsPerStep / 3 : null,
+      sameModelAsPytorch: ran
+        ? pytorch.params === first.parameters && pytorch.forward_flops === first.flopsPerStep / 3
+        : null,
     });
   }
   let epoch: TrainBench['epoch'] = null;
@@ -534,8 +629,10 @@ export async function benchTrain(cases: TrainCase[], withPeer: boolean, epochOn:
     kStep: `the same steps through the K-step Loop model (K = the case's steps), as npm run train runs them by default, in a child process of its own: one warm-up run, ${K_STEP_RUNS} timed runs, ms/step = median of run time / K; the ratio to PyTorch and the memory use this`,
     rounds: `${rounds} alternating rounds per case: ours (a fresh child process), then PyTorch (a fresh process), repeated; ms/step = median of the rounds' medians, with their min and max`,
     flops: '3 x forward Conv/ConvTranspose FLOPs of the inference graph of the same config (backward ~ 2 x forward)',
-    peakRss: 'process.resourceUsage().maxRSS of the child process after its timed runs (graph building and session creation included), max over rounds; peakRssMiB of the K-step child, oneStepPeakRssMiB of the one-step child',
-    profile: 'profiled cases: one warm-up and one profiled step in a second session with enableProfiling, after the timed steps of the first round; Node *_kernel_time events of the profiled step',
+    peakRss:
+      'process.resourceUsage().maxRSS of the child process after its timed runs (graph building and session creation included), max over rounds; peakRssMiB of the K-step child, oneStepPeakRssMiB of the one-step child',
+    profile:
+      'profiled cases: one warm-up and one profiled step in a second session with enableProfiling, after the timed steps of the first round; Node *_kernel_time events of the profiled step',
     gemm: 'MatMul of two 2048 x 2048 fp32 matrices through onnxruntime (same session options), median of 5 runs after one warm-up',
     pytorch: `${PEER_SCRIPT} with the same base, depth, size, batch, steps, warm-up, loss, dropout and thread count, ${PEER_PYTHON}; its configuration (BLAS library loaded, oneDNN, threads) as the process reports it; no ratio when it runs on the reference BLAS or another thread count`,
   };
@@ -549,13 +646,23 @@ const TOP_OPS = 8;
 /** The largest op types with their shares of the step's kernel time, the rest summed. */
 function topOps(ops: OpTime[], n: number): string {
   const rest = ops.slice(n).reduce((a, o) => a + o.share, 0);
-  return ops.slice(0, n).map((o) => `${o.op} ${pct(o.share)}`).join(', ') + (rest > 0 ? `, other ${pct(rest)}` : '');
+  return (
+    ops
+      .slice(0, n)
+      .map((o) => `${o.op} ${pct(o.share)}`)
+      .join(', ') + (rest > 0 ? `, other ${pct(rest)}` : '')
+  );
 }
 
 function profileLines(c: TrainCaseResult): string[] {
   const p = c.profile!;
   const ph = p.byPhase;
-  const label: Record<Phase, string> = { forward: 'forward', backward: 'backward', optimizer: 'optimizer', inserted: 'onnxruntime layout reorders' };
+  const label: Record<Phase, string> = {
+    forward: 'forward',
+    backward: 'backward',
+    optimizer: 'optimizer',
+    inserted: 'onnxruntime layout reorders',
+  };
   return [
     '',
     `Where the time goes (${caseName(c.case)}; one extra profiled step: ${formatMs(p.stepMs)} ms wall, ` +
@@ -572,7 +679,23 @@ export function trainReport(t: TrainBench): string {
   const lines = [
     `Train step: fused forward + PolyDice-1 + backward + Adam in one onnxruntime-node CPU run, ${WARMUP} warm-up steps, each case in its own process`,
     textTable(
-      ['case', 'params', 'build s', 'session s', 'steps', 'ms/step', 'one-step ms', 'p10 r1', 'p90 r1', 'images/s', 'GFLOP/s', 'of GEMM', 'peak MiB', 'one-step MiB', 'other CPU'],
+      [
+        'case',
+        'params',
+        'build s',
+        'session s',
+        'steps',
+        'ms/step',
+        'one-step ms',
+        'p10 r1',
+        'p90 r1',
+        'images/s',
+        'GFLOP/s',
+        'of GEMM',
+        'peak MiB',
+        'one-step MiB',
+        'other CPU',
+      ],
       t.cases.map((c) => [
         caseName(c.case),
         `${(c.parameters / 1e6).toFixed(2)}M`,
@@ -602,11 +725,22 @@ export function trainReport(t: TrainBench): string {
       `Side by side with PyTorch ${v?.torch ?? '?'} CPU (${v?.threads ?? '?'} threads, BLAS: ${v?.blas ?? '?'} ${(v?.blas_libraries ?? []).map((l) => l.split('/').pop()).join(', ')}, oneDNN ${v?.mkldnn ? 'on' : 'off'}; ` +
         `onnxruntime ${t.threads} threads; same U-Net, loss, dropout and Adam), ${peerRan[0]!.rounds.perRound.length} alternating rounds, medians of the round medians [min-max]; PyTorch/ours > 1: we are faster`,
       textTable(
-        ['case', 'ours ms', 'PyTorch ms', 'PyTorch/ours', 'ours img/s', 'PyTorch img/s', 'ours MiB', 'PyTorch MiB', 'MiB ours/PyTorch'],
+        [
+          'case',
+          'ours ms',
+          'PyTorch ms',
+          'PyTorch/ours',
+          'ours img/s',
+          'PyTorch img/s',
+          'ours MiB',
+          'PyTorch MiB',
+          'MiB ours/PyTorch',
+        ],
         t.cases.map((c) => {
           const p = c.pytorch;
           const ours = `${formatMs(c.rounds.median)} [${formatMs(c.rounds.min)}-${formatMs(c.rounds.max)}]`;
-          if (!p.rounds) return [caseName(c.case), ours, '-', p.unavailable ?? '-', '-', '-', String(c.peakRssMiB), '-', '-'];
+          if (!p.rounds)
+            return [caseName(c.case), ours, '-', p.unavailable ?? '-', '-', '-', String(c.peakRssMiB), '-', '-'];
           return [
             caseName(c.case),
             ours,
@@ -622,11 +756,16 @@ export function trainReport(t: TrainBench): string {
       ),
       'peak MiB: the whole process (PyTorch: including the torch import)',
     );
-    for (const c of peerRan.filter((x) => x.ratioRefused)) lines.push(`no ratio for ${caseName(c.case)}: ${c.ratioRefused}`);
+    for (const c of peerRan.filter((x) => x.ratioRefused))
+      lines.push(`no ratio for ${caseName(c.case)}: ${c.ratioRefused}`);
     const differ = peerRan.filter((c) => !c.sameModelAsPytorch);
-    if (differ.length) lines.push(`WARNING: PyTorch's model differs from ours (parameters or forward FLOPs) for ${differ.map((c) => caseName(c.case)).join(', ')}`);
+    if (differ.length)
+      lines.push(
+        `WARNING: PyTorch's model differs from ours (parameters or forward FLOPs) for ${differ.map((c) => caseName(c.case)).join(', ')}`,
+      );
   }
-  if (t.epoch && 'unavailable' in t.epoch) lines.push('', `Epoch on CVC-ClinicDB: not measured (${t.epoch.unavailable})`);
+  if (t.epoch && 'unavailable' in t.epoch)
+    lines.push('', `Epoch on CVC-ClinicDB: not measured (${t.epoch.unavailable})`);
   else if (t.epoch) {
     const e = t.epoch;
     lines.push(
@@ -641,6 +780,7 @@ export function trainReport(t: TrainBench): string {
 
 if (process.argv[1] === SELF) {
   const job = JSON.parse(process.argv[2]!) as TrainCase | KStepJob | { epochOn: string };
-  const result = 'epochOn' in job ? runEpochCase(job.epochOn) : 'kStepOf' in job ? runKStep(job.kStepOf) : runTrainCase(job);
+  const result =
+    'epochOn' in job ? runEpochCase(job.epochOn) : 'kStepOf' in job ? runKStep(job.kStepOf) : runTrainCase(job);
   result.then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
 }

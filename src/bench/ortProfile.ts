@@ -34,5 +34,7 @@ export function byOpType(kernels: readonly KernelTime[]): { op: string; ms: numb
   const total = kernels.reduce((a, k) => a + k.us, 0);
   const us = new Map<string, number>();
   for (const k of kernels) us.set(k.op, (us.get(k.op) ?? 0) + k.us);
-  return [...us.entries()].sort((a, b) => b[1] - a[1]).map(([op, t]) => ({ op, ms: Number((t / 1000).toFixed(2)), share: Number((t / total).toFixed(4)) }));
+  return [...us.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([op, t]) => ({ op, ms: Number((t / 1000).toFixed(2)), share: Number((t / total).toFixed(4)) }));
 }

@@ -15,7 +15,15 @@
 import os from 'node:os';
 import type { PresetName } from '../graphBuilder/models.js';
 import { benchBrowser, browserReport } from '../bench/benchBrowser.js';
-import { CASE_BUDGET_S, SAMPLES, WARMUP, benchInference, inferenceReport, inferenceSettings, warmRuntime } from '../bench/benchInference.js';
+import {
+  CASE_BUDGET_S,
+  SAMPLES,
+  WARMUP,
+  benchInference,
+  inferenceReport,
+  inferenceSettings,
+  warmRuntime,
+} from '../bench/benchInference.js';
 import { benchServe, serveReport } from '../bench/benchServe.js';
 import { CONVGRAD_MODELS, benchConvGrad, convGradReport } from '../bench/benchConvGrad.js';
 import { CVC_DIR, QUICK_TRAIN_CASES, TRAIN_CASES, benchTrain, trainReport } from '../bench/benchTrain.js';
@@ -33,9 +41,9 @@ runMain(async () => {
       'build and session-creation time, batch-1 and batch-8 latency (median, p10, p90), images/s, conv GFLOP/s,\n' +
       `and MC-Dropout with N=${SAMPLES} samples against ${SAMPLES} single passes. Train: the fused train step (base 16, 128², batch 8;\n` +
       'base 32, 224², batch 4): ms/step, images/s, GFLOP/s, peak memory, share of the GEMM ceiling, a kernel-time profile,\n' +
-      'and PyTorch\'s CPU train step of the same U-Net side by side in alternating rounds (install the peer at its best with\n' +
-      'scripts/install-peers.sh: PyTorch with OpenBLAS). Convgrad: the conv weight-gradient formulations at the U-Nets\' shapes.\n' +
-      'Serve: the prediction server under load and abuse. Browser: the demo page\'s inference in headless Chromium (wasm with\n' +
+      "and PyTorch's CPU train step of the same U-Net side by side in alternating rounds (install the peer at its best with\n" +
+      "scripts/install-peers.sh: PyTorch with OpenBLAS). Convgrad: the conv weight-gradient formulations at the U-Nets' shapes.\n" +
+      "Serve: the prediction server under load and abuse. Browser: the demo page's inference in headless Chromium (wasm with\n" +
       '1 and N threads, WebGPU) against onnxruntime-node on the same model.\n' +
       'JSON to --out, tables on stdout.',
     {
@@ -65,18 +73,27 @@ runMain(async () => {
   const rounds = f.rounds ?? (f.quick ? 1 : 3);
   const start = performance.now();
   const machine = machineInfo();
-  progress(`bench: ${machine.cpuModel} x ${machine.cpuCount}, node ${machine.node}, onnxruntime ${machine.onnxruntime}${f.quick ? ', quick' : ''}`);
+  progress(
+    `bench: ${machine.cpuModel} x ${machine.cpuCount}, node ${machine.node}, onnxruntime ${machine.onnxruntime}${f.quick ? ', quick' : ''}`,
+  );
   const runtimeWarmupMs = await warmRuntime();
 
-  const presets: PresetName[] = f.only !== 'all' && f.only !== 'inference' ? [] : f.quick ? ['small'] : ['small', 'paper'];
+  const presets: PresetName[] =
+    f.only !== 'all' && f.only !== 'inference' ? [] : f.quick ? ['small'] : ['small', 'paper'];
   const { cases, mc } = await benchInference(presets, repeats, !f.quick);
   const train =
     f.only !== 'all' && f.only !== 'train'
       ? null
       : await benchTrain(f.quick ? QUICK_TRAIN_CASES : TRAIN_CASES, !f.quick, f.quick ? null : CVC_DIR, rounds);
-  const convgrad = f.only === 'all' || f.only === 'convgrad' ? await benchConvGrad(f.quick ? CONVGRAD_MODELS.slice(0, 1) : CONVGRAD_MODELS, f.quick ? 2 : 5) : null;
+  const convgrad =
+    f.only === 'all' || f.only === 'convgrad'
+      ? await benchConvGrad(f.quick ? CONVGRAD_MODELS.slice(0, 1) : CONVGRAD_MODELS, f.quick ? 2 : 5)
+      : null;
   const serve = f.only === 'all' || f.only === 'serve' ? await benchServe(f.quick) : null;
-  const browser = f.only === 'all' || f.only === 'browser' ? await benchBrowser(f.quick ? ['small'] : ['small', 'paper'], f.quick ? 3 : 12) : null;
+  const browser =
+    f.only === 'all' || f.only === 'browser'
+      ? await benchBrowser(f.quick ? ['small'] : ['small', 'paper'], f.quick ? 3 : 12)
+      : null;
   const totalS = (performance.now() - start) / 1000;
   const loadAtEnd = round(os.loadavg()[0]!, 2);
 

@@ -102,7 +102,9 @@ runMain(() => {
   validateConfig(config); // before any file is written
   const training = !f['inference-only'];
   if (training && !hasTrainingGraphs(config)) {
-    throw new UsageError(`--norm ${config.unet.norm} has no training graphs yet (batch statistics are not implemented); use --norm none or group, or --inference-only`);
+    throw new UsageError(
+      `--norm ${config.unet.norm} has no training graphs yet (batch statistics are not implemented); use --norm none or group, or --inference-only`,
+    );
   }
   const tag = `${preset}-${config.imageSize}`;
   const out = f.out ?? join('artifacts', 'models', tag);
@@ -115,7 +117,9 @@ runMain(() => {
     writeFileAtomic(join(out, `${g.name}.onnx`), bytes);
     writeFileAtomic(join(snapshots, `${g.name}.txt`), toText(g));
     written[g.name] = join(out, `${g.name}.onnx`);
-    progress(`${g.name}: ${g.nodes.length} nodes, ${(bytes.length / 1e6).toFixed(2)} MB in ${(performance.now() - t0).toFixed(0)} ms`);
+    progress(
+      `${g.name}: ${g.nodes.length} nodes, ${(bytes.length / 1e6).toFixed(2)} MB in ${(performance.now() - t0).toFixed(0)} ms`,
+    );
   }
   writeFileAtomic(join(out, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   let checkpoint: string | undefined;
@@ -123,8 +127,18 @@ runMain(() => {
     const layout = paramLayout(config);
     const P = layout.values.length;
     checkpoint = join(out, 'checkpoint');
-    saveCheckpoint(checkpoint, { step: 0, epoch: 0, config, rng: { seed: config.unet.seed }, layout: layout.slots, params: layout.values, adam: { m: new Float32Array(P), v: new Float32Array(P) } });
+    saveCheckpoint(checkpoint, {
+      step: 0,
+      epoch: 0,
+      config,
+      rng: { seed: config.unet.seed },
+      layout: layout.slots,
+      params: layout.values,
+      adam: { m: new Float32Array(P), v: new Float32Array(P) },
+    });
     progress(`initial checkpoint: ${P} parameters`);
   }
-  process.stdout.write(`${JSON.stringify({ config: join(out, 'config.json'), models: written, checkpoint, snapshots }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ config: join(out, 'config.json'), models: written, checkpoint, snapshots }, null, 2)}\n`,
+  );
 });

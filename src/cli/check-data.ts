@@ -10,12 +10,21 @@ function table(s: DatasetSummary, seconds: number): string {
     ['dataset', s.dir === undefined ? 'built-in synthetic set' : s.dir],
     ['format', s.format],
     ['pairs', String(s.pairs)],
-    ['source sizes', sizes.length > 4 ? `${sizes.slice(0, 4).join(', ')}, … (${sizes.length} sizes)` : sizes.join(', ')],
+    [
+      'source sizes',
+      sizes.length > 4 ? `${sizes.slice(0, 4).join(', ')}, … (${sizes.length} sizes)` : sizes.join(', '),
+    ],
     ['resized to', `${s.size}×${s.size} (aspect ratio not kept)`],
-    ['sequences', s.sequences.known ? `${s.sequences.count} (${s.sequences.known} of ${s.pairs} pairs assigned)` : 'none'],
+    [
+      'sequences',
+      s.sequences.known ? `${s.sequences.count} (${s.sequences.known} of ${s.pairs} pairs assigned)` : 'none',
+    ],
     ['image mean R G B', s.imageMean.map((v) => v.toFixed(3)).join('  ')],
     ['image std R G B', s.imageStd.map((v) => v.toFixed(3)).join('  ')],
-    ['mask coverage', `mean ${pct(s.coverage.mean)}, median ${pct(s.coverage.median)}, min ${pct(s.coverage.min)}, max ${pct(s.coverage.max)}, empty ${s.coverage.empty}`],
+    [
+      'mask coverage',
+      `mean ${pct(s.coverage.mean)}, median ${pct(s.coverage.median)}, min ${pct(s.coverage.min)}, max ${pct(s.coverage.max)}, empty ${s.coverage.empty}`,
+    ],
     ['load time', `${seconds.toFixed(1)} s`],
   ];
   const lines = rows.map(([k, v]) => `${k.padEnd(18)} ${v}`);
@@ -65,6 +74,13 @@ runMain(async () => {
   });
   const seconds = (performance.now() - t0) / 1000;
   const summary = summarizeDataset(data);
-  process.stdout.write(f.json ? `${JSON.stringify({ ok: summary.errors.length === 0, ...summary, seconds }, null, 2)}\n` : table(summary, seconds));
-  if (summary.errors.length) throw new Error(`${summary.errors.length} of ${summary.errors.length + summary.pairs} pairs could not be loaded; first: ${summary.errors[0]}`);
+  process.stdout.write(
+    f.json
+      ? `${JSON.stringify({ ok: summary.errors.length === 0, ...summary, seconds }, null, 2)}\n`
+      : table(summary, seconds),
+  );
+  if (summary.errors.length)
+    throw new Error(
+      `${summary.errors.length} of ${summary.errors.length + summary.pairs} pairs could not be loaded; first: ${summary.errors[0]}`,
+    );
 });

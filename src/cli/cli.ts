@@ -38,7 +38,8 @@ export type FlagValues<F> = { [K in keyof F]: FlagValue<F[K]> };
 export class UsageError extends Error {}
 
 /** The exit-status convention of every npm script, printed at the end of each --help. */
-export const EXIT_CODES = 'Exit status: 0 done, 1 failed (the message says what and where), 2 usage error (a bad or missing option).';
+export const EXIT_CODES =
+  'Exit status: 0 done, 1 failed (the message says what and where), 2 usage error (a bad or missing option).';
 
 const isSwitch = (f: FlagSpec): f is SwitchFlag => 'switch' in f;
 
@@ -184,7 +185,8 @@ export function runMain(main: () => Promise<void> | void): void {
     .catch((e: unknown) => {
       const err = e as Error;
       process.stderr.write(`error: ${err.message}\n`);
-      if (!(err instanceof UsageError) && err.name !== 'ConfigError' && process.env.DEBUG) process.stderr.write(`${err.stack}\n`);
+      if (!(err instanceof UsageError) && err.name !== 'ConfigError' && process.env.DEBUG)
+        process.stderr.write(`${err.stack}\n`);
       process.exit(err instanceof UsageError ? 2 : 1);
     });
 }

@@ -5,7 +5,15 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { type EvalSummary, type Group, type SummaryMetric, evaluateItems, perImageCsv, summarizeEvaluation } from '../evaluate/evaluate.js';
+import {
+  type EvalSummary,
+  type EvaluateOptions,
+  type Group,
+  type SummaryMetric,
+  evaluateItems,
+  perImageCsv,
+  summarizeEvaluation,
+} from '../evaluate/evaluate.js';
 import { ModelNotFoundError, chooseModel, loadPredictor, mcModelBytes } from '../serve/predictNode.js';
 import { DATASET_FORMATS, MASK_THRESHOLD, listDataset } from '../data/datasets.js';
 import { FOREGROUND_THRESHOLD, METRICS } from '../training/metrics.js';
@@ -27,7 +35,13 @@ import {
 } from './cli.js';
 
 const FORMATS = DATASET_FORMATS.filter((f) => f !== 'synthetic');
-const COLUMN: Record<SummaryMetric, string> = { dice: 'Dice', iou: 'IoU', precision: 'precision', recall: 'recall', difficulty: 'difficulty' };
+const COLUMN: Record<SummaryMetric, string> = {
+  dice: 'Dice',
+  iou: 'IoU',
+  precision: 'precision',
+  recall: 'recall',
+  difficulty: 'difficulty',
+};
 const pct = (v: number): string => `${(100 * v).toFixed(v < 0.1 ? 2 : 1)}%`;
 
 /** The printed summary: one row for all images, the worst 10% and each foreground tercile. */
@@ -43,10 +57,16 @@ function summaryTable(s: EvalSummary, mc: boolean): string {
   const rows = [
     ['all', String(s.all.images), ...cells(s.all)],
     ['worst 10% by Dice', String(s.worst10.images), ...cells(s.worst10)],
-    ...s.terciles.map((t) => [`${t.tercile} foreground${t.coverage ? ` (${pct(t.coverage.min)}–${pct(t.coverage.max)})` : ''}`, String(t.images), ...cells(t)]),
+    ...s.terciles.map((t) => [
+      `${t.tercile} foreground${t.coverage ? ` (${pct(t.coverage.min)}–${pct(t.coverage.max)})` : ''}`,
+      String(t.images),
+      ...cells(t),
+    ]),
   ];
   const out = textTable(['group', 'images', ...keys.map((k) => COLUMN[k])], rows);
-  return s.spearmanDifficultyDice === null && !mc ? out : `${out}\nSpearman ρ(difficulty, Dice) = ${s.spearmanDifficultyDice === null ? 'undefined' : s.spearmanDifficultyDice.toFixed(3)}`;
+  return s.spearmanDifficultyDice === null && !mc
+    ? out
+    : `${out}\nSpearman ρ(difficulty, Dice) = ${s.spearmanDifficultyDice === null ? 'undefined' : s.spearmanDifficultyDice.toFixed(3)}`;
 }
 
 runMain(async () => {
@@ -134,14 +154,25 @@ runMain(async () => {
   const listing = listDataset(f.data, f.format);
   const items = limit === undefined ? listing.items : listing.items.slice(0, limit);
   const p = await loadPredictor(modelPath);
-  let mc;
+  let mc: EvaluateOptions['mc'];
   if (f.mc) {
     const bytes = mcModelBytes(p, samples);
     if (!bytes) throw new UsageError(`--mc: the model ${modelPath} has no Dropout layer to sample`);
-    mc = { predictor: { config: { ...p.config, batch: 1, samples }, session: await createSession(bytes, { providers: ['cpu'] }), size: p.size, samples }, p: mcP, spec: { uncertainty, aggregate, q } };
+    mc = {
+      predictor: {
+        config: { ...p.config, batch: 1, samples },
+        session: await createSession(bytes, { providers: ['cpu'] }),
+        size: p.size,
+        samples,
+      },
+      p: mcP,
+      spec: { uncertainty, aggregate, q },
+    };
   }
   const resolution = atModelSize ? `the model's ${p.size}×${p.size}` : "each image's own resolution";
-  progress(`evaluate: ${modelPath} (${p.size}×${p.size}) on ${f.data} (${listing.format}, ${items.length} of ${listing.items.length} pairs) at ${resolution}${f.mc ? `, MC-Dropout difficulty (${samples} samples, p = ${mcP})` : ''} → ${out}`);
+  progress(
+    `evaluate: ${modelPath} (${p.size}×${p.size}) on ${f.data} (${listing.format}, ${items.length} of ${listing.items.length} pairs) at ${resolution}${f.mc ? `, MC-Dropout difficulty (${samples} samples, p = ${mcP})` : ''} → ${out}`,
+  );
   for (const problem of listing.problems) progress(`  note: ${problem}`);
 
   const t0 = performance.now();
@@ -173,7 +204,9 @@ runMain(async () => {
         : `image size: the prediction (probability > ${FOREGROUND_THRESHOLD}) nearest-neighbour upsampled from ${p.size}×${p.size}`,
       threshold: FOREGROUND_THRESHOLD,
       maskThreshold: `${MASK_THRESHOLD} on the max of R, G, B (1 in a 0/1 mask)`,
-      mc: f.mc ? { samples, p: mcP, uncertainty, aggregate: aggregate === 'quantile' ? `quantile:${q}` : aggregate } : null,
+      mc: f.mc
+        ? { samples, p: mcP, uncertainty, aggregate: aggregate === 'quantile' ? `quantile:${q}` : aggregate }
+        : null,
     },
     model: { path: resolve(modelPath), imageSize: p.size, depth: p.config.unet.depth, base: p.config.unet.base },
     dataset: {
@@ -199,5 +232,8 @@ runMain(async () => {
     `${datasetName}: ${rows.length} of ${items.length} pairs scored at ${resolution} (${listing.format}), ${failures.length} failed; model ${modelPath}; ${seconds.toFixed(1)} s\n\n` +
       `${summaryTable(summary, f.mc)}\n`,
   );
-  if (failures.length) throw new Error(`${failures.length} of ${items.length} pairs could not be scored (listed in evaluation.json's failures); first: ${failures[0]!.error}`);
+  if (failures.length)
+    throw new Error(
+      `${failures.length} of ${items.length} pairs could not be scored (listed in evaluation.json's failures); first: ${failures[0]!.error}`,
+    );
 });

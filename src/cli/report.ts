@@ -18,7 +18,12 @@ Options:
 
 function parse(argv: string[]) {
   try {
-    return parseArgs({ args: argv, options: { out: { type: 'string' }, help: { type: 'boolean' } }, allowPositionals: true, strict: true });
+    return parseArgs({
+      args: argv,
+      options: { out: { type: 'string' }, help: { type: 'boolean' } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
   }
@@ -32,10 +37,13 @@ runMain(async () => {
   }
   const [runDir, ...extra] = parsed.positionals;
   if (runDir === undefined) throw new UsageError(`RUN_DIR is required\n\n${HELP}`);
-  if (extra.length) throw new UsageError(`one RUN_DIR expected, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
+  if (extra.length)
+    throw new UsageError(`one RUN_DIR expected, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
   const out = parsed.values.out;
   if (out !== undefined && out.trim() === '') throw new UsageError('--out must name a file');
   const r = await writeReport(runDir, out);
-  progress(`report: ${r.sections} trajectory file${r.sections === 1 ? '' : 's'}, ${r.pngs.length} PNG${r.pngs.length === 1 ? '' : 's'}`);
+  progress(
+    `report: ${r.sections} trajectory file${r.sections === 1 ? '' : 's'}, ${r.pngs.length} PNG${r.pngs.length === 1 ? '' : 's'}`,
+  );
   process.stdout.write(`${r.html}\n`);
 });

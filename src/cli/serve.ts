@@ -4,19 +4,23 @@ import { ModelNotFoundError, chooseModel } from '../serve/predictNode.js';
 import { startServer } from '../serve/server.js';
 
 runMain(async () => {
-  const flags = parseFlags('serve', 'Serve the browser demo (onnxruntime-web) and POST /api/predict (onnxruntime-node).', {
-    host: { help: 'address to listen on', parse: asText, default: '127.0.0.1' },
-    port: {
-      help: 'port (0 = any free port)',
-      parse: numberWhere((n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer in 0..65535'),
-      default: 8080,
+  const flags = parseFlags(
+    'serve',
+    'Serve the browser demo (onnxruntime-web) and POST /api/predict (onnxruntime-node).',
+    {
+      host: { help: 'address to listen on', parse: asText, default: '127.0.0.1' },
+      port: {
+        help: 'port (0 = any free port)',
+        parse: numberWhere((n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer in 0..65535'),
+        default: 8080,
+      },
+      model: {
+        help: 'model.onnx, fold or run folder (default: newest runs/*/fold-*/model.onnx)',
+        parse: asText,
+        default: '',
+      },
     },
-    model: {
-      help: 'model.onnx, fold or run folder (default: newest runs/*/fold-*/model.onnx)',
-      parse: asText,
-      default: '',
-    },
-  });
+  );
   const { port } = flags;
   let modelPath: string;
   try {

@@ -30,7 +30,17 @@ import {
   selectedValDice,
 } from '../study/configs.js';
 import { type FoldMetrics, computeResults, readFoldMetrics, resultsMarkdown } from '../study/results.js';
-import { diceFigure, difficultyDiceFigure, difficultyVsDice, difficultyVsDiceMarkdown, readRunTiming, summarizeTiming, timingMarkdown, trajectoryMarkdown, trajectoryReport } from '../study/report.js';
+import {
+  diceFigure,
+  difficultyDiceFigure,
+  difficultyVsDice,
+  difficultyVsDiceMarkdown,
+  readRunTiming,
+  summarizeTiming,
+  timingMarkdown,
+  trajectoryMarkdown,
+  trajectoryReport,
+} from '../study/report.js';
 import type { Figure } from '../uncertainty/report.js';
 import { machineInfo } from '../runtime/machine.js';
 import { type ExecutionProvider, parseProviders } from '../runtime/runtime.js';
@@ -83,7 +93,9 @@ function checkRunFlags(r: Run): void {
   if (existsSync(file)) {
     const before = (JSON.parse(readFileSync(file, 'utf8')) as { args: string[] }).args;
     if (before.join('\0') !== args.join('\0'))
-      throw new UsageError(`${r.dir} holds a run with other options:\n  there: ${before.join(' ')}\n  now:   ${args.join(' ')}\nuse another --out (or the same options)`);
+      throw new UsageError(
+        `${r.dir} holds a run with other options:\n  there: ${before.join(' ')}\n  now:   ${args.join(' ')}\nuse another --out (or the same options)`,
+      );
   } else {
     mkdirSync(r.dir, { recursive: true });
     writeFileAtomic(file, `${JSON.stringify({ args })}\n`);
@@ -92,8 +104,13 @@ function checkRunFlags(r: Run): void {
 
 /** Wall-clock seconds of a run's train processes, summed over resumed invocations. */
 function addWallTime(r: Run, seconds: number, threads: string): void {
-  const before = existsSync(wallFile(r)) ? (JSON.parse(readFileSync(wallFile(r), 'utf8')) as { seconds: number; invocations: number }) : { seconds: 0, invocations: 0 };
-  writeFileAtomic(wallFile(r), `${JSON.stringify({ seconds: before.seconds + seconds, invocations: before.invocations + 1, threads })}\n`);
+  const before = existsSync(wallFile(r))
+    ? (JSON.parse(readFileSync(wallFile(r), 'utf8')) as { seconds: number; invocations: number })
+    : { seconds: 0, invocations: 0 };
+  writeFileAtomic(
+    wallFile(r),
+    `${JSON.stringify({ seconds: before.seconds + seconds, invocations: before.invocations + 1, threads })}\n`,
+  );
 }
 
 /** One ε₁ per value, comma-separated; each above -0.5. */
@@ -197,7 +214,10 @@ function parseOptions() {
   const epsGrid = [...f['eps-grid']];
   const common = ['--folds', String(folds), '--ep', f.ep.join(','), '--seed', String(f.seed)];
   if (f.data !== 'synthetic') {
-    if (!existsSync(f.data)) throw new UsageError(`--data: ${f.data} does not exist (pass --data DIR, or --data synthetic for the built-in set)`);
+    if (!existsSync(f.data))
+      throw new UsageError(
+        `--data: ${f.data} does not exist (pass --data DIR, or --data synthetic for the built-in set)`,
+      );
     common.push('--data', f.data);
   }
   // CPU: the study preset unless told otherwise; GPU: train's own (the paper's) defaults.
@@ -238,8 +258,20 @@ async function runAll(runs: Run[], workers: number): Promise<string[]> {
   const worker = async (): Promise<void> => {
     while (next < todo.length && !stopped) {
       const r = todo[next++]!;
-      const resume = existsSync(join(r.dir, 'train.json')) && existsSync(join(r.dir, `fold-${r.fold}`, 'checkpoint', 'manifest.json'));
-      const args = ['--import', 'tsx', trainScript, ...r.flags, '--fold', String(r.fold), '--out', r.dir, ...(resume ? ['--resume'] : [])];
+      const resume =
+        existsSync(join(r.dir, 'train.json')) &&
+        existsSync(join(r.dir, `fold-${r.fold}`, 'checkpoint', 'manifest.json'));
+      const args = [
+        '--import',
+        'tsx',
+        trainScript,
+        ...r.flags,
+        '--fold',
+        String(r.fold),
+        '--out',
+        r.dir,
+        ...(resume ? ['--resume'] : []),
+      ];
       const label = `${r.split}/${r.name} fold ${r.fold}`;
       progress(`${resume ? 'resume' : 'start'} ${label}: ${r.dir}`);
       mkdirSync(r.dir, { recursive: true });
@@ -247,7 +279,11 @@ async function runAll(runs: Run[], workers: number): Promise<string[]> {
       log.write(`# node ${args.join(' ')}\n`);
       const t0 = performance.now();
       const code = await new Promise<number>((done) => {
-        const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, POLYSEG_THREADS: threads } });
+        const child = spawn(process.execPath, args, {
+          cwd: repoRoot,
+          stdio: ['ignore', 'ignore', 'pipe'],
+          env: { ...process.env, POLYSEG_THREADS: threads },
+        });
         children.add(child);
         let buf = '';
         child.stderr!.on('data', (chunk: Buffer) => {
@@ -276,7 +312,10 @@ async function runAll(runs: Run[], workers: number): Promise<string[]> {
   await Promise.all(Array.from({ length: Math.min(workers, Math.max(1, todo.length)) }, worker));
   process.off('SIGINT', stop);
   process.off('SIGTERM', stop);
-  if (stopped) throw new Error('interrupted: finished runs are kept, interrupted ones resume from their last checkpoint on the next call');
+  if (stopped)
+    throw new Error(
+      'interrupted: finished runs are kept, interrupted ones resume from their last checkpoint on the next call',
+    );
   return failures;
 }
 
@@ -287,7 +326,13 @@ runMain(async () => {
   const started = performance.now();
   const foldList = Array.from({ length: o.folds }, (_, k) => k);
   const mk = (split: string, name: string, flags: string[]): Run[] =>
-    foldList.map((fold) => ({ split, name, fold, flags: [...o.common, '--split', split, ...flags], dir: join(o.out, split, name, `run-${fold}`) }));
+    foldList.map((fold) => ({
+      split,
+      name,
+      fold,
+      flags: [...o.common, '--split', split, ...flags],
+      dir: join(o.out, split, name, `run-${fold}`),
+    }));
   const needGrid = o.configs.some((c) => c.name === 'polydice1-fixed');
   // ε = 0 of the grid is exactly polydice1-e0 (same flags), so it is trained once, in that folder.
   const gridFolder = (eps: number): string => (eps === 0 ? 'polydice1-e0' : join('eps-grid', epsCandidateName(eps)));
@@ -295,15 +340,26 @@ runMain(async () => {
   // Phase 1: the ε selection grid (validation folds only), if polydice1-fixed is asked for.
   const choices = new Map<string, EpsChoice>();
   if (needGrid) {
-    const grid = o.splits.flatMap((split) => o.epsGrid.flatMap((eps) => mk(split, gridFolder(eps), epsCandidateFlags(eps))));
+    const grid = o.splits.flatMap((split) =>
+      o.epsGrid.flatMap((eps) => mk(split, gridFolder(eps), epsCandidateFlags(eps))),
+    );
     progress(`ε selection grid for polydice1-fixed: ε₁ ∈ {${o.epsGrid.join(', ')}}, ${grid.length} runs`);
     const failed = await runAll(grid, o.workers);
     if (failed.length) throw new Error(`${failed.length} run(s) failed:\n  ${failed.join('\n  ')}`);
     for (const split of o.splits) {
-      const byEps = new Map(o.epsGrid.map((eps) => [eps, mk(split, gridFolder(eps), []).map((r) => selectedValDice(readFileSync(join(r.dir, `fold-${r.fold}`, 'epochs.jsonl'), 'utf8')))]));
+      const byEps = new Map(
+        o.epsGrid.map((eps) => [
+          eps,
+          mk(split, gridFolder(eps), []).map((r) =>
+            selectedValDice(readFileSync(join(r.dir, `fold-${r.fold}`, 'epochs.jsonl'), 'utf8')),
+          ),
+        ]),
+      );
       const choice = chooseFixedEps(o.epsGrid, byEps);
       choices.set(split, choice);
-      progress(`${split}: polydice1-fixed uses ε₁ = ${choice.eps} (${choice.meanValDice.map((m) => `${m.eps}: ${m.meanValDice.toFixed(4)}`).join(', ')})`);
+      progress(
+        `${split}: polydice1-fixed uses ε₁ = ${choice.eps} (${choice.meanValDice.map((m) => `${m.eps}: ${m.meanValDice.toFixed(4)}`).join(', ')})`,
+      );
     }
   }
 
@@ -315,12 +371,20 @@ runMain(async () => {
     for (const c of o.configs) {
       if (c.name === 'polydice1-fixed') {
         m.set(c.name, mk(split, gridFolder(choices.get(split)!.eps), configFlags(c, choices.get(split)!.eps)));
-      } else m.set(c.name, mk(split, c.name, [...configFlags(c), ...(c.name.startsWith('adaptive') ? o.adaptiveExtra : [])]));
+      } else
+        m.set(
+          c.name,
+          mk(split, c.name, [...configFlags(c), ...(c.name.startsWith('adaptive') ? o.adaptiveExtra : [])]),
+        );
     }
     runsOf.set(split, m);
   }
-  const all = [...runsOf.values()].flatMap((m) => [...m.entries()].filter(([name]) => name !== 'polydice1-fixed').flatMap(([, r]) => r));
-  progress(`study: ${o.splits.join(' + ')} split(s) × ${o.configs.length} configuration(s) × ${o.folds} folds = ${all.length} runs, ${o.workers} at a time → ${o.out}`);
+  const all = [...runsOf.values()].flatMap((m) =>
+    [...m.entries()].filter(([name]) => name !== 'polydice1-fixed').flatMap(([, r]) => r),
+  );
+  progress(
+    `study: ${o.splits.join(' + ')} split(s) × ${o.configs.length} configuration(s) × ${o.folds} folds = ${all.length} runs, ${o.workers} at a time → ${o.out}`,
+  );
   const failed = await runAll(all, o.workers);
   if (failed.length) throw new Error(`${failed.length} run(s) failed, no results written:\n  ${failed.join('\n  ')}`);
 
@@ -341,7 +405,12 @@ runMain(async () => {
     const folds = new Map([...m].map(([name, runs]) => [name, foldMetrics(runs)]));
     const results = computeResults(folds);
     const choice = choices.get(split) ?? null;
-    const timing = [...m].map(([name, runs]) => summarizeTiming(name, runs.map((r) => readRunTiming(r.dir, r.fold))));
+    const timing = [...m].map(([name, runs]) =>
+      summarizeTiming(
+        name,
+        runs.map((r) => readRunTiming(r.dir, r.fold)),
+      ),
+    );
     const vsDice = [...folds].flatMap(([name, f]) => difficultyVsDice(name, f) ?? []);
     md.push(resultsMarkdown(results, `${split} split`));
     if (choice)
@@ -351,7 +420,13 @@ runMain(async () => {
       );
     const diceSvg = `${split}-dice.svg`;
     figures.push({ id: diceSvg, title: `Test Dice per configuration (${split})`, svg: diceFigure(split, results) });
-    md.push(`![Test Dice per configuration, ${split} split](${diceSvg})`, '', `### Run time (${split} split)`, '', timingMarkdown(timing));
+    md.push(
+      `![Test Dice per configuration, ${split} split](${diceSvg})`,
+      '',
+      `### Run time (${split} split)`,
+      '',
+      timingMarkdown(timing),
+    );
 
     // The trajectory of fold 0 of the first adaptive configuration, if it had MC phases.
     const adaptive = o.configs.find((c) => c.name.startsWith('adaptive'))?.name;
@@ -369,15 +444,31 @@ runMain(async () => {
       }
       const scatter = `${split}-${adaptive}-difficulty-vs-dice.svg`;
       if (vsDice.length) {
-        figures.push({ id: scatter, title: 'Difficulty vs test Dice', svg: difficultyDiceFigure(split, adaptive, folds.get(adaptive)!) });
+        figures.push({
+          id: scatter,
+          title: 'Difficulty vs test Dice',
+          svg: difficultyDiceFigure(split, adaptive, folds.get(adaptive)!),
+        });
         md.push(difficultyVsDiceMarkdown(vsDice), `![Test-image difficulty vs test Dice, ${adaptive}](${scatter})`, '');
       }
     }
-    json[split] = { results, polydice1Fixed: choice, timing, trajectory, difficultyVsTestDice: vsDice, runs: Object.fromEntries([...m].map(([name, runs]) => [name, runs.map((r) => r.dir)])) };
+    json[split] = {
+      results,
+      polydice1Fixed: choice,
+      timing,
+      trajectory,
+      difficultyVsTestDice: vsDice,
+      runs: Object.fromEntries([...m].map(([name, runs]) => [name, runs.map((r) => r.dir)])),
+    };
   }
   mkdirSync(o.results, { recursive: true });
   for (const f of figures) writeFileAtomic(join(o.results, f.id), f.svg);
-  writeFileAtomic(join(o.results, 'results.json'), `${JSON.stringify({ options: { ...o, configs: o.configs.map((c) => c.name) }, machine, splits: json }, null, 2)}\n`);
+  writeFileAtomic(
+    join(o.results, 'results.json'),
+    `${JSON.stringify({ options: { ...o, configs: o.configs.map((c) => c.name) }, machine, splits: json }, null, 2)}\n`,
+  );
   writeFileAtomic(join(o.results, 'results.md'), md.join('\n'));
-  progress(`study done in ${((performance.now() - started) / 1000).toFixed(0)} s: ${join(o.results, 'results.md')}, results.json and ${figures.length} SVG figure(s)`);
+  progress(
+    `study done in ${((performance.now() - started) / 1000).toFixed(0)} s: ${join(o.results, 'results.md')}, results.json and ${figures.length} SVG figure(s)`,
+  );
 });

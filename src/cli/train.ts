@@ -4,6 +4,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DATASET_FORMATS, type DatasetFormat, loadDataset } from '../data/datasets.js';
+import { deriveSeed } from '../common/prng.js';
 import type { Sample } from '../data/sample.js';
 import { LOSS_PRESETS, type LossWeights, parseLoss } from '../graphBuilder/losses.js';
 import { PRESETS, type PresetName, presetConfig, validateConfig } from '../graphBuilder/models.js';
@@ -12,9 +13,16 @@ import { paramLayout } from '../graphBuilder/trainingModels.js';
 import { DEFAULT_AUGMENT, NO_AUGMENT } from '../training/augment.js';
 import { type ExecutionProvider, parseProviders, resolveProvider } from '../runtime/runtime.js';
 import { groupedKFoldSplits, kFoldSplits } from '../training/splits.js';
-import { type EpochLog, type FoldResult, LOOP_MEMORY_SHARE, type Progress, resolveStepsPerRun, trainFold } from '../training/trainer.js';
+import {
+  type EpochLog,
+  type FoldResult,
+  LOOP_MEMORY_SHARE,
+  type Progress,
+  resolveStepsPerRun,
+  trainFold,
+} from '../training/trainer.js';
 import { type Aggregate, DEFAULT_QUANTILE, parseAggregate, parseUncertainty } from '../uncertainty/difficulty.js';
-import { type EpsScheduleFactory, fixedEps } from '../training/epsSchedule.js';
+import { type EpsScheduleFactory, fixedEps, withWarmup } from '../training/epsSchedule.js';
 import { mcEpsSchedule } from '../uncertainty/adaptive.js';
 import { type EpsPolicy, parseEpsPolicy, validateEpsPolicy } from '../uncertainty/epsilon.js';
 import type { UncertaintyKind } from '../uncertainty/pixel.js';
@@ -86,6 +94,10 @@ interface RunOptions {
   aggregate: { aggregate: Aggregate; q: number };
   /** Train steps per session run: a number, or 'epoch' (as many as memory allows, up to an epoch). */
   stepsPerRun: number | 'epoch';
+  /** ε_1 = 0 for the training images during the first W epochs (study v2's warm-up). */
+  epsWarmup: number;
+  /** With --adaptive: each MC phase's ε_1 values permuted across the images (study v2's control). */
+  epsShuffle: boolean;
 }
 
 const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
@@ -202,6 +214,19 @@ const TRAIN_FLAGS = {
     default: undefined,
     defaultHelp: 'linear:0,1:up',
   },
+  'eps-warmup': {
+    help:
+      'ε_1 = 0 for the training images during the first W epochs (e.g. until the first MC phase), ' +
+      'then ε_1 as --eps or --adaptive set it; validation images keep that ε_1 throughout',
+    parse: integerFrom(0, 'a non-negative integer'),
+    default: 0,
+  },
+  'eps-shuffle': {
+    help:
+      "with --adaptive: each MC phase's ε_1 values are permuted across the images (seeded), " +
+      'a control with the same values and no link to difficulty',
+    switch: true,
+  },
   'steps-per-run': {
     help:
       'train steps per onnxruntime run (K): parameters and Adam moments cross host↔device once per K steps; ' +
@@ -256,6 +281,9 @@ async function optionsFromFlags(): Promise<ParsedCommandLine> {
     const why = "--eps-map maps each image's difficulty to its ε_1 with --adaptive";
     throw new UsageError(`${why}: add --adaptive, or give one ε_1 with --eps`);
   }
+  if (f['eps-shuffle'] && !f.adaptive) {
+    throw new UsageError('--eps-shuffle permutes the ε_1 that --adaptive sets from difficulty: add --adaptive');
+  }
   const mcEvery = f['mc-every'] ?? (f.adaptive ? ADAPTIVE_MC_EVERY : 0);
   if (f.adaptive && mcEvery === 0) throw new UsageError('--adaptive needs MC phases: --mc-every must be at least 1');
   const options: RunOptions = {
@@ -285,9 +313,13 @@ async function optionsFromFlags(): Promise<ParsedCommandLine> {
     uncertainty: f.uncertainty,
     aggregate: f.aggregate,
     stepsPerRun: f['steps-per-run'],
+    epsWarmup: f['eps-warmup'],
+    epsShuffle: f['eps-shuffle'],
   };
   if (f.ep.includes('webgpu') && options.stepsPerRun !== 'epoch' && options.stepsPerRun > 1) {
-    throw new UsageError('--steps-per-run above 1 is for cpu and cuda: with webgpu the state already stays on the GPU between one-step runs');
+    throw new UsageError(
+      '--steps-per-run above 1 is for cpu and cuda: with webgpu the state already stays on the GPU between one-step runs',
+    );
   }
   const { fold, folds } = options;
   if (fold !== 'all' && !(Number.isInteger(fold) && fold >= 0 && fold < folds)) {
@@ -300,7 +332,9 @@ async function optionsFromFlags(): Promise<ParsedCommandLine> {
   }
   if (f.resume && f.overwrite) throw new UsageError('--resume and --overwrite exclude each other');
   if (!f.resume && !f.overwrite && existsSync(join(out, 'train.json'))) {
-    throw new UsageError(`${out} already holds a run (train.json): continue it with --resume, replace it with --overwrite, or choose another --out`);
+    throw new UsageError(
+      `${out} already holds a run (train.json): continue it with --resume, replace it with --overwrite, or choose another --out`,
+    );
   }
   return { options, out, resume: f.resume, overwrite: f.overwrite, given, provider };
 }
@@ -328,6 +362,8 @@ function savedRunOptions(saved: Record<string, unknown>): RunOptions {
   o.uncertainty ??= flagDefault('uncertainty');
   o.aggregate ??= flagDefault('aggregate');
   o.stepsPerRun ??= flagDefault('steps-per-run');
+  o.epsWarmup ??= 0;
+  o.epsShuffle ??= false;
   return o as unknown as RunOptions;
 }
 
@@ -353,11 +389,13 @@ function epsScheduleOf(o: RunOptions): EpsScheduleFactory {
     if (o.eps.kind !== 'fixed') {
       throw new UsageError(`ε_1 from difficulty (${o.eps.kind}) needs MC phases: --mc-every must be at least 1`);
     }
-    return fixedEps(o.eps.eps);
+    return withWarmup(fixedEps(o.eps.eps), o.epsWarmup);
   }
   // A fixed ε_1 with MC phases: the phases record the trajectory (with the ε_1 used) and ε stays fixed.
   const difficulty = { uncertainty: o.uncertainty, ...o.aggregate };
-  return mcEpsSchedule({ every: o.mcEvery, samples: o.mcSamples, p: o.mcP, difficulty }, o.eps);
+  const mc = { every: o.mcEvery, samples: o.mcSamples, p: o.mcP, difficulty };
+  const shuffle = o.epsShuffle ? { shuffleSeed: deriveSeed(o.seed, 'eps-shuffle') } : {};
+  return withWarmup(mcEpsSchedule(mc, o.eps, shuffle), o.epsWarmup);
 }
 
 /** A one-line progress bar on a terminal; one line per epoch otherwise (logs, CI). */
@@ -370,7 +408,9 @@ function progressReporter(epochs: number, label: string): Progress {
       if (!tty) return;
       const width = 24;
       const filled = Math.round((i / total) * width);
-      process.stderr.write(`\r${label} epoch ${epoch + 1}/${epochs} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${i}/${total} loss ${loss.toFixed(4)}   `);
+      process.stderr.write(
+        `\r${label} epoch ${epoch + 1}/${epochs} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${i}/${total} loss ${loss.toFixed(4)}   `,
+      );
     },
     epoch(log: EpochLog) {
       done++;
@@ -389,7 +429,10 @@ runMain(async () => {
   const options: RunOptions = saved ? savedRunOptions(saved.options) : parsed.options;
   if (saved) {
     const conflicts = conflictingFlags(parsed.given, options, parsed.options);
-    if (conflicts.length) throw new UsageError(`--resume continues ${out} with its saved options; these flags disagree with them: ${conflicts.join(', ')}`);
+    if (conflicts.length)
+      throw new UsageError(
+        `--resume continues ${out} with its saved options; these flags disagree with them: ${conflicts.join(', ')}`,
+      );
   }
   // A resumed run gets the first available provider of its saved list (checked before loading data).
   const provider = saved ? (await resolveProvider(options.ep)).provider : parsed.provider;
@@ -425,14 +468,20 @@ runMain(async () => {
     options.split === 'sequence'
       ? usage(() => groupedKFoldSplits(data.sequences, options.folds, options.seed, options.valFraction))
       : usage(() => kFoldSplits(data.samples.length, options.folds, options.seed, options.valFraction));
-  if (!resume) writeFileAtomic(join(out, 'train.json'), `${JSON.stringify({ options, provider, config, dataset: { format: data.format, images: data.samples.length, fingerprint } }, null, 2)}\n`);
+  if (!resume)
+    writeFileAtomic(
+      join(out, 'train.json'),
+      `${JSON.stringify({ options, provider, config, dataset: { format: data.format, images: data.samples.length, fingerprint } }, null, 2)}\n`,
+    );
 
   const layout = paramLayout(config);
   const epsSchedule = epsScheduleOf(options);
   const results: FoldResult[] = [];
   for (const plan of folds.filter((f) => options.fold === 'all' || f.fold === options.fold)) {
     const dir = join(out, `fold-${plan.fold}`);
-    progress(`fold ${plan.fold}: ${plan.train.length} train, ${plan.val.length} validation, ${plan.test.length} test images → ${dir}`);
+    progress(
+      `fold ${plan.fold}: ${plan.train.length} train, ${plan.val.length} validation, ${plan.test.length} test images → ${dir}`,
+    );
     const result = await trainFold(
       data.samples,
       plan,
@@ -454,13 +503,25 @@ runMain(async () => {
     );
     results.push(result);
     const m = result.metrics.mean;
-    progress(`fold ${plan.fold}: best epoch ${result.bestEpoch}, test Dice ${m.dice.toFixed(4)}, IoU ${m.iou.toFixed(4)}`);
+    progress(
+      `fold ${plan.fold}: best epoch ${result.bestEpoch}, test Dice ${m.dice.toFixed(4)}, IoU ${m.iou.toFixed(4)}, ` +
+        `training Dice ${result.metrics.train.dice.toFixed(4)}`,
+    );
   }
   const summary = {
     run: out,
-    folds: results.map((r) => ({ fold: r.fold, bestEpoch: r.bestEpoch, bestValLoss: r.bestValLoss, model: r.model, test: r.metrics.mean })),
+    folds: results.map((r) => ({
+      fold: r.fold,
+      bestEpoch: r.bestEpoch,
+      bestValLoss: r.bestValLoss,
+      model: r.model,
+      test: r.metrics.mean,
+      trainDice: r.metrics.train.dice,
+    })),
   };
   writeFileAtomic(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-  progress(`done: models, metrics and checkpoints are in ${out}/ (summary.json; per fold: model.onnx, metrics.json, epochs.jsonl, checkpoint/)`);
+  progress(
+    `done: models, metrics and checkpoints are in ${out}/ (summary.json; per fold: model.onnx, metrics.json, epochs.jsonl, checkpoint/)`,
+  );
 });

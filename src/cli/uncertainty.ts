@@ -29,7 +29,7 @@ runMain(async () => {
       'and writes, per image, the prediction mask, the mean probability and the uncertainty map as PNGs at the\n' +
       "image's size, plus a JSON summary (difficulty per image) on stdout. Uncertainty PNGs use a fixed scale:\n" +
       '255 = 0.25 for variance, ln 2 for entropy and mutual-information. A file that cannot be read is\n' +
-      'skipped and reported (in the summary\'s failures); the exit status is then 1. Usage errors exit 2.',
+      "skipped and reported (in the summary's failures); the exit status is then 1. Usage errors exit 2.",
     {
       model: {
         help: 'trained model.onnx, a fold folder or a run folder (uses fold-0/model.onnx)',
@@ -66,15 +66,19 @@ runMain(async () => {
       },
     },
   );
-  for (const name of ['model', 'input', 'out'] as const) if (!f[name]) throw new UsageError(`--${name} is required (see --help)`);
+  for (const name of ['model', 'input', 'out'] as const)
+    if (!f[name]) throw new UsageError(`--${name} is required (see --help)`);
   const { samples, p, uncertainty: kind, ep: providers } = f;
   const { aggregate, q } = f.aggregate;
-  if (existsSync(f.out) && !statSync(f.out).isDirectory()) throw new UsageError(`--out ${f.out} exists and is not a folder`);
+  if (existsSync(f.out) && !statSync(f.out).isDirectory())
+    throw new UsageError(`--out ${f.out} exists and is not a folder`);
 
   const inputs = usage(() => listInputs(f.input));
   const modelPath = usage(() => resolveModelPath(f.model));
   const model = loadTrainedModel(modelPath);
-  progress(`model ${modelPath}: ${model.config.imageSize}×${model.config.imageSize}, depth ${model.config.unet.depth}, base ${model.config.unet.base}; ${samples} samples at p = ${p}`);
+  progress(
+    `model ${modelPath}: ${model.config.imageSize}×${model.config.imageSize}, depth ${model.config.unet.depth}, base ${model.config.unet.base}; ${samples} samples at p = ${p}`,
+  );
   const mc = await createMcPredictor(model, samples, providers);
 
   const names = outputStems(inputs);
@@ -90,7 +94,8 @@ runMain(async () => {
     try {
       img = await decodeImage(path, mc.size);
       r = await predictImage(mc, img.rgb, p, { uncertainty: kind, aggregate, q });
-      if (!Number.isFinite(r.difficulty)) throw new PredictError(`image ${path}: difficulty is not finite (${r.difficulty})`);
+      if (!Number.isFinite(r.difficulty))
+        throw new PredictError(`image ${path}: difficulty is not finite (${r.difficulty})`);
     } catch (e) {
       failures.push({ input: path, error: (e as Error).message });
       progress(`[${i + 1}/${inputs.length}] ${name}: skipped: ${(e as Error).message}`);
@@ -104,10 +109,23 @@ runMain(async () => {
     writeFileAtomic(files.prediction, await maskPng(r.meanProb, mc.size, img.width, img.height));
     writeFileAtomic(files.mean, await mapPng(r.meanProb, mc.size, 1, img.width, img.height, 'linear'));
     writeFileAtomic(files.uncertainty, await mapPng(r.uncertainty, mc.size, scale, img.width, img.height, 'linear'));
-    images.push({ name, input: path, width: img.width, height: img.height, difficulty: r.difficulty, meanForeground: r.meanForeground, meanProbability: r.meanProbability, files });
-    progress(`[${i + 1}/${inputs.length}] ${name}: difficulty ${r.difficulty.toPrecision(4)}, foreground ${(100 * r.meanForeground).toFixed(1)}%`);
+    images.push({
+      name,
+      input: path,
+      width: img.width,
+      height: img.height,
+      difficulty: r.difficulty,
+      meanForeground: r.meanForeground,
+      meanProbability: r.meanProbability,
+      files,
+    });
+    progress(
+      `[${i + 1}/${inputs.length}] ${name}: difficulty ${r.difficulty.toPrecision(4)}, foreground ${(100 * r.meanForeground).toFixed(1)}%`,
+    );
   }
-  progress(`${inputs.length} image${inputs.length === 1 ? '' : 's'} in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${resolve(f.out)}`);
+  progress(
+    `${inputs.length} image${inputs.length === 1 ? '' : 's'} in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${resolve(f.out)}`,
+  );
 
   const summary = {
     model: modelPath,
@@ -126,5 +144,8 @@ runMain(async () => {
     failures,
   };
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-  if (failures.length) throw new Error(`${failures.length} of ${inputs.length} image(s) could not be processed (listed in the summary's failures)`);
+  if (failures.length)
+    throw new Error(
+      `${failures.length} of ${inputs.length} image(s) could not be processed (listed in the summary's failures)`,
+    );
 });

@@ -18,4 +18,6 @@ export const IMAGE_EXTENSIONS: readonly string[] = IMAGE_TYPES.flatMap((t) => t.
 /** Content types of an image upload. */
 export const IMAGE_MIME_TYPES: readonly string[] = IMAGE_TYPES.flatMap((t) => t.mimeTypes);
 /** For messages: "PNG, JPEG or TIFF". */
-export const IMAGE_TYPE_NAMES = `${IMAGE_TYPES.slice(0, -1).map((t) => t.name).join(', ')} or ${IMAGE_TYPES.at(-1)!.name}`;
+export const IMAGE_TYPE_NAMES = `${IMAGE_TYPES.slice(0, -1)
+  .map((t) => t.name)
+  .join(', ')} or ${IMAGE_TYPES.at(-1)!.name}`;

@@ -220,8 +220,15 @@ export function normalSf(z: number): number {
   const x = Math.abs(z) / Math.SQRT2;
   const t = 1 / (1 + 0.5 * x);
   const series =
-    t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
-      t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+    t *
+    (1.00002368 +
+      t *
+        (0.37409196 +
+          t *
+            (0.09678418 +
+              t *
+                (-0.18628806 +
+                  t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
   const erfc = t * Math.exp(-x * x - 1.26551223 + series);
   return z >= 0 ? erfc / 2 : 1 - erfc / 2;
 }
@@ -284,7 +291,10 @@ export function incompleteBeta(x: number, a: number, b: number): number {
   d = 1 / (Math.abs(d) < tiny ? tiny : d);
   let f = d;
   for (let m = 1; m <= 300; m++) {
-    for (const num of [(m * (b - m) * x) / ((a + 2 * m - 1) * (a + 2 * m)), -((a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1))]) {
+    for (const num of [
+      (m * (b - m) * x) / ((a + 2 * m - 1) * (a + 2 * m)),
+      -((a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1)),
+    ]) {
       d = 1 + num * d;
       d = 1 / (Math.abs(d) < tiny ? tiny : d);
       c = 1 + num / c;
@@ -298,8 +308,10 @@ export function incompleteBeta(x: number, a: number, b: number): number {
 
 /** ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; relative error ~1e-15). */
 export function logGamma(x: number): number {
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
-    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
   if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
   const z = x - 1;
   let s = c[0]!;
@@ -369,9 +381,15 @@ export function holm(ps: readonly number[]): number[] {
  * each resample draws whole clusters with replacement, so near-duplicate frames of one video move
  * together and the interval reflects how many independent videos were tested, not frames.
  */
-export function clusterBootstrapMean(clusters: readonly (readonly number[])[], rng: Prng, resamples = 10000, level = 0.95): Interval {
+export function clusterBootstrapMean(
+  clusters: readonly (readonly number[])[],
+  rng: Prng,
+  resamples = 10000,
+  level = 0.95,
+): Interval {
   const nonEmpty = clusters.filter((c) => c.length > 0);
-  if (nonEmpty.length < 2) throw new Error(`clusterBootstrapMean: needs at least 2 non-empty clusters, got ${nonEmpty.length}`);
+  if (nonEmpty.length < 2)
+    throw new Error(`clusterBootstrapMean: needs at least 2 non-empty clusters, got ${nonEmpty.length}`);
   const sums = nonEmpty.map((c) => c.reduce((a, b) => a + b, 0));
   const sizes = nonEmpty.map((c) => c.length);
   const means = new Float64Array(resamples);
@@ -387,5 +405,10 @@ export function clusterBootstrapMean(clusters: readonly (readonly number[])[], r
   }
   means.sort();
   const all = nonEmpty.flat();
-  return { estimate: mean(all), low: quantileSorted(means, (1 - level) / 2), high: quantileSorted(means, 1 - (1 - level) / 2), level };
+  return {
+    estimate: mean(all),
+    low: quantileSorted(means, (1 - level) / 2),
+    high: quantileSorted(means, 1 - (1 - level) / 2),
+    level,
+  };
 }

@@ -46,7 +46,8 @@ export interface ChartSpec {
   height?: number;
 }
 
-export const escapeXml = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+export const escapeXml = (s: string): string =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /** About `count` round tick values covering [lo, hi] (steps of 1, 2 or 5 × 10^k). */
 export function niceTicks(lo: number, hi: number, count = 5, integer = false): number[] {
@@ -95,19 +96,30 @@ export function lineChart(spec: ChartSpec): string {
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
   const bands = spec.bands ?? [];
-  const xs = [...spec.series.flatMap((s) => s.points.map((p) => p[0])), ...bands.flatMap((b) => b.points.map((p) => p[0]))];
-  const ys = [...spec.series.flatMap((s) => s.points.map((p) => p[1])), ...bands.flatMap((b) => b.points.flatMap((p) => [p[1], p[2]])), ...(spec.hLines ?? [])];
+  const xs = [
+    ...spec.series.flatMap((s) => s.points.map((p) => p[0])),
+    ...bands.flatMap((b) => b.points.map((p) => p[0])),
+  ];
+  const ys = [
+    ...spec.series.flatMap((s) => s.points.map((p) => p[1])),
+    ...bands.flatMap((b) => b.points.flatMap((p) => [p[1], p[2]])),
+    ...(spec.hLines ?? []),
+  ];
   const cats = spec.xCategories;
   let [x0, x1] = cats ? [-0.5, cats.length - 0.5] : extent(xs, 0);
   if (!cats && spec.integerX && x1 - x0 < 2) [x0, x1] = [Math.floor(x0) - 1, Math.ceil(x1) + 1];
-  const errorYs = spec.series.flatMap((s) => (s.errors ?? []).flatMap((e, i) => (s.points[i] ? [s.points[i]![1] - e, s.points[i]![1] + e] : [])));
+  const errorYs = spec.series.flatMap((s) =>
+    (s.errors ?? []).flatMap((e, i) => (s.points[i] ? [s.points[i]![1] - e, s.points[i]![1] + e] : [])),
+  );
   ys.push(...errorYs);
   const [y0, y1] = spec.yDomain ? [spec.yDomain[0], spec.yDomain[1]] : extent(ys, 0.06);
   const sx = (x: number): number => m.left + ((x - x0) / (x1 - x0)) * pw;
   const sy = (y: number): number => m.top + ph - ((y - y0) / (y1 - y0)) * ph;
 
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`,
+  );
   out.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`);
   out.push(`<text x="${m.left}" y="24" font-size="15" font-weight="bold" fill="#222">${escapeXml(spec.title)}</text>`);
   // Grid and ticks.
@@ -116,29 +128,44 @@ export function lineChart(spec: ChartSpec): string {
   for (const v of yt) {
     const y = f2(sy(v));
     out.push(`<line x1="${m.left}" y1="${y}" x2="${m.left + pw}" y2="${y}" stroke="#e4e4e4"/>`);
-    out.push(`<text x="${m.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#444">${escapeXml(formatTick(v, ystep))}</text>`);
+    out.push(
+      `<text x="${m.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#444">${escapeXml(formatTick(v, ystep))}</text>`,
+    );
   }
   const xt = cats ? cats.map((_, i) => i) : niceTicks(x0, x1, 8, spec.integerX);
   const xstep = xt.length > 1 ? xt[1]! - xt[0]! : 1;
   for (const v of xt) {
     const x = f2(sx(v));
     out.push(`<line x1="${x}" y1="${m.top}" x2="${x}" y2="${m.top + ph}" stroke="#f0f0f0"/>`);
-    out.push(`<text x="${x}" y="${m.top + ph + 18}" text-anchor="middle" fill="#444"${cats ? ' font-size="11"' : ''}>${escapeXml(cats ? cats[v]! : formatTick(v, xstep))}</text>`);
+    out.push(
+      `<text x="${x}" y="${m.top + ph + 18}" text-anchor="middle" fill="#444"${cats ? ' font-size="11"' : ''}>${escapeXml(cats ? cats[v]! : formatTick(v, xstep))}</text>`,
+    );
   }
   out.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
-  out.push(`<text x="${m.left + pw / 2}" y="${H - 10}" text-anchor="middle" fill="#222">${escapeXml(spec.xLabel)}</text>`);
-  out.push(`<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#222">${escapeXml(spec.yLabel)}</text>`);
+  out.push(
+    `<text x="${m.left + pw / 2}" y="${H - 10}" text-anchor="middle" fill="#222">${escapeXml(spec.xLabel)}</text>`,
+  );
+  out.push(
+    `<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#222">${escapeXml(spec.yLabel)}</text>`,
+  );
   for (const h of spec.hLines ?? []) {
     if (h < y0 || h > y1) continue;
-    out.push(`<line x1="${m.left}" y1="${f2(sy(h))}" x2="${m.left + pw}" y2="${f2(sy(h))}" stroke="#555" stroke-dasharray="4 3"/>`);
+    out.push(
+      `<line x1="${m.left}" y1="${f2(sy(h))}" x2="${m.left + pw}" y2="${f2(sy(h))}" stroke="#555" stroke-dasharray="4 3"/>`,
+    );
   }
   // Bands: one polygon per run of finite points (upper edge forward, lower edge back).
   for (const b of bands) {
     for (const run of runs(b.points, (p) => Number.isFinite(p[1]) && Number.isFinite(p[2]))) {
-      const pts = [...run.map((p) => `${f2(sx(p[0]))},${f2(sy(p[2]))}`), ...[...run].reverse().map((p) => `${f2(sx(p[0]))},${f2(sy(p[1]))}`)];
+      const pts = [
+        ...run.map((p) => `${f2(sx(p[0]))},${f2(sy(p[2]))}`),
+        ...[...run].reverse().map((p) => `${f2(sx(p[0]))},${f2(sy(p[1]))}`),
+      ];
       if (run.length === 1) {
         const p = run[0]!;
-        out.push(`<rect x="${f2(sx(p[0]) - 4)}" y="${f2(sy(p[2]))}" width="8" height="${f2(Math.max(1, sy(p[1]) - sy(p[2])))}" fill="${b.color}" fill-opacity="0.35"/>`);
+        out.push(
+          `<rect x="${f2(sx(p[0]) - 4)}" y="${f2(sy(p[2]))}" width="8" height="${f2(Math.max(1, sy(p[1]) - sy(p[2])))}" fill="${b.color}" fill-opacity="0.35"/>`,
+        );
       } else {
         out.push(`<polygon points="${pts.join(' ')}" fill="${b.color}" fill-opacity="0.35" stroke="none"/>`);
       }
@@ -151,13 +178,18 @@ export function lineChart(spec: ChartSpec): string {
       const p = s.points[i];
       if (!p || !Number.isFinite(e) || !Number.isFinite(p[1])) return;
       const x = f2(sx(p[0]));
-      out.push(`<line x1="${x}" y1="${f2(sy(p[1] - e))}" x2="${x}" y2="${f2(sy(p[1] + e))}" stroke="${s.color}" stroke-width="1.5"/>`);
+      out.push(
+        `<line x1="${x}" y1="${f2(sy(p[1] - e))}" x2="${x}" y2="${f2(sy(p[1] + e))}" stroke="${s.color}" stroke-width="1.5"/>`,
+      );
     });
     for (const run of runs(s.points, (p) => Number.isFinite(p[1]) && Number.isFinite(p[0]))) {
       if (run.length > 1 && !s.markersOnly) {
-        out.push(`<polyline points="${run.map((p) => `${f2(sx(p[0]))},${f2(sy(p[1]))}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="${w}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''} stroke-linejoin="round"/>`);
+        out.push(
+          `<polyline points="${run.map((p) => `${f2(sx(p[0]))},${f2(sy(p[1]))}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="${w}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''} stroke-linejoin="round"/>`,
+        );
       }
-      for (const p of run) out.push(`<circle cx="${f2(sx(p[0]))}" cy="${f2(sy(p[1]))}" r="${w + 1}" fill="${s.color}"/>`);
+      for (const p of run)
+        out.push(`<circle cx="${f2(sx(p[0]))}" cy="${f2(sy(p[1]))}" r="${w + 1}" fill="${s.color}"/>`);
     }
   }
   // Legend.
@@ -165,10 +197,13 @@ export function lineChart(spec: ChartSpec): string {
   let ly = m.top + 6;
   const entry = (label: string, swatch: string): void => {
     out.push(swatch.replace(/\{x\}/g, String(lx)).replace(/\{y\}/g, String(ly)));
-    out.push(`<text x="${lx + 26}" y="${ly}" dominant-baseline="middle" fill="#222">${escapeXml(label.length > 24 ? `${label.slice(0, 23)}…` : label)}</text>`);
+    out.push(
+      `<text x="${lx + 26}" y="${ly}" dominant-baseline="middle" fill="#222">${escapeXml(label.length > 24 ? `${label.slice(0, 23)}…` : label)}</text>`,
+    );
     ly += 18;
   };
-  for (const b of bands) entry(b.label, `<rect x="{x}" y="${ly - 6}" width="20" height="12" fill="${b.color}" fill-opacity="0.35"/>`);
+  for (const b of bands)
+    entry(b.label, `<rect x="{x}" y="${ly - 6}" width="20" height="12" fill="${b.color}" fill-opacity="0.35"/>`);
   for (const s of spec.series)
     entry(
       s.label,

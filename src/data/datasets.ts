@@ -40,7 +40,14 @@ import { TiffTooLargeError, TiffUnsupportedError, decodeTiff, isTiff } from './t
 
 export type DatasetFormat = 'auto' | 'cvc' | 'cvc-original' | 'kvasir' | 'pairs' | 'synthetic';
 export type ResolvedFormat = Exclude<DatasetFormat, 'auto'>;
-export const DATASET_FORMATS: readonly DatasetFormat[] = ['auto', 'cvc', 'cvc-original', 'kvasir', 'pairs', 'synthetic'];
+export const DATASET_FORMATS: readonly DatasetFormat[] = [
+  'auto',
+  'cvc',
+  'cvc-original',
+  'kvasir',
+  'pairs',
+  'synthetic',
+];
 export const isDatasetFormat = (s: string): s is DatasetFormat => (DATASET_FORMATS as readonly string[]).includes(s);
 
 /** Images in the synthetic set unless told otherwise (the train CLI's default too). */
@@ -223,7 +230,12 @@ function byStem(files: readonly string[], role: 'image' | 'mask', stripSuffix: b
 }
 
 /** Match images to masks by stem; a mask missing is an error, a mask without an image a warning. */
-function pairUp(images: readonly string[], masks: readonly string[], maskWhere: string, log: ProblemLog): DatasetItem[] {
+function pairUp(
+  images: readonly string[],
+  masks: readonly string[],
+  maskWhere: string,
+  log: ProblemLog,
+): DatasetItem[] {
   const imageMap = byStem(images, 'image', false);
   const maskMap = byStem(masks, 'mask', true);
   // A mask folder may use the images' own stems with a suffix; the exact stem wins when both exist.
@@ -239,7 +251,10 @@ function pairUp(images: readonly string[], masks: readonly string[], maskWhere: 
     else items.push({ name: stem, imagePath, maskPath });
   }
   if (missing.length) {
-    throw new DatasetError(`mask missing for ${missing.length} image${missing.length === 1 ? '' : 's'}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} (looked in ${maskWhere} for a file with the same name)`, missing[0]);
+    throw new DatasetError(
+      `mask missing for ${missing.length} image${missing.length === 1 ? '' : 's'}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} (looked in ${maskWhere} for a file with the same name)`,
+      missing[0],
+    );
   }
   const used = new Set(items.map((i) => i.maskPath));
   for (const m of masks) if (!used.has(m)) log.add('mask without an image, ignored', m);
@@ -303,13 +318,23 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
 }
 
 /** List a dataset's pairs without decoding anything. Throws DatasetError on a folder that isn't a usable dataset. */
-export function listDataset(dir: string | undefined, format: DatasetFormat, options: { syntheticCount?: number } = {}): DatasetListing {
-  if (!isDatasetFormat(format)) throw new DatasetError(`unknown dataset format "${format}": expected one of ${DATASET_FORMATS.join(', ')}`);
+export function listDataset(
+  dir: string | undefined,
+  format: DatasetFormat,
+  options: { syntheticCount?: number } = {},
+): DatasetListing {
+  if (!isDatasetFormat(format))
+    throw new DatasetError(`unknown dataset format "${format}": expected one of ${DATASET_FORMATS.join(', ')}`);
   if (dir === undefined || dir === '' || format === 'synthetic') {
-    if (format !== 'auto' && format !== 'synthetic') throw new DatasetError(`format ${format} needs a dataset folder (--data)`);
+    if (format !== 'auto' && format !== 'synthetic')
+      throw new DatasetError(`format ${format} needs a dataset folder (--data)`);
     const count = positiveInteger('syntheticCount', options.syntheticCount, DEFAULT_SYNTHETIC_COUNT);
     const problems = dir ? [`format synthetic: the folder ${dir} is not used`] : [];
-    return { format: 'synthetic', items: Array.from({ length: count }, (_, i) => ({ name: syntheticName(i) })), problems };
+    return {
+      format: 'synthetic',
+      items: Array.from({ length: count }, (_, i) => ({ name: syntheticName(i) })),
+      problems,
+    };
   }
   let st: Stats;
   try {
@@ -329,21 +354,39 @@ export function listDataset(dir: string | undefined, format: DatasetFormat, opti
   };
   let items: DatasetItem[];
   if (resolved === 'cvc-original' || resolved === 'cvc' || resolved === 'kvasir') {
-    const [imgDir, maskDir] = resolved === 'cvc-original' ? [need(['original'], 'Original/'), need(['ground truth'], '"Ground Truth/"')] : [need(['images'], 'images/'), need(['masks'], 'masks/')];
+    const [imgDir, maskDir] =
+      resolved === 'cvc-original'
+        ? [need(['original'], 'Original/'), need(['ground truth'], '"Ground Truth/"')]
+        : [need(['images'], 'images/'), need(['masks'], 'masks/')];
     items = pairUp(imageFiles(imgDir, log), imageFiles(maskDir, log), maskDir, log);
     if (resolved !== 'kvasir') assignSequences(items, root, log);
   } else {
     const imgDir = subfolder(root, IMAGE_DIRS);
     const maskDir = subfolder(root, MASK_DIRS);
     if (imgDir && maskDir) items = pairUp(imageFiles(imgDir, log), imageFiles(maskDir, log), maskDir, log);
-    else if (imgDir) throw new DatasetError(`masks missing: ${dir} has an image folder (${imgDir}) but no mask folder (${MASK_DIRS.join('/, ')}/)`, imgDir);
-    else if (maskDir) throw new DatasetError(`images missing: ${dir} has a mask folder (${maskDir}) but no image folder (${IMAGE_DIRS.join('/, ')}/)`, maskDir);
+    else if (imgDir)
+      throw new DatasetError(
+        `masks missing: ${dir} has an image folder (${imgDir}) but no mask folder (${MASK_DIRS.join('/, ')}/)`,
+        imgDir,
+      );
+    else if (maskDir)
+      throw new DatasetError(
+        `images missing: ${dir} has a mask folder (${maskDir}) but no image folder (${IMAGE_DIRS.join('/, ')}/)`,
+        maskDir,
+      );
     else {
       // One flat folder: X.png beside X_mask.png.
       const files = imageFiles(dir, log);
       const isMask = (f: string): boolean => MASK_SUFFIX.test(stemOf(f));
       const masks = files.filter(isMask);
-      items = masks.length ? pairUp(files.filter((f) => !isMask(f)), masks, `${dir} (as NAME_mask.EXT)`, log) : [];
+      items = masks.length
+        ? pairUp(
+            files.filter((f) => !isMask(f)),
+            masks,
+            `${dir} (as NAME_mask.EXT)`,
+            log,
+          )
+        : [];
     }
   }
   if (!items.length) {
@@ -375,7 +418,14 @@ interface Opened {
 
 /** An error's message on one line: libvips's distinct lines, without its "warning treated as error" preamble. */
 function errorText(e: unknown): string {
-  const lines = [...new Set(String((e as Error)?.message ?? e).split('\n').map((l) => l.trim()).filter(Boolean))];
+  const lines = [
+    ...new Set(
+      String((e as Error)?.message ?? e)
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean),
+    ),
+  ];
   const useful = lines.filter((l) => !/treated as error due to failOn/i.test(l));
   if (!useful.length && lines.length) return 'corrupt or incomplete data (libvips stopped on a decoder warning)'; // libvips sometimes drops the warning's text
   return useful.slice(0, 3).join('; ');
@@ -399,7 +449,10 @@ async function openImage(path: string, role: 'image' | 'mask'): Promise<Opened> 
 export const MAX_DECODED_PIXELS = 50_000_000;
 
 const tooManyPixels = (role: string, path: string, width: number, height: number): DatasetError =>
-  new DatasetError(`${role} ${path} is ${width}×${height} = ${width * height} pixels, more than the ${MAX_DECODED_PIXELS} this toolkit decodes (MAX_DECODED_PIXELS)`, path);
+  new DatasetError(
+    `${role} ${path} is ${width}×${height} = ${width * height} pixels, more than the ${MAX_DECODED_PIXELS} this toolkit decodes (MAX_DECODED_PIXELS)`,
+    path,
+  );
 
 /** Open image bytes (our TIFF reader first, else sharp); `path` names them in errors. */
 async function openImageBytes(buf: Buffer, path: string, role: 'image' | 'mask'): Promise<Opened> {
@@ -411,15 +464,26 @@ async function openImageBytes(buf: Buffer, path: string, role: 'image' | 'mask')
       notes.push(...t.notes.map((n) => `TIFF ${n}`));
       let pixels: Uint8Array;
       if (t.bitsPerSample === 16) {
-        if (role === 'mask') throw new DatasetError(`16-bit mask ${path}: masks must be 8-bit (0/255 or 0/1); convert it to 8 bits`, path);
+        if (role === 'mask')
+          throw new DatasetError(`16-bit mask ${path}: masks must be 8-bit (0/255 or 0/1); convert it to 8 bits`, path);
         pixels = Uint8Array.from(t.data as Uint16Array, (v) => Math.round(v / 257));
       } else pixels = t.data as Uint8Array;
       const raw = { width: t.width, height: t.height, channels: t.channels };
-      return { width: t.width, height: t.height, channels: t.channels, hasAlpha: t.hasAlpha, bits: t.bitsPerSample, pipeline: () => sharp(pixels, { raw }), pixels, notes };
+      return {
+        width: t.width,
+        height: t.height,
+        channels: t.channels,
+        hasAlpha: t.hasAlpha,
+        bits: t.bitsPerSample,
+        pipeline: () => sharp(pixels, { raw }),
+        pixels,
+        notes,
+      };
     } catch (e) {
       if (e instanceof DatasetError) throw e;
       if (e instanceof TiffTooLargeError) throw tooManyPixels(role, path, e.width, e.height);
-      if (!(e instanceof TiffUnsupportedError)) throw new DatasetError(`unreadable or truncated ${role} ${path}: ${errorText(e)}`, path);
+      if (!(e instanceof TiffUnsupportedError))
+        throw new DatasetError(`unreadable or truncated ${role} ${path}: ${errorText(e)}`, path);
       // A TIFF feature our reader lacks (e.g. LZW, tiles): let libvips try.
     }
   }
@@ -432,20 +496,39 @@ async function openImageBytes(buf: Buffer, path: string, role: 'image' | 'mask')
   // Only what a dataset, the server and the batch tools accept (libvips would also render SVG, GIF, …),
   // and no more pixels than MAX_DECODED_PIXELS, checked on the header before anything is decoded.
   if (!IMAGE_FORMATS.includes(meta.format ?? '')) {
-    throw new DatasetError(`unsupported ${role} format "${meta.format ?? 'unknown'}" in ${path}: ${IMAGE_TYPE_NAMES}`, path);
+    throw new DatasetError(
+      `unsupported ${role} format "${meta.format ?? 'unknown'}" in ${path}: ${IMAGE_TYPE_NAMES}`,
+      path,
+    );
   }
   if (meta.width * meta.height > MAX_DECODED_PIXELS) throw tooManyPixels(role, path, meta.width, meta.height);
-  const bits = meta.depth === 'ushort' || meta.depth === 'short' ? 16 : meta.depth === 'uchar' || meta.depth === 'char' ? 8 : 32;
-  if (role === 'mask' && bits !== 8) throw new DatasetError(`${bits}-bit mask ${path}: masks must be 8-bit (0/255 or 0/1); convert it to 8 bits`, path);
-  return { width: meta.width, height: meta.height, channels: meta.channels ?? 3, hasAlpha: meta.hasAlpha ?? false, bits, pipeline: () => sharp(buf), notes };
+  const bits =
+    meta.depth === 'ushort' || meta.depth === 'short' ? 16 : meta.depth === 'uchar' || meta.depth === 'char' ? 8 : 32;
+  if (role === 'mask' && bits !== 8)
+    throw new DatasetError(`${bits}-bit mask ${path}: masks must be 8-bit (0/255 or 0/1); convert it to 8 bits`, path);
+  return {
+    width: meta.width,
+    height: meta.height,
+    channels: meta.channels ?? 3,
+    hasAlpha: meta.hasAlpha ?? false,
+    bits,
+    pipeline: () => sharp(buf),
+    notes,
+  };
 }
 
 /** Full-resolution RGB (3 channels) of an opened image, alpha dropped. */
 async function fullRgb(o: Opened, path: string, role: string): Promise<Uint8Array> {
   if (o.pixels && o.channels === 3) return o.pixels;
   try {
-    const { data, info } = await o.pipeline().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3 || data.length !== o.width * o.height * 3) throw new Error(`decoded to ${info.width}×${info.height}×${info.channels}`);
+    const { data, info } = await o
+      .pipeline()
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3 || data.length !== o.width * o.height * 3)
+      throw new Error(`decoded to ${info.width}×${info.height}×${info.channels}`);
     return data;
   } catch (e) {
     throw new DatasetError(`unreadable or truncated ${role} ${path}: ${errorText(e)}`, path);
@@ -471,13 +554,25 @@ export interface DecodedImage {
 /** Image bytes decoded exactly as training decodes them (our TIFF reader first, else sharp); `label` names them in errors. */
 export async function decodeImageBytes(bytes: Uint8Array, size: number, label: string): Promise<DecodedImage> {
   const img = await openImageBytes(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), label, 'image');
-  return { width: img.width, height: img.height, rgb: await resizedRgb(img, label, size), pipeline: img.pipeline, notes: img.notes };
+  return {
+    width: img.width,
+    height: img.height,
+    rgb: await resizedRgb(img, label, size),
+    pipeline: img.pipeline,
+    notes: img.notes,
+  };
 }
 
 /** One image file decoded exactly as training decodes it, size×size RGB. */
 export async function decodeImage(path: string, size: number): Promise<DecodedImage> {
   const img = await openImage(path, 'image');
-  return { width: img.width, height: img.height, rgb: await resizedRgb(img, path, size), pipeline: img.pipeline, notes: img.notes };
+  return {
+    width: img.width,
+    height: img.height,
+    rgb: await resizedRgb(img, path, size),
+    pipeline: img.pipeline,
+    notes: img.notes,
+  };
 }
 
 /** A ground-truth mask at full resolution, 0/1 per pixel, with what was noticed reading it. */
@@ -513,7 +608,10 @@ async function binaryMask(msk: Opened, path: string): Promise<FullMask> {
   const zeroOne = max === 1;
   const threshold = zeroOne ? 1 : MASK_THRESHOLD;
   if (zeroOne) notes.push('mask holds 0/1, not 0/255: foreground where 1');
-  else if (between) notes.push(`mask not strictly binary (grey levels, e.g. anti-aliased borders or JPEG noise): thresholded at ${MASK_THRESHOLD}`);
+  else if (between)
+    notes.push(
+      `mask not strictly binary (grey levels, e.g. anti-aliased borders or JPEG noise): thresholded at ${MASK_THRESHOLD}`,
+    );
   const mask = new Uint8Array(pixels);
   let foreground = 0;
   for (let p = 0; p < pixels; p++) {
@@ -542,7 +640,10 @@ async function decodePair(item: DatasetItem, size: number): Promise<Decoded> {
   const maskPath = item.maskPath!;
   const [img, msk] = await Promise.all([openImage(imagePath, 'image'), openImage(maskPath, 'mask')]);
   if (img.width !== msk.width || img.height !== msk.height) {
-    throw new DatasetError(`mask ${maskPath} is ${msk.width}×${msk.height} but its image ${imagePath} is ${img.width}×${img.height}`, maskPath);
+    throw new DatasetError(
+      `mask ${maskPath} is ${msk.width}×${msk.height} but its image ${imagePath} is ${img.width}×${img.height}`,
+      maskPath,
+    );
   }
   const problems: { kind: string; file: string }[] = [];
   const note = (kind: string, file: string): void => void problems.push({ kind, file });
@@ -559,7 +660,13 @@ async function decodePair(item: DatasetItem, size: number): Promise<Decoded> {
   const mask = nearestResize(full.mask, msk.width, msk.height, size, size);
   return {
     sample: { image, mask, width: size, height: size, name: item.name },
-    info: { name: item.name, width: img.width, height: img.height, channels: img.channels, coverage: full.foreground / (msk.width * msk.height) },
+    info: {
+      name: item.name,
+      width: img.width,
+      height: img.height,
+      channels: img.channels,
+      coverage: full.foreground / (msk.width * msk.height),
+    },
     problems,
   };
 }
@@ -588,7 +695,12 @@ async function pool<R>(count: number, limit: number, fn: (i: number) => Promise<
  * List, decode and resize a dataset into memory. `dir` undefined (or format 'synthetic') gives the synthetic set.
  * Images: RGB uint8 HWC, size×size; masks: 0/1 uint8, size×size. Throws DatasetError naming the offending file.
  */
-export async function loadDataset(dir: string | undefined, format: DatasetFormat, size: number, options: LoadOptions = {}): Promise<LoadedDataset> {
+export async function loadDataset(
+  dir: string | undefined,
+  format: DatasetFormat,
+  size: number,
+  options: LoadOptions = {},
+): Promise<LoadedDataset> {
   positiveInteger('size', size, size);
   if (options.limit !== undefined) positiveInteger('limit', options.limit, options.limit);
   const concurrency = positiveInteger('concurrency', options.concurrency, LOAD_CONCURRENCY);
@@ -608,8 +720,23 @@ export async function loadDataset(dir: string | undefined, format: DatasetFormat
       samples.push(syntheticSample(i, size, seed));
       tick();
     }
-    const info = samples.map((s) => ({ name: s.name, width: size, height: size, channels: 3, coverage: s.mask.reduce((a, v) => a + v, 0) / s.mask.length }));
-    return { format: 'synthetic', size, items, samples, sequences: samples.map(() => undefined), info, problems: listing.problems, errors: [] };
+    const info = samples.map((s) => ({
+      name: s.name,
+      width: size,
+      height: size,
+      channels: 3,
+      coverage: s.mask.reduce((a, v) => a + v, 0) / s.mask.length,
+    }));
+    return {
+      format: 'synthetic',
+      size,
+      items,
+      samples,
+      sequences: samples.map(() => undefined),
+      info,
+      problems: listing.problems,
+      errors: [],
+    };
   }
 
   const failures: { index: number; message: string }[] = [];
@@ -617,7 +744,10 @@ export async function loadDataset(dir: string | undefined, format: DatasetFormat
     try {
       return await decodePair(items[i]!, size);
     } catch (e) {
-      const err = e instanceof DatasetError ? e : new DatasetError(`${items[i]!.imagePath}: ${errorText(e)}`, items[i]!.imagePath);
+      const err =
+        e instanceof DatasetError
+          ? e
+          : new DatasetError(`${items[i]!.imagePath}: ${errorText(e)}`, items[i]!.imagePath);
       if (!options.skipBad) throw err;
       failures.push({ index: i, message: err.message });
       return undefined;
@@ -638,7 +768,11 @@ export async function loadDataset(dir: string | undefined, format: DatasetFormat
   });
   // In listing order, whatever order the decodes finished in.
   const errors = failures.sort((a, b) => a.index - b.index).map((f) => f.message);
-  if (!samples.length) throw new DatasetError(`empty dataset: none of the ${total} pairs in ${listing.dir} could be loaded; first error: ${errors[0]}`, listing.dir);
+  if (!samples.length)
+    throw new DatasetError(
+      `empty dataset: none of the ${total} pairs in ${listing.dir} could be loaded; first error: ${errors[0]}`,
+      listing.dir,
+    );
   return {
     format: listing.format,
     dir: listing.dir,

@@ -79,9 +79,18 @@ function axisTaps(inSize: number, outSize: number): AxisTaps {
  * Fill: the aspect ratio is not kept, as in training. Rows first, then columns; rounded half up and
  * clamped to 0…255 (the kernel's negative lobes overshoot at edges).
  */
-export function resizeRgb(src: ArrayLike<number>, width: number, height: number, channels: number, outWidth: number, outHeight: number): Uint8Array {
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new Error(`resizeRgb: bad input size ${width}×${height}`);
-  if (src.length !== width * height * channels) throw new Error(`resizeRgb: ${src.length} values for ${width}×${height}×${channels}`);
+export function resizeRgb(
+  src: ArrayLike<number>,
+  width: number,
+  height: number,
+  channels: number,
+  outWidth: number,
+  outHeight: number,
+): Uint8Array {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
+    throw new Error(`resizeRgb: bad input size ${width}×${height}`);
+  if (src.length !== width * height * channels)
+    throw new Error(`resizeRgb: ${src.length} values for ${width}×${height}×${channels}`);
   const xs = axisTaps(width, outWidth);
   const ys = axisTaps(height, outHeight);
   const colour = Math.min(channels, 3);
@@ -110,7 +119,7 @@ export function resizeRgb(src: ArrayLike<number>, width: number, height: number,
       let acc = 0;
       for (let k = 0; k < n; k++) acc += ys.weights[wBase + k]! * rows[(y0 + k) * outWidth * 3 + x]!;
       const v = Math.round(acc);
-      out[o * outWidth * 3 + x] = v < 0 ? 0 : Math.min(v , 255);
+      out[o * outWidth * 3 + x] = v < 0 ? 0 : Math.min(v, 255);
     }
   }
   return out;
@@ -121,7 +130,13 @@ export function resizeRgb(src: ArrayLike<number>, width: number, height: number,
  * pixel (⌊(x + 0.5)·w/w'⌋, ⌊(y + 0.5)·h/h'⌋). Masks go down to the model size with it in training
  * and predicted masks back up to the image size in `predict`, `evaluate` and the server.
  */
-export function nearestResize(src: Uint8Array, width: number, height: number, outWidth: number, outHeight: number): Uint8Array {
+export function nearestResize(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  outWidth: number,
+  outHeight: number,
+): Uint8Array {
   if (src.length !== width * height) throw new Error(`nearestResize: ${src.length} values for ${width}×${height}`);
   const cols = new Int32Array(outWidth);
   for (let x = 0; x < outWidth; x++) cols[x] = Math.min(width - 1, Math.floor(((x + 0.5) * width) / outWidth));

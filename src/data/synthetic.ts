@@ -7,7 +7,6 @@
 import { deriveSeed, normal, prng } from '../common/prng.js';
 import type { Sample } from './sample.js';
 
-
 const clamp255 = (v: number): number => Math.max(0, Math.min(255, Math.round(v)));
 
 export function syntheticSample(index: number, size: number, seed: number): Sample {
@@ -61,4 +60,3 @@ export function syntheticSample(index: number, size: number, seed: number): Samp
 
 export const syntheticSet = (count: number, size: number, seed: number): Sample[] =>
   Array.from({ length: count }, (_, i) => syntheticSample(i, size, seed));
-

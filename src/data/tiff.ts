@@ -50,8 +50,27 @@ export interface TiffImage {
   notes: string[];
 }
 
-const COMPRESSION: Record<number, string> = { 2: 'CCITT RLE', 3: 'CCITT G3', 4: 'CCITT G4', 5: 'LZW', 6: 'old JPEG', 7: 'JPEG', 8: 'Deflate', 32773: 'PackBits', 32946: 'Deflate', 34887: 'LERC', 50000: 'ZSTD', 50001: 'WebP' };
-const PHOTOMETRIC: Record<number, string> = { 3: 'palette', 4: 'transparency mask', 5: 'CMYK', 6: 'YCbCr', 8: 'CIELab' };
+const COMPRESSION: Record<number, string> = {
+  2: 'CCITT RLE',
+  3: 'CCITT G3',
+  4: 'CCITT G4',
+  5: 'LZW',
+  6: 'old JPEG',
+  7: 'JPEG',
+  8: 'Deflate',
+  32773: 'PackBits',
+  32946: 'Deflate',
+  34887: 'LERC',
+  50000: 'ZSTD',
+  50001: 'WebP',
+};
+const PHOTOMETRIC: Record<number, string> = {
+  3: 'palette',
+  4: 'transparency mask',
+  5: 'CMYK',
+  6: 'YCbCr',
+  8: 'CIELab',
+};
 
 const TAG = {
   width: 256,
@@ -70,13 +89,33 @@ const TAG = {
 } as const;
 
 /** Bytes per value of each TIFF field type (1 BYTE … 12 DOUBLE, 16–18 BigTIFF's 8-byte integers). */
-const TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8 };
+const TYPE_SIZE: Record<number, number> = {
+  1: 1,
+  2: 1,
+  3: 2,
+  4: 4,
+  5: 8,
+  6: 1,
+  7: 1,
+  8: 2,
+  9: 4,
+  10: 8,
+  11: 4,
+  12: 8,
+  13: 4,
+  16: 8,
+  17: 8,
+  18: 8,
+};
 
 /** True when the bytes start with a TIFF header (either byte order, classic or BigTIFF). */
 export function isTiff(bytes: Uint8Array): boolean {
   if (bytes.length < 4) return false;
   const [a, b, c, d] = [bytes[0], bytes[1], bytes[2], bytes[3]];
-  return (a === 0x49 && b === 0x49 && (c === 42 || c === 43) && d === 0) || (a === 0x4d && b === 0x4d && c === 0 && (d === 42 || d === 43));
+  return (
+    (a === 0x49 && b === 0x49 && (c === 42 || c === 43) && d === 0) ||
+    (a === 0x4d && b === 0x4d && c === 0 && (d === 42 || d === 43))
+  );
 }
 
 /** Decode the first image of an uncompressed strip TIFF. Throws TiffError (damaged) or TiffUnsupportedError. */
@@ -93,9 +132,13 @@ export function decodeTiff(bytes: Uint8Array, options: { maxPixels?: number } = 
   const u32 = (at: number): number => view.getUint32(at, le);
 
   const ifd = u32(4);
-  if (ifd < 8 || ifd + 2 > bytes.length) fail(`first image directory at byte ${ifd} lies outside the file (${bytes.length} bytes): truncated?`);
+  if (ifd < 8 || ifd + 2 > bytes.length)
+    fail(`first image directory at byte ${ifd} lies outside the file (${bytes.length} bytes): truncated?`);
   const count = u16(ifd);
-  if (ifd + 2 + count * 12 > bytes.length) fail(`image directory of ${count} entries at byte ${ifd} runs past the end of the file (${bytes.length} bytes): truncated?`);
+  if (ifd + 2 + count * 12 > bytes.length)
+    fail(
+      `image directory of ${count} entries at byte ${ifd} runs past the end of the file (${bytes.length} bytes): truncated?`,
+    );
 
   const fields = new Map<number, number[]>();
   for (let i = 0; i < count; i++) {
@@ -111,9 +154,11 @@ export function decodeTiff(bytes: Uint8Array, options: { maxPixels?: number } = 
     }
     const total = size * n;
     const at = total <= 4 ? e + 8 : u32(e + 8);
-    if (at + total > bytes.length) fail(`tag ${tag}'s ${n} values at byte ${at} run past the end of the file (${bytes.length} bytes): truncated?`);
+    if (at + total > bytes.length)
+      fail(`tag ${tag}'s ${n} values at byte ${at} run past the end of the file (${bytes.length} bytes): truncated?`);
     const values = new Array<number>(n);
-    for (let k = 0; k < n; k++) values[k] = type === 1 ? bytes[at + k]! : type === 3 ? u16(at + 2 * k) : u32(at + 4 * k);
+    for (let k = 0; k < n; k++)
+      values[k] = type === 1 ? bytes[at + k]! : type === 3 ? u16(at + 2 * k) : u32(at + 4 * k);
     fields.set(tag, values);
   }
   const one = (tag: number, fallback?: number): number => {
@@ -128,16 +173,21 @@ export function decodeTiff(bytes: Uint8Array, options: { maxPixels?: number } = 
   const maxPixels = options.maxPixels ?? Number.POSITIVE_INFINITY;
   if (width * height > maxPixels) throw new TiffTooLargeError(width, height, maxPixels);
   const compression = one(TAG.compression, 1);
-  if (compression !== 1) throw new TiffUnsupportedError(`compression ${compression} (${COMPRESSION[compression] ?? 'unknown'}) is not supported, only uncompressed`);
+  if (compression !== 1)
+    throw new TiffUnsupportedError(
+      `compression ${compression} (${COMPRESSION[compression] ?? 'unknown'}) is not supported, only uncompressed`,
+    );
   if (fields.has(TAG.tileWidth)) throw new TiffUnsupportedError('tiled TIFFs are not supported, only strips');
   const spp = one(TAG.samplesPerPixel, 1);
   if (spp < 1) fail(`invalid SamplesPerPixel ${spp}`);
   const bpsList = fields.get(TAG.bitsPerSample) ?? [1];
   const bps = bpsList[0]!;
-  if (bpsList.some((b) => b !== bps)) throw new TiffUnsupportedError(`mixed BitsPerSample ${bpsList.join(',')} is not supported`);
+  if (bpsList.some((b) => b !== bps))
+    throw new TiffUnsupportedError(`mixed BitsPerSample ${bpsList.join(',')} is not supported`);
   if (bps !== 8 && bps !== 16) throw new TiffUnsupportedError(`${bps}-bit samples are not supported, only 8 or 16`);
   const sampleFormat = one(TAG.sampleFormat, 1);
-  if (sampleFormat !== 1) throw new TiffUnsupportedError(`SampleFormat ${sampleFormat} is not supported, only unsigned integers`);
+  if (sampleFormat !== 1)
+    throw new TiffUnsupportedError(`SampleFormat ${sampleFormat} is not supported, only unsigned integers`);
   const photometric = one(TAG.photometric, -1);
   if (photometric === -1) fail('required tag 262 (PhotometricInterpretation) is missing');
   const planar = one(TAG.planarConfig, 1);
@@ -152,15 +202,25 @@ export function decodeTiff(bytes: Uint8Array, options: { maxPixels?: number } = 
     colour = 3;
   } else if (photometric === 0 || photometric === 1) {
     if (spp >= 3 && extra.length < spp - 1) {
-      if (photometric === 0) throw new TiffUnsupportedError(`WhiteIsZero with ${spp} samples per pixel is not supported`);
+      if (photometric === 0)
+        throw new TiffUnsupportedError(`WhiteIsZero with ${spp} samples per pixel is not supported`);
       colour = 3;
-      notes.push(`header says greyscale (PhotometricInterpretation ${photometric}) with ${spp} samples per pixel: read as RGB`);
+      notes.push(
+        `header says greyscale (PhotometricInterpretation ${photometric}) with ${spp} samples per pixel: read as RGB`,
+      );
     } else colour = 1;
-  } else throw new TiffUnsupportedError(`PhotometricInterpretation ${photometric} (${PHOTOMETRIC[photometric] ?? 'unknown'}) is not supported`);
+  } else
+    throw new TiffUnsupportedError(
+      `PhotometricInterpretation ${photometric} (${PHOTOMETRIC[photometric] ?? 'unknown'}) is not supported`,
+    );
   // An extra sample right after the colour ones is alpha when ExtraSamples says so (1 associated, 2 unassociated),
   // or, for RGB, when there is exactly one unlabelled extra sample (the common RGBA without the tag).
   const firstExtra = extra[0];
-  const hasAlpha = spp > colour && (firstExtra === 1 || firstExtra === 2 || (firstExtra === undefined && colour === 3 && spp === 4 && photometric === 2));
+  const hasAlpha =
+    spp > colour &&
+    (firstExtra === 1 ||
+      firstExtra === 2 ||
+      (firstExtra === undefined && colour === 3 && spp === 4 && photometric === 2));
   const channels = (colour + (hasAlpha ? 1 : 0)) as 1 | 2 | 3 | 4;
   if (spp > channels) notes.push(`${spp - channels} extra sample(s) per pixel ignored`);
 
@@ -170,7 +230,8 @@ export function decodeTiff(bytes: Uint8Array, options: { maxPixels?: number } = 
   const planes = planar === 2 ? spp : 1;
   const offsets = fields.get(TAG.stripOffsets);
   if (!offsets?.length) fail('required tag 273 (StripOffsets) is missing');
-  if (offsets!.length < stripsPerPlane * planes) fail(`${offsets!.length} strips listed, ${stripsPerPlane * planes} needed for ${height} rows of ${rowsPerStrip}`);
+  if (offsets!.length < stripsPerPlane * planes)
+    fail(`${offsets!.length} strips listed, ${stripsPerPlane * planes} needed for ${height} rows of ${rowsPerStrip}`);
   const counts = fields.get(TAG.stripByteCounts);
   const rowBytes = width * (planar === 1 ? spp : 1) * bytesPerSample;
 
@@ -183,8 +244,10 @@ export function decodeTiff(bytes: Uint8Array, options: { maxPixels?: number } = 
       const need = rows * rowBytes;
       const at = offsets![index]!;
       const listed = counts?.[index];
-      if (listed !== undefined && listed < need) fail(`strip ${index} holds ${listed} bytes, ${need} needed for ${rows} rows`);
-      if (at + need > bytes.length) fail(`strip ${index} needs bytes ${at}…${at + need - 1} but the file ends at ${bytes.length}: truncated`);
+      if (listed !== undefined && listed < need)
+        fail(`strip ${index} holds ${listed} bytes, ${need} needed for ${rows} rows`);
+      if (at + need > bytes.length)
+        fail(`strip ${index} needs bytes ${at}…${at + need - 1} but the file ends at ${bytes.length}: truncated`);
       const src = bytes.subarray(at, at + need);
       if (planar === 1) stored.set(src, s * rowsPerStrip * rowBytes);
       else {
@@ -209,7 +272,8 @@ export function decodeTiff(bytes: Uint8Array, options: { maxPixels?: number } = 
   } else {
     const sv = new DataView(stored.buffer);
     data = new Uint16Array(pixels * channels);
-    for (let p = 0; p < pixels; p++) for (let c = 0; c < channels; c++) data[p * channels + c] = sv.getUint16((p * spp + c) * 2, le);
+    for (let p = 0; p < pixels; p++)
+      for (let c = 0; c < channels; c++) data[p * channels + c] = sv.getUint16((p * spp + c) * 2, le);
     if (invert) for (let p = 0; p < pixels; p++) data[p * channels] = 65535 - data[p * channels]!;
   }
   return { width, height, channels, hasAlpha, bitsPerSample: bps, data, samplesPerPixel: spp, photometric, notes };

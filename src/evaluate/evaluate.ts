@@ -47,7 +47,10 @@ export function scoreImage(prob: Float32Array, size: number, truth: FullMask, at
   const { width, height } = truth;
   if (atModelSize) {
     const small = nearestResize(truth.mask, width, height, size, size);
-    return { metrics: imageMetrics(prob, small, FOREGROUND_THRESHOLD), coverage: small.reduce((a, v) => a + v, 0) / small.length };
+    return {
+      metrics: imageMetrics(prob, small, FOREGROUND_THRESHOLD),
+      coverage: small.reduce((a, v) => a + v, 0) / small.length,
+    };
   }
   const predicted = Uint8Array.from(prob, (v) => (v > FOREGROUND_THRESHOLD ? 1 : 0));
   const up = Float32Array.from(nearestResize(predicted, size, size, width, height));
@@ -61,7 +64,14 @@ export const TERCILES = ['small', 'medium', 'large'] as const;
 export type Tercile = (typeof TERCILES)[number];
 
 /** One scored image. `coverage` is the ground truth's foreground fraction at the resolution scored. */
-export type EvalRow = ImageRow & { image: string; mask: string; width: number; height: number; coverage: number; tercile?: Tercile };
+export type EvalRow = ImageRow & {
+  image: string;
+  mask: string;
+  width: number;
+  height: number;
+  coverage: number;
+  tercile?: Tercile;
+};
 
 export interface EvalFailure {
   name: string;
@@ -84,14 +94,26 @@ async function scorePair(p: Predictor, item: DatasetItem, options: EvaluateOptio
   const maskPath = item.maskPath!;
   const [img, truth] = await Promise.all([decodeImage(imagePath, p.size), decodeMask(maskPath)]);
   if (img.width !== truth.width || img.height !== truth.height) {
-    throw new DatasetError(`mask ${maskPath} is ${truth.width}×${truth.height} but its image ${imagePath} is ${img.width}×${img.height}`, maskPath);
+    throw new DatasetError(
+      `mask ${maskPath} is ${truth.width}×${truth.height} but its image ${imagePath} is ${img.width}×${img.height}`,
+      maskPath,
+    );
   }
   const prob = await runProbability(p, planarInput(img.rgb, p.size));
   const { metrics, coverage } = scoreImage(prob, p.size, truth, options.atModelSize);
-  const row: EvalRow = { name: item.name, image: imagePath, mask: maskPath, width: img.width, height: img.height, coverage, ...metrics };
+  const row: EvalRow = {
+    name: item.name,
+    image: imagePath,
+    mask: maskPath,
+    width: img.width,
+    height: img.height,
+    coverage,
+    ...metrics,
+  };
   if (options.mc) {
     const d = await predictImage(options.mc.predictor, img.rgb, options.mc.p, options.mc.spec);
-    if (!Number.isFinite(d.difficulty)) throw new Error(`image ${imagePath}: MC-Dropout difficulty is not finite (${d.difficulty})`);
+    if (!Number.isFinite(d.difficulty))
+      throw new Error(`image ${imagePath}: MC-Dropout difficulty is not finite (${d.difficulty})`);
     row.difficulty = d.difficulty;
   }
   return row;
@@ -101,7 +123,11 @@ async function scorePair(p: Predictor, item: DatasetItem, options: EvaluateOptio
  * Score every listed pair in order. A pair that cannot be decoded or whose sizes disagree is recorded
  * in `failures` (its message names the file) and skipped. Rows get their foreground tercile.
  */
-export async function evaluateItems(p: Predictor, items: readonly DatasetItem[], options: EvaluateOptions = {}): Promise<{ rows: EvalRow[]; failures: EvalFailure[] }> {
+export async function evaluateItems(
+  p: Predictor,
+  items: readonly DatasetItem[],
+  options: EvaluateOptions = {},
+): Promise<{ rows: EvalRow[]; failures: EvalFailure[] }> {
   const rows: EvalRow[] = [];
   const failures: EvalFailure[] = [];
   for (const [i, item] of items.entries()) {
@@ -116,7 +142,9 @@ export async function evaluateItems(p: Predictor, items: readonly DatasetItem[],
     options.onItem?.(i + 1, items.length, result);
   }
   const terciles = foregroundTerciles(rows);
-  rows.forEach((r, i) => { r.tercile = terciles[i]; });
+  rows.forEach((r, i) => {
+    r.tercile = terciles[i];
+  });
   return { rows, failures };
 }
 
@@ -128,9 +156,17 @@ export async function evaluateItems(p: Predictor, items: readonly DatasetItem[],
  * `small`, the next `medium`, the rest `large` (rank r of n goes to ⌊3r/n⌋; 10 rows split 4, 3, 3).
  */
 export function foregroundTerciles(rows: readonly { name: string; coverage: number }[]): Tercile[] {
-  const order = rows.map((_, i) => i).sort((a, b) => rows[a]!.coverage - rows[b]!.coverage || (rows[a]!.name < rows[b]!.name ? -1 : rows[a]!.name > rows[b]!.name ? 1 : 0));
+  const order = rows
+    .map((_, i) => i)
+    .sort(
+      (a, b) =>
+        rows[a]!.coverage - rows[b]!.coverage ||
+        (rows[a]!.name < rows[b]!.name ? -1 : rows[a]!.name > rows[b]!.name ? 1 : 0),
+    );
   const out = new Array<Tercile>(rows.length);
-  order.forEach((row, rank) => { out[row] = TERCILES[Math.floor((3 * rank) / rows.length)]!; });
+  order.forEach((row, rank) => {
+    out[row] = TERCILES[Math.floor((3 * rank) / rows.length)]!;
+  });
   return out;
 }
 
@@ -167,10 +203,20 @@ export function summarizeEvaluation(rows: readonly EvalRow[]): EvalSummary {
   const terciles = TERCILES.map((tercile) => {
     const members = rows.filter((r) => r.tercile === tercile);
     const cov = members.map((r) => r.coverage);
-    return { tercile, ...group(members), coverage: members.length ? { min: Math.min(...cov), max: Math.max(...cov) } : null };
+    return {
+      tercile,
+      ...group(members),
+      coverage: members.length ? { min: Math.min(...cov), max: Math.max(...cov) } : null,
+    };
   });
   const withD = rows.filter((r) => typeof r.difficulty === 'number');
-  const rho = withD.length === rows.length ? spearman(withD.map((r) => r.difficulty!), withD.map((r) => r.dice)) : Number.NaN;
+  const rho =
+    withD.length === rows.length
+      ? spearman(
+          withD.map((r) => r.difficulty!),
+          withD.map((r) => r.dice),
+        )
+      : Number.NaN;
   return {
     all: group(rows),
     worst10: { ...group(worst.map((n) => byName.get(n)!)), names: worst },
@@ -183,7 +229,9 @@ const CSV_COLUMNS = ['name', 'width', 'height', 'coverage', 'tercile', ...METRIC
 
 /** per-image.csv: one row per scored image (difficulty last, when there is one), RFC 4180 quoting. */
 export function perImageCsv(rows: readonly EvalRow[]): string {
-  const columns: (keyof EvalRow)[] = rows.some((r) => typeof r.difficulty === 'number') ? [...CSV_COLUMNS, 'difficulty'] : [...CSV_COLUMNS];
+  const columns: (keyof EvalRow)[] = rows.some((r) => typeof r.difficulty === 'number')
+    ? [...CSV_COLUMNS, 'difficulty']
+    : [...CSV_COLUMNS];
   const lines = rows.map((r) => columns.map((c) => csvCell((r[c] ?? '') as string | number)).join(','));
   return `${[columns.join(','), ...lines].join('\n')}\n`;
 }

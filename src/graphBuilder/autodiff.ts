@@ -20,7 +20,8 @@ function reduceToShape(g: Graph, grad: Value, shape: Shape, where: string): Valu
   grad.shape.forEach((d, i) => {
     const target = i < lead ? 1 : shape[i - lead]!;
     if (i < lead || (target === 1 && d !== 1)) axes.push(i);
-    else if (target !== d) throw new Error(`${where}: gradient ${fmtShape(grad.shape)} does not broadcast to input ${fmtShape(shape)}`);
+    else if (target !== d)
+      throw new Error(`${where}: gradient ${fmtShape(grad.shape)} does not broadcast to input ${fmtShape(shape)}`);
   });
   const summed = op1(g, 'ReduceSum', [grad, constant(g, 'axes', 'int64', [axes.length], axes)], { keepdims: 1 });
   return op1(g, 'Reshape', [summed, constant(g, 'shape', 'int64', [shape.length], shape)]);
@@ -29,7 +30,10 @@ function reduceToShape(g: Graph, grad: Value, shape: Shape, where: string): Valu
 /** Enter the backward scope of a node: `down1/conv1/Conv` → `down1/conv1/Conv_Grad/...`. */
 function inGradScope<T>(g: Graph, nodeName: string, fn: () => T): T {
   const parts = nodeName.split('/');
-  const enter = (i: number): T => (i === parts.length ? fn() : g.names.scoped(i === parts.length - 1 ? `${parts[i]}_Grad` : parts[i]!, () => enter(i + 1)));
+  const enter = (i: number): T =>
+    i === parts.length
+      ? fn()
+      : g.names.scoped(i === parts.length - 1 ? `${parts[i]}_Grad` : parts[i]!, () => enter(i + 1));
   return enter(0);
 }
 
@@ -81,7 +85,9 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[]): Value[]
     for (const o of n.outputs) if (o.dtype === 'float32') requires.add(o.name);
   }
   // Backward sweep.
-  const contributions = new Map<string, Value[]>([[loss.name, [constant(g, `${loss.name}_grad_seed`, 'float32', [], [1])]]]);
+  const contributions = new Map<string, Value[]>([
+    [loss.name, [constant(g, `${loss.name}_grad_seed`, 'float32', [], [1])]],
+  ]);
   const total = (v: Value): Value | undefined => {
     const parts = contributions.get(v.name);
     if (!parts) return undefined;

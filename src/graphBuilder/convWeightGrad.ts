@@ -30,8 +30,11 @@ import type { Value } from './types.js';
 
 export const WEIGHT_GRAD_LAYOUTS = ['nchw', 'flat', 'cm'] as const;
 export const WEIGHT_GRAD_CONTRACTIONS = ['concat', 'split'] as const;
-export type WeightGradFormulation = `${(typeof WEIGHT_GRAD_LAYOUTS)[number]}/${(typeof WEIGHT_GRAD_CONTRACTIONS)[number]}`;
-export const WEIGHT_GRAD_FORMULATIONS: readonly WeightGradFormulation[] = WEIGHT_GRAD_LAYOUTS.flatMap((l) => WEIGHT_GRAD_CONTRACTIONS.map((c) => `${l}/${c}` as const));
+export type WeightGradFormulation =
+  `${(typeof WEIGHT_GRAD_LAYOUTS)[number]}/${(typeof WEIGHT_GRAD_CONTRACTIONS)[number]}`;
+export const WEIGHT_GRAD_FORMULATIONS: readonly WeightGradFormulation[] = WEIGHT_GRAD_LAYOUTS.flatMap((l) =>
+  WEIGHT_GRAD_CONTRACTIONS.map((c) => `${l}/${c}` as const),
+);
 
 /** What the choice of formulation may depend on: the conv's shapes. */
 export interface ConvShape {
@@ -45,7 +48,8 @@ export interface ConvShape {
 }
 
 const ints = (g: Graph, name: string, v: readonly number[]): Value => constant(g, name, 'int64', [v.length], v);
-const reshape = (g: Graph, x: Value, shape: readonly number[]): Value => op1(g, 'Reshape', [x, ints(g, 'shape', shape)]);
+const reshape = (g: Graph, x: Value, shape: readonly number[]): Value =>
+  op1(g, 'Reshape', [x, ints(g, 'shape', shape)]);
 const pad4 = (g: Graph, x: Value, top: number, left: number, bottom: number, right: number): Value =>
   top || left || bottom || right ? op1(g, 'Pad', [x, ints(g, 'pads', [0, 0, top, left, 0, 0, bottom, right])]) : x;
 const sumBatch = (g: Graph, v: Value): Value => op1(g, 'ReduceSum', [v, ints(g, 'axes', [0])], { keepdims: 0 });
@@ -73,17 +77,35 @@ interface Problem {
 function problemOf(x: Value, dy: Value, s: ConvShape, pads: readonly number[]): { p: Problem; shiftsX: boolean } {
   const [oh, ow] = [dy.shape[2]!, dy.shape[3]!];
   if (s.m >= s.c) {
-    return { shiftsX: true, p: { shifted: x, fixed: dy, pads: [pads[0]!, pads[1]!, pads[2]!, pads[3]!], start: (i, j) => [i, j], rows: oh, cols: ow } };
+    return {
+      shiftsX: true,
+      p: {
+        shifted: x,
+        fixed: dy,
+        pads: [pads[0]!, pads[1]!, pads[2]!, pads[3]!],
+        start: (i, j) => [i, j],
+        rows: oh,
+        cols: ow,
+      },
+    };
   }
   const dyPads = [s.kh - 1 - pads[0]!, s.kw - 1 - pads[1]!, s.h + pads[0]! - oh, s.w + pads[1]! - ow] as const;
-  return { shiftsX: false, p: { shifted: dy, fixed: x, pads: dyPads, start: (i, j) => [s.kh - 1 - i, s.kw - 1 - j], rows: s.h, cols: s.w } };
+  return {
+    shiftsX: false,
+    p: { shifted: dy, fixed: x, pads: dyPads, start: (i, j) => [s.kh - 1 - i, s.kw - 1 - j], rows: s.h, cols: s.w },
+  };
 }
 
 /**
  * The windows of `p` in a layout, and the fixed operand in the same layout: [N, ch, L] each for the
  * per-image layouts (batched), [ch, L] for 'cm'.
  */
-function windowsIn(g: Graph, layout: (typeof WEIGHT_GRAD_LAYOUTS)[number], p: Problem, s: ConvShape): { windows: Value[]; fixed: Value; batched: boolean } {
+function windowsIn(
+  g: Graph,
+  layout: (typeof WEIGHT_GRAD_LAYOUTS)[number],
+  p: Problem,
+  s: ConvShape,
+): { windows: Value[]; fixed: Value; batched: boolean } {
   const { n, kh, kw } = s;
   const [sc, fc] = [p.shifted.shape[1]!, p.fixed.shape[1]!];
   const [t, l, b, r] = p.pads;
@@ -96,7 +118,13 @@ function windowsIn(g: Graph, layout: (typeof WEIGHT_GRAD_LAYOUTS)[number], p: Pr
   const lastStart = Math.max(...starts.map(([y0, x0]) => y0 * wp + x0));
   if (layout === 'nchw') {
     const padded = pad4(g, p.shifted, t, l, b, r);
-    const windows = starts.map(([y0, x0]) => reshape(g, starts.length === 1 ? padded : slice(padded, [y0, x0], [y0 + p.rows, x0 + p.cols], [2, 3]), [n, sc, p.rows * p.cols]));
+    const windows = starts.map(([y0, x0]) =>
+      reshape(g, starts.length === 1 ? padded : slice(padded, [y0, x0], [y0 + p.rows, x0 + p.cols], [2, 3]), [
+        n,
+        sc,
+        p.rows * p.cols,
+      ]),
+    );
     return { windows, fixed: reshape(g, p.fixed, [n, fc, p.rows * p.cols]), batched: true };
   }
   if (layout === 'flat') {
@@ -107,9 +135,13 @@ function windowsIn(g: Graph, layout: (typeof WEIGHT_GRAD_LAYOUTS)[number], p: Pr
     return { windows, fixed: reshape(g, pad4(g, p.fixed, 0, 0, 0, wp - p.cols), [n, fc, len]), batched: true };
   }
   const total = n * hp * wp;
-  const toChannelMajor = (v: Value, ch: number): Value => reshape(g, op1(g, 'Transpose', [v], { perm: [1, 0, 2, 3] }), [ch, total]);
+  const toChannelMajor = (v: Value, ch: number): Value =>
+    reshape(g, op1(g, 'Transpose', [v], { perm: [1, 0, 2, 3] }), [ch, total]);
   // The last image's windows run past the grid by up to lastStart values: zeros there.
-  const flat = op1(g, 'Pad', [toChannelMajor(pad4(g, p.shifted, t, l, b, r), sc), ints(g, 'pads', [0, 0, 0, lastStart])]); // [S, total + lastStart]
+  const flat = op1(g, 'Pad', [
+    toChannelMajor(pad4(g, p.shifted, t, l, b, r), sc),
+    ints(g, 'pads', [0, 0, 0, lastStart]),
+  ]); // [S, total + lastStart]
   const windows = starts.map(([y0, x0]) => slice(flat, [y0 * wp + x0], [y0 * wp + x0 + total], [1]));
   return { windows, fixed: toChannelMajor(pad4(g, p.fixed, 0, 0, hp - p.rows, wp - p.cols), fc), batched: false };
 }
@@ -121,7 +153,10 @@ function windowsIn(g: Graph, layout: (typeof WEIGHT_GRAD_LAYOUTS)[number], p: Pr
  * at base 32) or [F, k², S] ('split': one product per window, concatenated).
  */
 function contract(g: Graph, f: WeightGradFormulation, p: Problem, s: ConvShape): { prod: Value; order: 'FSK' | 'FKS' } {
-  const [layout, contraction] = f.split('/') as [(typeof WEIGHT_GRAD_LAYOUTS)[number], (typeof WEIGHT_GRAD_CONTRACTIONS)[number]];
+  const [layout, contraction] = f.split('/') as [
+    (typeof WEIGHT_GRAD_LAYOUTS)[number],
+    (typeof WEIGHT_GRAD_CONTRACTIONS)[number],
+  ];
   const { windows, fixed, batched } = windowsIn(g, layout, p, s);
   const k2 = windows.length;
   const [sc, fc] = [p.shifted.shape[1]!, p.fixed.shape[1]!];
@@ -140,7 +175,14 @@ function contract(g: Graph, f: WeightGradFormulation, p: Problem, s: ConvShape):
 }
 
 /** dW [M, C, kh, kw] of a conv with input `x`, output gradient `dy`, pads [t, l, b, r], by formulation `f`. */
-export function convWeightGrad(g: Graph, f: WeightGradFormulation, x: Value, dy: Value, s: ConvShape, pads: readonly number[]): Value {
+export function convWeightGrad(
+  g: Graph,
+  f: WeightGradFormulation,
+  x: Value,
+  dy: Value,
+  s: ConvShape,
+  pads: readonly number[],
+): Value {
   const { p, shiftsX } = problemOf(x, dy, s, pads);
   const { prod, order } = contract(g, f, p, s);
   // Window (i, j) sits at k² index i·kw + j. X shifted: F = M, S = C; dY shifted: F = C, S = M.

@@ -19,7 +19,8 @@ const none = <T extends OpType>(why: string): GradEntry<T> => ({ kind: 'none', w
 const scalar = (g: Graph, v: number): Value => constant(g, 'c', 'float32', [], [v]);
 const ints = (g: Graph, name: string, v: readonly number[]): Value => constant(g, name, 'int64', [v.length], v);
 const mul = (g: Graph, a: Value, b: Value): Value => op1(g, 'Mul', [a, b]);
-const reshape = (g: Graph, x: Value, shape: readonly number[]): Value => op1(g, 'Reshape', [x, ints(g, 'shape', shape)]);
+const reshape = (g: Graph, x: Value, shape: readonly number[]): Value =>
+  op1(g, 'Reshape', [x, ints(g, 'shape', shape)]);
 /** Keep dy where `cond` holds, 0 elsewhere. */
 const maskWhere = (g: Graph, cond: Value, dy: Value): Value => op1(g, 'Where', [cond, dy, scalar(g, 0)]);
 const dropWhere = (g: Graph, cond: Value, dy: Value): Value => op1(g, 'Where', [cond, scalar(g, 0), dy]);
@@ -53,7 +54,10 @@ const reduceAxesOf = ({ node, constInts }: GradContext<ReduceOp>): readonly numb
 const BIG = 2 ** 53 - 1; // "to the end" as a Slice end (with negative steps: past the start)
 
 function requireAttrs(ctx: GradContext, ok: boolean, what: string): void {
-  if (!ok) throw new Error(`gradient of ${ctx.node.op} at ${ctx.node.name}: only ${what} is supported (attributes ${JSON.stringify(ctx.node.attrs)})`);
+  if (!ok)
+    throw new Error(
+      `gradient of ${ctx.node.op} at ${ctx.node.name}: only ${what} is supported (attributes ${JSON.stringify(ctx.node.attrs)})`,
+    );
 }
 
 /** [N, C, H, W] of a conv's or pool's operand: the rules support 2-D convolutions and pools only. */
@@ -83,7 +87,11 @@ const convGrad: GradRule<'Conv'> = (ctx) => {
   const b = node.inputs[2];
   const a = node.attrs;
   const ones = (v?: readonly number[]): boolean => !v || v.every((s) => s === 1);
-  requireAttrs(ctx, ones(a.strides) && ones(a.dilations) && (a.group ?? 1) === 1 && x.shape.length === 4, 'a 2-D conv with stride 1, dilation 1, group 1');
+  requireAttrs(
+    ctx,
+    ones(a.strides) && ones(a.dilations) && (a.group ?? 1) === 1 && x.shape.length === 4,
+    'a 2-D conv with stride 1, dilation 1, group 1',
+  );
   const d = dy[0]!;
   const [n, c] = dims4(ctx, x);
   const [m, , kh, kw] = dims4(ctx, w);
@@ -96,7 +104,13 @@ const convGrad: GradRule<'Conv'> = (ctx) => {
     let wt = w;
     if (kh > 1 || kw > 1) {
       const k2 = kh * kw;
-      const reverse = constant(g, 'reverse', 'float32', [k2, k2], Array.from({ length: k2 * k2 }, (_, e) => (Math.floor(e / k2) + (e % k2) === k2 - 1 ? 1 : 0)));
+      const reverse = constant(
+        g,
+        'reverse',
+        'float32',
+        [k2, k2],
+        Array.from({ length: k2 * k2 }, (_, e) => (Math.floor(e / k2) + (e % k2) === k2 - 1 ? 1 : 0)),
+      );
       wt = reshape(g, op1(g, 'MatMul', [reshape(g, w, [m, c, k2]), reverse]), [m, c, kh, kw]);
     }
     wt = op1(g, 'Transpose', [wt], { perm: [1, 0, 2, 3] });
@@ -122,10 +136,22 @@ const convTransposeGrad: GradRule<'ConvTranspose'> = (ctx) => {
   const a = node.attrs;
   const [c, m, kh, kw] = dims4(ctx, w);
   const zero = (v?: readonly number[]): boolean => !v || v.every((p) => p === 0);
-  requireAttrs(ctx, a.strides?.[0] === kh && a.strides?.[1] === kw && zero(a.pads) && zero(a.output_padding) && (a.group ?? 1) === 1, 'kernel = stride, no padding, group 1');
+  requireAttrs(
+    ctx,
+    a.strides?.[0] === kh && a.strides?.[1] === kw && zero(a.pads) && zero(a.output_padding) && (a.group ?? 1) === 1,
+    'kernel = stride, no padding, group 1',
+  );
   const d = dy[0]!;
   const [n, , h, wd] = dims4(ctx, x);
-  const dx = wants[0] ? op1(g, 'Conv', [d, w], { dilations: [1, 1], group: 1, kernel_shape: [kh, kw], pads: [0, 0, 0, 0], strides: [kh, kw] }) : undefined;
+  const dx = wants[0]
+    ? op1(g, 'Conv', [d, w], {
+        dilations: [1, 1],
+        group: 1,
+        kernel_shape: [kh, kw],
+        pads: [0, 0, 0, 0],
+        strides: [kh, kw],
+      })
+    : undefined;
   let dw: Value | undefined;
   if (wants[1]) {
     // dW[c, m, i, j] = Σ X[n, c, y, x]·dY[n, m, k·y + i, k·x + j]: each phase (i, j) of dY is a Slice
@@ -135,8 +161,16 @@ const convTransposeGrad: GradRule<'ConvTranspose'> = (ctx) => {
     const phases: Value[] = [];
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
-        const phase = op1(g, 'Slice', [d, ints(g, 'starts', [i, j]), ints(g, 'ends', [BIG, BIG]), ints(g, 'axes', [2, 3]), ints(g, 'steps', [kh, kw])]); // [N, M, h, w]
-        phases.push(reshape(g, op1(g, 'MatMul', [xs, transposeLast2(g, reshape(g, phase, [n, m, h * wd]))]), [n, c, m, 1])); // [N, C, M, 1]
+        const phase = op1(g, 'Slice', [
+          d,
+          ints(g, 'starts', [i, j]),
+          ints(g, 'ends', [BIG, BIG]),
+          ints(g, 'axes', [2, 3]),
+          ints(g, 'steps', [kh, kw]),
+        ]); // [N, M, h, w]
+        phases.push(
+          reshape(g, op1(g, 'MatMul', [xs, transposeLast2(g, reshape(g, phase, [n, m, h * wd]))]), [n, c, m, 1]),
+        ); // [N, C, M, 1]
       }
     }
     const prod = phases.length === 1 ? phases[0]! : op1(g, 'Concat', phases, { axis: 3 }); // [N, C, M, kh·kw]
@@ -157,7 +191,9 @@ export const GRADIENTS: GradTable = {
   Exp: unaryRule((g, _x, y, dy) => mul(g, dy, y)),
   Log: unaryRule((g, x, _y, dy) => op1(g, 'Div', [dy, x])),
   Abs: unaryRule((g, x, _y, dy) => mul(g, dy, op1(g, 'Sign', [x]))),
-  Acos: unaryRule((g, x, _y, dy) => op1(g, 'Neg', [op1(g, 'Div', [dy, op1(g, 'Sqrt', [op1(g, 'Sub', [scalar(g, 1), mul(g, x, x)])])])])), // −1/√(1−x²)
+  Acos: unaryRule((g, x, _y, dy) =>
+    op1(g, 'Neg', [op1(g, 'Div', [dy, op1(g, 'Sqrt', [op1(g, 'Sub', [scalar(g, 1), mul(g, x, x)])])])]),
+  ), // −1/√(1−x²)
   Reciprocal: unaryRule((g, _x, y, dy) => op1(g, 'Neg', [mul(g, dy, mul(g, y, y))])), // −1/x² = −y²
   Sign: none('piecewise constant'),
   Add: rule(({ dy }) => [dy[0], dy[0]]),
@@ -184,9 +220,15 @@ export const GRADIENTS: GradTable = {
   Equal: none('boolean output'),
   Where: rule(({ g, node, dy, wants }) => {
     const cond = node.inputs[0]!;
-    return [undefined, wants[1] ? maskWhere(g, cond, dy[0]!) : undefined, wants[2] ? dropWhere(g, cond, dy[0]!) : undefined];
+    return [
+      undefined,
+      wants[1] ? maskWhere(g, cond, dy[0]!) : undefined,
+      wants[2] ? dropWhere(g, cond, dy[0]!) : undefined,
+    ];
   }),
-  Cast: rule(({ node, dy }) => [node.inputs[0]!.dtype === 'float32' && node.outputs[0]!.dtype === 'float32' ? dy[0] : undefined]),
+  Cast: rule(({ node, dy }) => [
+    node.inputs[0]!.dtype === 'float32' && node.outputs[0]!.dtype === 'float32' ? dy[0] : undefined,
+  ]),
   // Zero outside [min, max]: this is what keeps arccos' gradient finite at perfect overlap.
   Clip: rule(({ g, node, dy }) => {
     const [, lo, hi] = node.inputs;
@@ -223,15 +265,23 @@ export const GRADIENTS: GradTable = {
     // against 13.6 ms up-sampling with Expand and 15.4 ms broadcasting a [.., h, 1, w, 1] view over
     // the [.., h, 2, w, 2] view of x (onnxruntime's broadcasting over inner axes is slow).
     const up = (v: Value): Value =>
-      op1(g, 'Resize', [v, constant(g, 'roi', 'float32', [0], []), constant(g, 'scales', 'float32', [4], [1, 1, k, k])], {
-        coordinate_transformation_mode: 'asymmetric',
-        mode: 'nearest',
-        nearest_mode: 'floor',
-      });
+      op1(
+        g,
+        'Resize',
+        [v, constant(g, 'roi', 'float32', [0], []), constant(g, 'scales', 'float32', [4], [1, 1, k, k])],
+        {
+          coordinate_transformation_mode: 'asymmetric',
+          mode: 'nearest',
+          nearest_mode: 'floor',
+        },
+      );
     const isMax = op1(g, 'Equal', [x, up(node.outputs[0]!)]);
     return [maskWhere(g, isMax, up(dy[0]!))];
   }),
-  BatchNormalization: { kind: 'forbidden', why: 'the op is emitted in inference form only; training graphs compose batch statistics from primitives' },
+  BatchNormalization: {
+    kind: 'forbidden',
+    why: 'the op is emitted in inference form only; training graphs compose batch statistics from primitives',
+  },
   Dropout: rule(({ g, node, dy }) => {
     const ratio = node.inputs[1]!;
     const keep = op1(g, 'Cast', [node.outputs[1]!], { to: 1 });
@@ -245,7 +295,9 @@ export const GRADIENTS: GradTable = {
     return node.inputs.map((x, i) => {
       const start = offset;
       offset += x.shape[axis]!;
-      return wants[i] ? op1(g, 'Slice', [dy[0]!, ints(g, 'starts', [start]), ints(g, 'ends', [offset]), ints(g, 'axes', [axis])]) : undefined;
+      return wants[i]
+        ? op1(g, 'Slice', [dy[0]!, ints(g, 'starts', [start]), ints(g, 'ends', [offset]), ints(g, 'axes', [axis])])
+        : undefined;
     });
   }),
   Reshape: rule(({ g, node, dy }) => [reshape(g, dy[0]!, node.inputs[0]!.shape), undefined]),
@@ -264,7 +316,11 @@ export const GRADIENTS: GradTable = {
     const ends = constInts(node.inputs[2]!);
     const axes = node.inputs[3] ? constInts(node.inputs[3]) : starts.map((_, i) => i);
     const steps = node.inputs[4] ? constInts(node.inputs[4]) : axes.map(() => 1);
-    requireAttrs(ctx, steps.every((s) => s === 1), 'step 1');
+    requireAttrs(
+      ctx,
+      steps.every((s) => s === 1),
+      'step 1',
+    );
     const rank = x.shape.length;
     const pads = new Array<number>(2 * rank).fill(0);
     axes.forEach((axis, i) => {
@@ -282,12 +338,29 @@ export const GRADIENTS: GradTable = {
     const rank = x.shape.length;
     const starts = x.shape.map((_, i) => pads[i]!);
     const ends = x.shape.map((d, i) => pads[i]! + d);
-    return [op1(g, 'Slice', [dy[0]!, ints(g, 'starts', starts), ints(g, 'ends', ends), ints(g, 'axes', [...Array(rank).keys()])]), ...node.inputs.slice(1).map(() => undefined)];
+    return [
+      op1(g, 'Slice', [
+        dy[0]!,
+        ints(g, 'starts', starts),
+        ints(g, 'ends', ends),
+        ints(g, 'axes', [...Array(rank).keys()]),
+      ]),
+      ...node.inputs.slice(1).map(() => undefined),
+    ];
   }),
   ReduceSum: rule((ctx) => [expandReduced(ctx.g, ctx, reduceAxesOf(ctx)), undefined].slice(0, ctx.node.inputs.length)),
-  Resize: { kind: 'forbidden', why: 'emitted only inside gradients (the max-pool gradient\'s up-sampling), never differentiated' },
-  Gather: { kind: 'forbidden', why: 'emitted only to pick a step\'s batch from the K-step inputs, never on a differentiated path' },
-  Loop: { kind: 'forbidden', why: 'the K-step Loop runs whole train steps (each body has its own backward); it is never differentiated itself' },
+  Resize: {
+    kind: 'forbidden',
+    why: "emitted only inside gradients (the max-pool gradient's up-sampling), never differentiated",
+  },
+  Gather: {
+    kind: 'forbidden',
+    why: "emitted only to pick a step's batch from the K-step inputs, never on a differentiated path",
+  },
+  Loop: {
+    kind: 'forbidden',
+    why: 'the K-step Loop runs whole train steps (each body has its own backward); it is never differentiated itself',
+  },
   ReduceMean: rule((ctx) => {
     const { g, node } = ctx;
     const x = node.inputs[0]!;
@@ -301,7 +374,9 @@ export const GRADIENTS: GradTable = {
     const y = node.outputs[0]!;
     const axes = reduceAxesOf(ctx);
     const all = !axes || axes.length === 0;
-    const keptShape = x.shape.map((d, i) => (all || axes.map((a) => (a + x.shape.length) % x.shape.length).includes(i) ? 1 : d));
+    const keptShape = x.shape.map((d, i) =>
+      all || axes.map((a) => (a + x.shape.length) % x.shape.length).includes(i) ? 1 : d,
+    );
     const isMax = op1(g, 'Equal', [x, reshape(g, y, keptShape)]);
     return [maskWhere(g, isMax, expandReduced(g, ctx, axes))];
   }),

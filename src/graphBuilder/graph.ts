@@ -106,9 +106,17 @@ function typedArray(dtype: DType, values: ArrayLike<number> | TensorArray): Tens
   return Uint8Array.from(arr);
 }
 
-function addInitializer(g: Graph, name: string, dtype: DType, shape: Shape, values: ArrayLike<number> | TensorArray, trainable: boolean): Initializer {
+function addInitializer(
+  g: Graph,
+  name: string,
+  dtype: DType,
+  shape: Shape,
+  values: ArrayLike<number> | TensorArray,
+  trainable: boolean,
+): Initializer {
   const data = typedArray(dtype, values);
-  if (data.length !== numel(shape)) throw new Error(`initializer ${name}: ${data.length} values for shape [${shape.join(',')}]`);
+  if (data.length !== numel(shape))
+    throw new Error(`initializer ${name}: ${data.length} values for shape [${shape.join(',')}]`);
   const init: Initializer = { name, dtype, shape: [...shape], constant: { dtype, shape: [...shape], data }, trainable };
   g.initializers.push(init);
   return init;
@@ -122,12 +130,25 @@ function addInitializer(g: Graph, name: string, dtype: DType, shape: Shape, valu
  */
 export function param(g: Graph, local: string, shape: Shape, init: () => Float32Array): Value {
   const name = g.names.param(local);
-  if (!g.flatParams) return addInitializer(g, name, 'float32', shape, g.weights ? takeWeights(g.weights, name, numel(shape)) : init(), true);
+  if (!g.flatParams)
+    return addInitializer(
+      g,
+      name,
+      'float32',
+      shape,
+      g.weights ? takeWeights(g.weights, name, numel(shape)) : init(),
+      true,
+    );
   const slot = g.flatParams.slots.get(name);
-  if (!slot || slot.shape.join() !== shape.join()) throw new Error(`parameter ${name} [${shape.join(',')}] is not in the flat parameter layout`);
+  if (!slot || slot.shape.join() !== shape.join())
+    throw new Error(`parameter ${name} [${shape.join(',')}] is not in the flat parameter layout`);
   const v = scope(g, local, () => {
     const span = (label: string, at: number): Value => constant(g, label, 'int64', [1], [at]);
-    const slice = op1(g, 'Slice', [g.flatParams!.flat, span('start', slot.offset), span('end', slot.offset + numel(shape))]);
+    const slice = op1(g, 'Slice', [
+      g.flatParams!.flat,
+      span('start', slot.offset),
+      span('end', slot.offset + numel(shape)),
+    ]);
     return op1(g, 'Reshape', [slice, constant(g, 'shape', 'int64', [shape.length], shape)]);
   });
   g.flatParams.values.push(v);
@@ -149,12 +170,15 @@ export function flatLayout(g: Graph): { slots: ParamSlot[]; values: Float32Array
   const params = g.initializers.filter((i) => i.trainable);
   const slots = packSlots(params);
   const values = new Float32Array(params.reduce((n, p) => n + numel(p.shape), 0));
-  params.forEach((p, i) => { values.set(p.constant.data as Float32Array, slots[i]!.offset); });
+  params.forEach((p, i) => {
+    values.set(p.constant.data as Float32Array, slots[i]!.offset);
+  });
   return { slots, values };
 }
 
 function takeWeights(w: NonNullable<Graph['weights']>, name: string, count: number): Float32Array {
-  if (w.offset + count > w.values.length) throw new Error(`parameter ${name} needs ${count} more values than the ${w.values.length} weights given`);
+  if (w.offset + count > w.values.length)
+    throw new Error(`parameter ${name} needs ${count} more values than the ${w.values.length} weights given`);
   const slice = w.values.subarray(w.offset, w.offset + count);
   w.offset += count;
   return slice;
@@ -188,7 +212,13 @@ export interface OpOptions {
 }
 
 /** Add one node; returns its outputs with inferred dtype and shape. */
-export function op<T extends OpType>(g: Graph, type: T, inputs: readonly Value[], attrs: AttrsOf<T>, options: OpOptions = {}): Value[] {
+export function op<T extends OpType>(
+  g: Graph,
+  type: T,
+  inputs: readonly Value[],
+  attrs: AttrsOf<T>,
+  options: OpOptions = {},
+): Value[] {
   const spec = OPS[type];
   const name = g.names.node(type);
   const describe = (): string => `${name} (${type}) with inputs ${inputs.map(fmtValue).join(', ') || 'none'}`;
@@ -205,7 +235,11 @@ export function op<T extends OpType>(g: Graph, type: T, inputs: readonly Value[]
   if (inputs.length < lo || inputs.length > hi) ctx.fail(`expects ${lo}..${hi} inputs, got ${inputs.length}`);
   for (const key of Object.keys(attrs)) if (!(key in spec.attrs)) ctx.fail(`unknown attribute "${key}"`);
   // The table's entries are typed per op; here we only need the common call signature.
-  const infer = spec.infer as (i: readonly Value[], a: AttrsOf<T>, c: InferContext) => { dtype: DType; shape: number[] }[];
+  const infer = spec.infer as (
+    i: readonly Value[],
+    a: AttrsOf<T>,
+    c: InferContext,
+  ) => { dtype: DType; shape: number[] }[];
   const outputs = infer(inputs, attrs, ctx).map((ts, i) => ({
     name: options.outputNames?.[i] !== undefined ? g.names.exact(options.outputNames[i]!) : g.names.output(name, i),
     ...ts,
@@ -217,8 +251,12 @@ export function op<T extends OpType>(g: Graph, type: T, inputs: readonly Value[]
 }
 
 /** Single-output shorthand for `op`. */
-export const op1 = <T extends OpType>(g: Graph, type: T, inputs: readonly Value[], attrs: AttrsOf<T> = {} as AttrsOf<T>): Value =>
-  op(g, type, inputs, attrs)[0]!;
+export const op1 = <T extends OpType>(
+  g: Graph,
+  type: T,
+  inputs: readonly Value[],
+  attrs: AttrsOf<T> = {} as AttrsOf<T>,
+): Value => op(g, type, inputs, attrs)[0]!;
 
 /** Run `fn` inside a naming scope. */
 export const scope = <T>(g: Graph, name: string, fn: () => T): T => g.names.scoped(name, fn);

@@ -20,7 +20,13 @@ export function conv2d(g: Graph, x: Value, outChannels: number, k: number, rng: 
   const w = param(g, 'weight', [outChannels, cin, k, k], () => heNormal(rng, outChannels * cin * k * k, cin * k * k));
   const b = param(g, 'bias', [outChannels], () => new Float32Array(outChannels));
   const p = (k - 1) / 2;
-  return op1(g, 'Conv', [x, w, b], { dilations: [1, 1], group: 1, kernel_shape: [k, k], pads: [p, p, p, p], strides: [1, 1] });
+  return op1(g, 'Conv', [x, w, b], {
+    dilations: [1, 1],
+    group: 1,
+    kernel_shape: [k, k],
+    pads: [p, p, p, p],
+    strides: [1, 1],
+  });
 }
 
 /** 2x2 stride-2 transposed convolution: the U-Net's learned up-sampling. */
@@ -31,7 +37,8 @@ export function upConv2x2(g: Graph, x: Value, outChannels: number, rng: Prng): V
   return op1(g, 'ConvTranspose', [x, w, b], { kernel_shape: [2, 2], strides: [2, 2] });
 }
 
-export const maxPool2x2 = (g: Graph, x: Value): Value => op1(g, 'MaxPool', [x], { kernel_shape: [2, 2], strides: [2, 2] });
+export const maxPool2x2 = (g: Graph, x: Value): Value =>
+  op1(g, 'MaxPool', [x], { kernel_shape: [2, 2], strides: [2, 2] });
 
 export type NormKind = 'none' | 'batch' | 'group';
 

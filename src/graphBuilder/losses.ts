@@ -35,7 +35,13 @@ function arith(g: Graph) {
  * Creates its axes constant (`scope.axes`) once, so call it once per scope and reuse the result.
  */
 function perImageSum(g: Graph, like: Value): (x: Value) => Value {
-  const axes = constant(g, 'axes', 'int64', [like.shape.length - 1], like.shape.slice(1).map((_, i) => i + 1));
+  const axes = constant(
+    g,
+    'axes',
+    'int64',
+    [like.shape.length - 1],
+    like.shape.slice(1).map((_, i) => i + 1),
+  );
   return (x) => op1(g, 'ReduceSum', [x, axes], { keepdims: 0 });
 }
 
@@ -109,7 +115,11 @@ export function polyDice1Loss(g: Graph, p: Value, t: Value, eps: Value): Value {
     const one = scalar(g, 'one', 1);
     const ab = mul(op1(g, 'Sqrt', [add(a2, eta)]), op1(g, 'Sqrt', [add(b2, eta)]));
     const s = div(add(mul(scalar(g, 'two', 2), ab), delta), add(add(a2, b2), delta));
-    const cos = op1(g, 'Clip', [div(add(d, delta), add(ab, delta)), scalar(g, 'cos_min', -1 + COS_CLIP), scalar(g, 'cos_max', 1 - COS_CLIP)]);
+    const cos = op1(g, 'Clip', [
+      div(add(d, delta), add(ab, delta)),
+      scalar(g, 'cos_min', -1 + COS_CLIP),
+      scalar(g, 'cos_max', 1 - COS_CLIP),
+    ]);
     const theta = op1(g, 'Acos', [cos]);
     const coef = add(scalar(g, 'alpha1', 0.5), eps); // α_1 + ε_1
     return add(sub(one, s), mul(mul(s, coef), mul(theta, theta)));
@@ -168,10 +178,18 @@ export function parseLoss(name: string): LossWeights {
  * once and shared by Dice and PolyDice-1; BCE reads the logits. logits, target: [B,C,H,W];
  * eps: [B] (only PolyDice-1 uses it, but it is always an operand so one signature fits all).
  */
-export function lossGraph(g: Graph, logits: Value, target: Value, eps: Value, weights: LossWeights): { perImage: Value; batch: Value } {
+export function lossGraph(
+  g: Graph,
+  logits: Value,
+  target: Value,
+  eps: Value,
+  weights: LossWeights,
+): { perImage: Value; batch: Value } {
   const B = logits.shape[0];
   if (logits.shape.length < 2 || fmtShape(logits.shape) !== fmtShape(target.shape)) {
-    throw new Error(`lossGraph: logits ${fmtShape(logits.shape)} and target ${fmtShape(target.shape)} must have the same shape [B,C,H,W]`);
+    throw new Error(
+      `lossGraph: logits ${fmtShape(logits.shape)} and target ${fmtShape(target.shape)} must have the same shape [B,C,H,W]`,
+    );
   }
   if (fmtShape(eps.shape) !== fmtShape([B!])) throw new Error(`lossGraph: eps ${fmtShape(eps.shape)} must be [${B}]`);
   const used = (['bce', 'dice', 'polydice1'] as const).filter((k) => {
@@ -183,7 +201,11 @@ export function lossGraph(g: Graph, logits: Value, target: Value, eps: Value, we
 
   return scope(g, 'loss', () => {
     const p = used.some((k) => k !== 'bce') ? op1(g, 'Sigmoid', [logits]) : undefined;
-    const term = { bce: () => bceWithLogits(g, logits, target), dice: () => diceLoss(g, p!, target), polydice1: () => polyDice1Loss(g, p!, target, eps) };
+    const term = {
+      bce: () => bceWithLogits(g, logits, target),
+      dice: () => diceLoss(g, p!, target),
+      polydice1: () => polyDice1Loss(g, p!, target, eps),
+    };
     const weighted = used.map((k) => {
       const l = term[k]();
       return weights[k] === 1 ? l : op1(g, 'Mul', [l, scalar(g, `w_${k}`, weights[k]!)]);

@@ -36,7 +36,10 @@ export type PresetName = keyof typeof PRESETS;
 
 export const DEFAULTS = { batch: 1, samples: 10, p: 0.5, norm: 'none', groups: 4, seed: 1 } as const;
 
-export function presetConfig(preset: PresetName, overrides: Partial<Omit<ModelConfig, 'unet'>> & { unet?: Partial<UNetConfig> } = {}): ModelConfig {
+export function presetConfig(
+  preset: PresetName,
+  overrides: Partial<Omit<ModelConfig, 'unet'>> & { unet?: Partial<UNetConfig> } = {},
+): ModelConfig {
   if (!(preset in PRESETS)) throw new ConfigError('preset', preset, `one of ${Object.keys(PRESETS).join(', ')}`);
   const { depth, base, imageSize } = PRESETS[preset];
   return {
@@ -59,12 +62,17 @@ export function presetConfig(preset: PresetName, overrides: Partial<Omit<ModelCo
 
 /** An impossible configuration, named by its option. */
 export class ConfigError extends Error {
-  constructor(readonly option: string, value: unknown, valid: string) {
+  constructor(
+    readonly option: string,
+    value: unknown,
+    valid: string,
+  ) {
     super(`invalid ${option}: ${JSON.stringify(value)} (valid: ${valid})`);
   }
 }
 
-const isInt = (v: number, min: number, max = Number.MAX_SAFE_INTEGER): boolean => Number.isInteger(v) && v >= min && v <= max;
+const isInt = (v: number, min: number, max = Number.MAX_SAFE_INTEGER): boolean =>
+  Number.isInteger(v) && v >= min && v <= max;
 
 /** Throws a ConfigError for the first impossible setting; call before writing anything. */
 export function validateConfig(c: ModelConfig): void {
@@ -135,7 +143,12 @@ export function buildMcModel(c: ModelConfig, options: { shareEncoder?: boolean }
   const image = imageInput(g, c);
   const ratio = addInput(g, INPUT.dropoutRatio, 'float32', []);
   const training = constant(g, 'dropout_training_mode', 'bool', [], [1]);
-  const { logits } = unet(g, image, c.unet, { kind: 'mc', controls: { ratio, training, stream: 0 }, samples: c.samples, shareEncoder: options.shareEncoder ?? true });
+  const { logits } = unet(g, image, c.unet, {
+    kind: 'mc',
+    controls: { ratio, training, stream: 0 },
+    samples: c.samples,
+    shareEncoder: options.shareEncoder ?? true,
+  });
   checkWeightsUsed(g);
   const probs = op1(g, 'Sigmoid', [logits]);
   const shape = constant(g, 'samples_shape', 'int64', [4], [c.batch, c.samples, c.imageSize, c.imageSize]);

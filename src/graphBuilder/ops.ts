@@ -13,7 +13,13 @@ export interface SubGraph {
   readonly inputs: readonly Value[];
   readonly outputs: readonly Value[];
 }
-type AttrValue<K extends AttrKind> = K extends 'int' | 'float' ? number : K extends 'graph' ? SubGraph : K extends 'string' ? string : readonly number[];
+type AttrValue<K extends AttrKind> = K extends 'int' | 'float'
+  ? number
+  : K extends 'graph'
+    ? SubGraph
+    : K extends 'string'
+      ? string
+      : readonly number[];
 export type AttrValueAny = number | string | readonly number[] | SubGraph;
 type AttrSchema = Readonly<Record<string, AttrKind>>;
 
@@ -99,7 +105,12 @@ const compare = def({
   infer: ([a, b], _a, ctx) => [{ dtype: 'bool', shape: broadcastShapes([a!.shape, b!.shape], ctx) }],
 });
 
-function reduceShape(shape: Shape, axes: readonly number[] | undefined, keepdims: boolean, ctx: InferContext): number[] {
+function reduceShape(
+  shape: Shape,
+  axes: readonly number[] | undefined,
+  keepdims: boolean,
+  ctx: InferContext,
+): number[] {
   const all = axes === undefined || axes.length === 0;
   const set = new Set((axes ?? []).map((a) => normAxis(a, shape.length, ctx)));
   const out: number[] = [];
@@ -189,7 +200,8 @@ export const OPS = {
     arity: [1, 3],
     outputs: 1,
     infer: ([x, ...bounds], _a, ctx) => {
-      for (const b of bounds) if (b.shape.length !== 0) ctx.fail(`Clip bounds must be scalars, got ${fmtShape(b.shape)}`);
+      for (const b of bounds)
+        if (b.shape.length !== 0) ctx.fail(`Clip bounds must be scalars, got ${fmtShape(b.shape)}`);
       return [same(x!)];
     },
   }),
@@ -215,7 +227,8 @@ export const OPS = {
       const group = a.group ?? 1;
       const [n, c] = x!.shape as [number, number];
       const [m, cg] = w!.shape as [number, number];
-      if (x!.shape.length !== w!.shape.length) ctx.fail(`input ${fmtShape(x!.shape)} and weight ${fmtShape(w!.shape)} ranks differ`);
+      if (x!.shape.length !== w!.shape.length)
+        ctx.fail(`input ${fmtShape(x!.shape)} and weight ${fmtShape(w!.shape)} ranks differ`);
       if (c !== cg * group) ctx.fail(`input has ${c} channels, weight expects ${cg * group} (group ${group})`);
       if (b && (b.shape.length !== 1 || b.shape[0] !== m)) ctx.fail(`bias ${fmtShape(b.shape)} must be [${m}]`);
       const kernel = a.kernel_shape ?? w!.shape.slice(2);
@@ -223,7 +236,14 @@ export const OPS = {
     },
   }),
   ConvTranspose: def({
-    attrs: { dilations: 'ints', group: 'int', kernel_shape: 'ints', output_padding: 'ints', pads: 'ints', strides: 'ints' },
+    attrs: {
+      dilations: 'ints',
+      group: 'int',
+      kernel_shape: 'ints',
+      output_padding: 'ints',
+      pads: 'ints',
+      strides: 'ints',
+    },
     arity: [2, 3],
     outputs: 1,
     infer: ([x, w, b], a, ctx) => {
@@ -261,7 +281,9 @@ export const OPS = {
     outputs: 1,
     infer: ([x, ...params], _a, ctx) => {
       const c = x!.shape[1];
-      for (const p of params) if (p.shape.length !== 1 || p.shape[0] !== c) ctx.fail(`parameter ${p.name} ${fmtShape(p.shape)} must be [${c}]`);
+      for (const p of params)
+        if (p.shape.length !== 1 || p.shape[0] !== c)
+          ctx.fail(`parameter ${p.name} ${fmtShape(p.shape)} must be [${c}]`);
       return [same(x!)];
     },
   }),
@@ -407,10 +429,12 @@ export const OPS = {
     outputs: 1,
     infer: ([x, , scales], _a, ctx) => {
       const c = scales!.constant;
-      if (c?.dtype !== 'float32' || c.shape.length !== 1 || c.shape[0] !== x!.shape.length) return ctx.fail(`scales must be a float32 constant of length ${x!.shape.length}`);
+      if (c?.dtype !== 'float32' || c.shape.length !== 1 || c.shape[0] !== x!.shape.length)
+        return ctx.fail(`scales must be a float32 constant of length ${x!.shape.length}`);
       const factors = Array.from(c.data as Float32Array);
       const out = x!.shape.map((d, i) => d * factors[i]!);
-      if (out.some((d) => !Number.isInteger(d))) ctx.fail(`scales ${factors.join(',')} do not give whole sizes from ${fmtShape(x!.shape)}`);
+      if (out.some((d) => !Number.isInteger(d)))
+        ctx.fail(`scales ${factors.join(',')} do not give whole sizes from ${fmtShape(x!.shape)}`);
       return [{ dtype: x!.dtype, shape: out }];
     },
   }),
@@ -439,14 +463,21 @@ export const OPS = {
       if (m!.dtype !== 'int64' || m!.shape.length !== 0) ctx.fail('M must be an int64 scalar');
       if (cond!.dtype !== 'bool' || cond!.shape.length !== 0) ctx.fail('cond must be a bool scalar');
       const [iter, bcond, ...bin] = body.inputs;
-      if (iter?.dtype !== 'int64' || iter.shape.length !== 0 || !bcond || bcond.dtype !== 'bool') ctx.fail(`body ${body.name} must start with inputs (iteration int64[], condition bool[])`);
-      if (bin.length !== carried.length) ctx.fail(`body ${body.name} takes ${bin.length} carried values, the Loop gives ${carried.length}`);
+      if (iter?.dtype !== 'int64' || iter.shape.length !== 0 || !bcond || bcond.dtype !== 'bool')
+        ctx.fail(`body ${body.name} must start with inputs (iteration int64[], condition bool[])`);
+      if (bin.length !== carried.length)
+        ctx.fail(`body ${body.name} takes ${bin.length} carried values, the Loop gives ${carried.length}`);
       const [ocond, ...out] = body.outputs;
-      if (ocond?.dtype !== 'bool' || ocond.shape.length !== 0) ctx.fail(`body ${body.name} must output the condition (bool[]) first`);
-      if (out.length !== carried.length) ctx.fail(`body ${body.name} outputs ${out.length} values for ${carried.length} carried ones (scan outputs are not supported: static shapes)`);
+      if (ocond?.dtype !== 'bool' || ocond.shape.length !== 0)
+        ctx.fail(`body ${body.name} must output the condition (bool[]) first`);
+      if (out.length !== carried.length)
+        ctx.fail(
+          `body ${body.name} outputs ${out.length} values for ${carried.length} carried ones (scan outputs are not supported: static shapes)`,
+        );
       carried.forEach((v, i) => {
         for (const b of [bin[i]!, out[i]!]) {
-          if (b.dtype !== v.dtype || fmtShape(b.shape) !== fmtShape(v.shape)) ctx.fail(`carried value ${i}: Loop gives ${fmtValue(v)}, body has ${fmtValue(b)}`);
+          if (b.dtype !== v.dtype || fmtShape(b.shape) !== fmtShape(v.shape))
+            ctx.fail(`carried value ${i}: Loop gives ${fmtValue(v)}, body has ${fmtValue(b)}`);
         }
       });
       return carried.map(same);

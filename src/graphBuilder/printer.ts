@@ -35,7 +35,9 @@ export function toText(g: Graph): string {
     ...g.inputs.map((v) => `  ${fmtValue(v)}`),
     '',
     `initializers: ${g.initializers.length} (${params.length} trainable tensors, ${paramCount} parameters)`,
-    ...g.initializers.map((i) => `  ${fmtValue(i)}${constantText(i.constant, i.trainable)}${i.trainable ? '' : '  (const)'}`),
+    ...g.initializers.map(
+      (i) => `  ${fmtValue(i)}${constantText(i.constant, i.trainable)}${i.trainable ? '' : '  (const)'}`,
+    ),
     '',
     `nodes: ${g.nodes.length}`,
     ...g.nodes.flatMap((n) => {
@@ -46,7 +48,15 @@ export function toText(g: Graph): string {
       const outs = n.outputs.map((o) => `${o.dtype}${fmtShape(o.shape)}`).join(', ');
       const line = `  ${n.name}: ${n.op}(${n.inputs.map((v) => v.name).join(', ')})${attrs.length ? ` {${attrs.join(', ')}}` : ''} -> ${outs}`;
       const bodies = Object.values(byName).filter((v): v is Graph => typeof v === 'object' && !Array.isArray(v));
-      return [line, ...bodies.flatMap((b) => toText(b).trimEnd().split('\n').map((l) => `    | ${l}`))];
+      return [
+        line,
+        ...bodies.flatMap((b) =>
+          toText(b)
+            .trimEnd()
+            .split('\n')
+            .map((l) => `    | ${l}`),
+        ),
+      ];
     }),
     '',
     'outputs:',

@@ -7,7 +7,19 @@
  * All take the parameters as one flat [P] input laid out as the inference model's initializers.
  */
 import { gradients } from './autodiff.js';
-import { type Graph, type ParamSlot, addInput, addOutput, constant, createGraph, createSubgraph, flatLayout, op, op1, useFlatParams } from './graph.js';
+import {
+  type Graph,
+  type ParamSlot,
+  addInput,
+  addOutput,
+  constant,
+  createGraph,
+  createSubgraph,
+  flatLayout,
+  op,
+  op1,
+  useFlatParams,
+} from './graph.js';
 import { lossGraph } from './losses.js';
 import { ConfigError, type ModelConfig, buildInferenceModel, validateConfig } from './models.js';
 import { INPUT, OUTPUT } from './graphIO.js';
@@ -27,7 +39,11 @@ export const paramLayout = (c: ModelConfig): ParamLayout => flatLayout(buildInfe
 function checkTrainable(c: ModelConfig): void {
   validateConfig(c);
   if (c.unet.norm === 'batch') {
-    throw new ConfigError('norm', 'batch', 'none or group for training graphs (batch-norm statistics in training graphs are not implemented yet)');
+    throw new ConfigError(
+      'norm',
+      'batch',
+      'none or group for training graphs (batch-norm statistics in training graphs are not implemented yet)',
+    );
   }
 }
 
@@ -56,11 +72,17 @@ function logitsOf(g: Graph, c: ModelConfig, layout: ParamLayout, d: StepData, st
     ? {
         kind: 'mc' as const,
         samples: 1,
-        controls: { ratio: d.ratio, training: constant(g, 'dropout_training_mode', 'bool', [], [1]), stream, differentiated: true },
+        controls: {
+          ratio: d.ratio,
+          training: constant(g, 'dropout_training_mode', 'bool', [], [1]),
+          stream,
+          differentiated: true,
+        },
       }
     : { kind: 'none' as const };
   const { logits } = unet(g, d.image, c.unet, mode);
-  if (g.flatParams!.values.length !== layout.slots.length) throw new Error(`${g.name}: built ${g.flatParams!.values.length} parameters, layout has ${layout.slots.length}`);
+  if (g.flatParams!.values.length !== layout.slots.length)
+    throw new Error(`${g.name}: built ${g.flatParams!.values.length} parameters, layout has ${layout.slots.length}`);
   return logits;
 }
 
@@ -214,14 +236,40 @@ export function buildTrainLoopModel(c: ModelConfig, k: number, layout = paramLay
     perImage: addInput(body, 'carried_per_image_losses', 'float32', [k, b]),
   };
   const pick = (v: Value): Value => op1(body, 'Gather', [v, iter], { axis: 0 });
-  const d: StepData = { params: carried.params, image: pick(images), target: pick(targets), eps: pick(epsSteps), ratio };
+  const d: StepData = {
+    params: carried.params,
+    image: pick(images),
+    target: pick(targets),
+    eps: pick(epsSteps),
+    ratio,
+  };
   const t = op1(body, 'Add', [carried.step, constant(body, 'one', 'float32', [], [1])]);
-  const { loss, perImage, next } = trainStep(body, c, layout, d, { m: carried.m, v: carried.v, step: t, lr: o.lr }, dropoutStream);
+  const { loss, perImage, next } = trainStep(
+    body,
+    c,
+    layout,
+    d,
+    { m: carried.m, v: carried.v, step: t, lr: o.lr },
+    dropoutStream,
+  );
   // Static shapes: per-step results go into carried [K] / [K,B] accumulators at row `iteration`.
-  const row = op1(body, 'Equal', [constant(body, 'rows', 'int64', [k], Array.from({ length: k }, (_, i) => i)), iter]); // [K]
+  const row = op1(body, 'Equal', [
+    constant(
+      body,
+      'rows',
+      'int64',
+      [k],
+      Array.from({ length: k }, (_, i) => i),
+    ),
+    iter,
+  ]); // [K]
   const losses = op1(body, 'Where', [row, loss, carried.losses]);
   const rowB = op1(body, 'Reshape', [row, constant(body, 'row_shape', 'int64', [2], [k, 1])]);
-  const perImages = op1(body, 'Where', [rowB, op1(body, 'Reshape', [perImage, constant(body, 'per_image_shape', 'int64', [2], [1, b])]), carried.perImage]);
+  const perImages = op1(body, 'Where', [
+    rowB,
+    op1(body, 'Reshape', [perImage, constant(body, 'per_image_shape', 'int64', [2], [1, b])]),
+    carried.perImage,
+  ]);
   addOutput(body, 'condition_out', op1(body, 'Identity', [cond]));
   addOutput(body, 'carried_params_out', next.params);
   addOutput(body, 'carried_adam_m_out', next.m);
@@ -230,11 +278,21 @@ export function buildTrainLoopModel(c: ModelConfig, k: number, layout = paramLay
   addOutput(body, 'carried_losses_out', losses);
   addOutput(body, 'carried_per_image_losses_out', perImages);
 
-  const zeros = (name: string, shape: number[]): Value => constant(g, name, 'float32', shape, new Float32Array(shape.reduce((x, y) => x * y, 1)));
+  const zeros = (name: string, shape: number[]): Value =>
+    constant(g, name, 'float32', shape, new Float32Array(shape.reduce((x, y) => x * y, 1)));
   const out = op(
     g,
     'Loop',
-    [steps, constant(g, 'always', 'bool', [], [1]), params, o.m, o.v, o.step, zeros('no_losses', [k]), zeros('no_per_image_losses', [k, b])],
+    [
+      steps,
+      constant(g, 'always', 'bool', [], [1]),
+      params,
+      o.m,
+      o.v,
+      o.step,
+      zeros('no_losses', [k]),
+      zeros('no_per_image_losses', [k, b]),
+    ],
     { body },
   );
   optimizerOutputs(g, { params: out[0]!, m: out[1]!, v: out[2]! });

@@ -65,10 +65,17 @@ export function unet(g: Graph, image: Value, cfg: UNetConfig, mode: DropoutMode)
     if (mode.kind !== 'mc') return x;
     if (!repeated) {
       repeated = true;
-      skips.forEach((s, i) => { skips[i] = scope(g, `skip${i}`, () => repeatSamples(g, s, mode.samples)); });
+      skips.forEach((s, i) => {
+        skips[i] = scope(g, `skip${i}`, () => repeatSamples(g, s, mode.samples));
+      });
       x = repeatSamples(g, x, mode.samples);
     }
-    return dropout(g, x, mode.controls, deriveSeed(cfg.seed, `dropout:${mode.controls.stream}:${g.nodes.length - first}`));
+    return dropout(
+      g,
+      x,
+      mode.controls,
+      deriveSeed(cfg.seed, `dropout:${mode.controls.stream}:${g.nodes.length - first}`),
+    );
   };
 
   let x = image;

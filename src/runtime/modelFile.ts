@@ -21,7 +21,8 @@ export class PredictError extends Error {
 export function resolveModelPath(path: string): string {
   if (!existsSync(path)) throw new PredictError(`--model ${path} does not exist`);
   if (statSync(path).isFile()) return path;
-  for (const candidate of [join(path, 'model.onnx'), join(path, 'fold-0', 'model.onnx')]) if (existsSync(candidate)) return candidate;
+  for (const candidate of [join(path, 'model.onnx'), join(path, 'fold-0', 'model.onnx')])
+    if (existsSync(candidate)) return candidate;
   throw new PredictError(`--model ${path} is a folder without model.onnx or fold-0/model.onnx`);
 }
 
@@ -34,7 +35,8 @@ export interface TrainedModel {
 
 function floatData(t: onnxProto.onnx.ITensorProto, count: number, where: string): Float32Array {
   if (t.rawData?.length) {
-    if (t.rawData.length !== count * 4) throw new PredictError(`${where}: ${t.rawData.length} bytes of raw data for ${count} float32 values`);
+    if (t.rawData.length !== count * 4)
+      throw new PredictError(`${where}: ${t.rawData.length} bytes of raw data for ${count} float32 values`);
     const bytes = Uint8Array.from(t.rawData); // aligned copy
     const view = new DataView(bytes.buffer);
     const out = new Float32Array(count);
@@ -55,14 +57,16 @@ export function loadTrainedModel(path: string): TrainedModel {
     throw new PredictError(`--model ${path} is not an ONNX model: ${(e as Error).message}`);
   }
   const entry = proto.metadataProps.find((m) => m.key === 'config');
-  if (!entry?.value) throw new PredictError(`--model ${path} has no "config" in its metadata: not a model written by this project`);
+  if (!entry?.value)
+    throw new PredictError(`--model ${path} has no "config" in its metadata: not a model written by this project`);
   let config: ModelConfig;
   try {
     config = JSON.parse(entry.value) as ModelConfig;
   } catch (e) {
     throw new PredictError(`--model ${path}: its metadata "config" is not JSON: ${(e as Error).message}`);
   }
-  if (!config?.unet || typeof config.imageSize !== 'number') throw new PredictError(`--model ${path}: its metadata "config" is not a model config`);
+  if (!config?.unet || typeof config.imageSize !== 'number')
+    throw new PredictError(`--model ${path}: its metadata "config" is not a model config`);
   const weights: TrainedModel['weights'] = new Map();
   for (const t of proto.graph?.initializer ?? []) {
     if (t.dataType !== 1 || !t.name) continue; // float32 only
@@ -76,13 +80,18 @@ export function loadTrainedModel(path: string): TrainedModel {
  * Copy weights into a graph's trainable initializers by name. Throws naming every parameter that is
  * missing from `weights` or whose shape differs.
  */
-export function copyWeightsByName(g: Graph, weights: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>, source = 'the weights'): number {
+export function copyWeightsByName(
+  g: Graph,
+  weights: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>,
+  source = 'the weights',
+): number {
   const problems: string[] = [];
   let copied = 0;
   for (const p of g.initializers.filter((i) => i.trainable)) {
     const w = weights.get(p.name);
     if (!w) problems.push(`${p.name} [${p.shape.join(',')}] is missing`);
-    else if (w.shape.join() !== p.shape.join() || w.data.length !== numel(p.shape)) problems.push(`${p.name} is [${w.shape.join(',')}] in ${source}, [${p.shape.join(',')}] in ${g.name}`);
+    else if (w.shape.join() !== p.shape.join() || w.data.length !== numel(p.shape))
+      problems.push(`${p.name} is [${w.shape.join(',')}] in ${source}, [${p.shape.join(',')}] in ${g.name}`);
     else {
       (p.constant.data as Float32Array).set(w.data);
       copied++;
@@ -94,4 +103,3 @@ export function copyWeightsByName(g: Graph, weights: ReadonlyMap<string, { shape
   }
   return copied;
 }
-

@@ -15,7 +15,10 @@ export type ExecutionProvider = (typeof PROVIDERS)[number];
 
 /** Parse `--ep cpu`, `--ep cuda,cpu` (a fallback list): known names, no repeats. */
 export function parseProviders(spec: string): ExecutionProvider[] {
-  const list = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = list.filter((p) => !(PROVIDERS as readonly string[]).includes(p));
   if (list.length === 0 || bad.length || new Set(list).size !== list.length) {
     throw new Error(`--ep must be a comma-separated list of ${PROVIDERS.join(', ')} without repeats, got "${spec}"`);
@@ -31,8 +34,12 @@ const bindingDir = (): string => {
 /** Why a provider cannot be used here, with how to fix it; undefined when it can be tried. */
 export function providerProblem(p: ExecutionProvider): string | undefined {
   if (p !== 'cuda') return undefined;
-  if (process.platform !== 'linux' && process.platform !== 'win32') return `CUDA is not available on ${process.platform}`;
-  const lib = join(bindingDir(), process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so');
+  if (process.platform !== 'linux' && process.platform !== 'win32')
+    return `CUDA is not available on ${process.platform}`;
+  const lib = join(
+    bindingDir(),
+    process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so',
+  );
   if (existsSync(lib)) return undefined;
   return (
     `onnxruntime-node's CUDA provider library is not installed (${lib} is missing). It is not in the npm ` +
@@ -62,7 +69,11 @@ export interface SessionOptions {
  * at base 32, 224², batch 4 and 735 → 495 MiB at base 16, 128², batch 8, step time unchanged within
  * noise. (Disabling the arena instead doubles the step time: 396 → 940 ms.)
  */
-export const SESSION_DEFAULTS = { graphOptimizationLevel: 'all', enableMemPattern: false, logSeverityLevel: 3 } as const;
+export const SESSION_DEFAULTS = {
+  graphOptimizationLevel: 'all',
+  enableMemPattern: false,
+  logSeverityLevel: 3,
+} as const;
 
 /**
  * POLYSEG_THREADS=N caps onnxruntime's intra-op threads (default: one per core). The study sets it
@@ -81,7 +92,9 @@ function threadOptions(): { intraOpNumThreads?: number; interOpNumThreads?: numb
  * before any data is loaded or file written, and why each earlier one could not. The run then uses
  * that one provider for every session (no per-session fallback that could mix providers).
  */
-export async function resolveProvider(list: readonly ExecutionProvider[]): Promise<{ provider: ExecutionProvider; skipped: { provider: ExecutionProvider; why: string }[] }> {
+export async function resolveProvider(
+  list: readonly ExecutionProvider[],
+): Promise<{ provider: ExecutionProvider; skipped: { provider: ExecutionProvider; why: string }[] }> {
   const skipped: { provider: ExecutionProvider; why: string }[] = [];
   const probe = identityModel(4);
   for (const p of list) {
@@ -95,10 +108,13 @@ export async function resolveProvider(list: readonly ExecutionProvider[]): Promi
       skipped.push({ provider: p, why: (e as Error).message });
     }
   }
-  throw new Error(`none of the execution providers ${list.join(', ')} can run here:\n  ${skipped.map((x) => `${x.provider}: ${x.why}`).join('\n  ')}`);
+  throw new Error(
+    `none of the execution providers ${list.join(', ')} can run here:\n  ${skipped.map((x) => `${x.provider}: ${x.why}`).join('\n  ')}`,
+  );
 }
 
-const reportFallback = (p: ExecutionProvider, why: string): void => void process.stderr.write(`execution provider: ${p} is not available (${why.split('\n')[0]}); trying the next\n`);
+const reportFallback = (p: ExecutionProvider, why: string): void =>
+  void process.stderr.write(`execution provider: ${p} is not available (${why.split('\n')[0]}); trying the next\n`);
 
 export async function createSession(model: Uint8Array, options: SessionOptions = {}): Promise<ort.InferenceSession> {
   const providers = options.providers ?? ['cpu'];
@@ -112,7 +128,13 @@ export async function createSession(model: Uint8Array, options: SessionOptions =
         executionProviders: [p],
         ...threadOptions(),
         ...SESSION_DEFAULTS,
-        ...(onDevice ? { preferredOutputLocation: Object.fromEntries(options.deviceOutputs!.map((o) => [o, 'gpu-buffer' as const])) } : {}),
+        ...(onDevice
+          ? {
+              preferredOutputLocation: Object.fromEntries(
+                options.deviceOutputs!.map((o) => [o, 'gpu-buffer' as const]),
+              ),
+            }
+          : {}),
       });
       if (failures.length && !options.onFallback) process.stderr.write(`execution provider: using ${p}\n`);
       return session;
@@ -125,7 +147,8 @@ export async function createSession(model: Uint8Array, options: SessionOptions =
   throw new Error(`no execution provider could run the model:\n  ${failures.join('\n  ')}`);
 }
 
-export const f32 = (data: Float32Array, dims: readonly number[]): ort.Tensor => new ort.Tensor('float32', data, dims as number[]);
+export const f32 = (data: Float32Array, dims: readonly number[]): ort.Tensor =>
+  new ort.Tensor('float32', data, dims as number[]);
 export const scalar = (v: number): ort.Tensor => new ort.Tensor('float32', Float32Array.of(v), []);
 
 /** Parameters and Adam moments as flat vectors, plus the update count. */
@@ -158,7 +181,11 @@ export interface StepResult {
 
 const batchFeeds = (b: Batch): Record<string, ort.Tensor> => {
   const [n, , h, w] = b.dims as [number, number, number, number];
-  return { [INPUT.image]: f32(b.image, b.dims), [INPUT.target]: f32(b.target, [n, 1, h, w]), [INPUT.eps]: f32(b.eps, [n]) };
+  return {
+    [INPUT.image]: f32(b.image, b.dims),
+    [INPUT.target]: f32(b.target, [n, 1, h, w]),
+    [INPUT.eps]: f32(b.eps, [n]),
+  };
 };
 
 /** The train-step outputs that carry the state, kept on the device where the provider allows it. */
@@ -178,7 +205,13 @@ const keep = (t: ort.Tensor): Vector => (t.location === 'gpu-buffer' ? t : (t.da
 const length = (x: Vector): number => (x instanceof Float32Array ? x.length : x.dims[0]!);
 
 /** One fused train step (forward + backward + Adam in one run of the train-step model). */
-export async function trainStepOnDevice(session: ort.InferenceSession, s: DeviceState, b: Batch, lr: number, dropoutRatio: number) {
+export async function trainStepOnDevice(
+  session: ort.InferenceSession,
+  s: DeviceState,
+  b: Batch,
+  lr: number,
+  dropoutRatio: number,
+) {
   const P = length(s.params);
   const feeds: Record<string, ort.Tensor> = {
     ...batchFeeds(b),
@@ -190,8 +223,17 @@ export async function trainStepOnDevice(session: ort.InferenceSession, s: Device
   };
   if (session.inputNames.includes(INPUT.dropoutRatio)) feeds[INPUT.dropoutRatio] = scalar(dropoutRatio);
   const out = await session.run(feeds);
-  const state: DeviceState = { params: keep(out[OUTPUT.params]!), m: keep(out[OUTPUT.adamM]!), v: keep(out[OUTPUT.adamV]!), step: s.step + 1 };
-  return { state, loss: (out[OUTPUT.loss]!.data as Float32Array)[0]!, perImage: out[OUTPUT.perImageLoss]!.data as Float32Array };
+  const state: DeviceState = {
+    params: keep(out[OUTPUT.params]!),
+    m: keep(out[OUTPUT.adamM]!),
+    v: keep(out[OUTPUT.adamV]!),
+    step: s.step + 1,
+  };
+  return {
+    state,
+    loss: (out[OUTPUT.loss]!.data as Float32Array)[0]!,
+    perImage: out[OUTPUT.perImageLoss]!.data as Float32Array,
+  };
 }
 
 export interface StepsResult {
@@ -206,8 +248,16 @@ export interface StepsResult {
  * goes in and comes out once. `batches.length` ≤ K steps are run; the rest of the stacked inputs is
  * left at zero and ignored.
  */
-export async function trainSteps(session: ort.InferenceSession, s: TrainState, batches: readonly Batch[], k: number, lr: number, dropoutRatio: number): Promise<StepsResult> {
-  if (batches.length < 1 || batches.length > k) throw new Error(`trainSteps: ${batches.length} batches for a ${k}-step model`);
+export async function trainSteps(
+  session: ort.InferenceSession,
+  s: TrainState,
+  batches: readonly Batch[],
+  k: number,
+  lr: number,
+  dropoutRatio: number,
+): Promise<StepsResult> {
+  if (batches.length < 1 || batches.length > k)
+    throw new Error(`trainSteps: ${batches.length} batches for a ${k}-step model`);
   const [n, ch, h, w] = batches[0]!.dims as [number, number, number, number];
   const perImage = ch * h * w;
   const images = new Float32Array(k * n * perImage);
@@ -235,16 +285,29 @@ export async function trainSteps(session: ort.InferenceSession, s: TrainState, b
   const run = batches.length;
   const all = out[OUTPUT.perImageLosses]!.data as Float32Array;
   return {
-    state: { params: out[OUTPUT.params]!.data as Float32Array, m: out[OUTPUT.adamM]!.data as Float32Array, v: out[OUTPUT.adamV]!.data as Float32Array, step: s.step + run },
+    state: {
+      params: out[OUTPUT.params]!.data as Float32Array,
+      m: out[OUTPUT.adamM]!.data as Float32Array,
+      v: out[OUTPUT.adamV]!.data as Float32Array,
+      step: s.step + run,
+    },
     losses: (out[OUTPUT.losses]!.data as Float32Array).slice(0, run),
     perImage: Array.from({ length: run }, (_, i) => all.slice(i * n, (i + 1) * n)),
   };
 }
 
 /** One fused train step with the state on the host. */
-export async function trainStep(session: ort.InferenceSession, s: TrainState, b: Batch, lr: number, dropoutRatio: number): Promise<StepResult> {
+export async function trainStep(
+  session: ort.InferenceSession,
+  s: TrainState,
+  b: Batch,
+  lr: number,
+  dropoutRatio: number,
+): Promise<StepResult> {
   const r = await trainStepOnDevice(session, s, b, lr, dropoutRatio);
-  if (!(r.state.params instanceof Float32Array && r.state.m instanceof Float32Array && r.state.v instanceof Float32Array)) {
+  if (
+    !(r.state.params instanceof Float32Array && r.state.m instanceof Float32Array && r.state.v instanceof Float32Array)
+  ) {
     throw new Error('trainStep: the session keeps its outputs on the device; use trainStepOnDevice and toHost');
   }
   return { ...r, state: r.state as TrainState };
@@ -261,7 +324,11 @@ export async function toHost(s: DeviceState): Promise<TrainState> {
   const host = async (x: Vector): Promise<Float32Array> => {
     if (x instanceof Float32Array) return x;
     const P = x.dims[0]!;
-    if (!fetchSessions.has(P)) fetchSessions.set(P, ort.InferenceSession.create(identityModel(P), { executionProviders: ['webgpu'], logSeverityLevel: 3 }));
+    if (!fetchSessions.has(P))
+      fetchSessions.set(
+        P,
+        ort.InferenceSession.create(identityModel(P), { executionProviders: ['webgpu'], logSeverityLevel: 3 }),
+      );
     const out = await (await fetchSessions.get(P)!).run({ x });
     return out.y!.data as Float32Array;
   };

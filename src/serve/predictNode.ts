@@ -60,8 +60,12 @@ export function chooseModel(flag: string, runsDir = 'runs'): string {
   if (flag) return resolveModelPath(flag);
   const newest = newestTrainedModel(runsDir);
   if (newest) return newest;
-  const fallback = existsSync(UNTRAINED_FALLBACK) ? ` An untrained model exists: pass --model ${UNTRAINED_FALLBACK} to try the pipeline with random weights.` : ` Or run \`npm run build-graphs\` and pass --model ${UNTRAINED_FALLBACK} (untrained, random weights) to try the pipeline.`;
-  throw new ModelNotFoundError(`no trained model found under ${runsDir}/*/fold-*/model.onnx: run \`npm run train\` first, or pass --model PATH.${fallback}`);
+  const fallback = existsSync(UNTRAINED_FALLBACK)
+    ? ` An untrained model exists: pass --model ${UNTRAINED_FALLBACK} to try the pipeline with random weights.`
+    : ` Or run \`npm run build-graphs\` and pass --model ${UNTRAINED_FALLBACK} (untrained, random weights) to try the pipeline.`;
+  throw new ModelNotFoundError(
+    `no trained model found under ${runsDir}/*/fold-*/model.onnx: run \`npm run train\` first, or pass --model PATH.${fallback}`,
+  );
 }
 
 export interface Predictor {
@@ -76,7 +80,9 @@ export async function loadPredictor(path: string): Promise<Predictor> {
   const model = loadTrainedModel(path);
   const session = await createSession(new Uint8Array(readFileSync(path)), { providers: ['cpu'] });
   if (!session.inputNames.includes(INPUT.image) || !session.outputNames.includes(OUTPUT.probability)) {
-    throw new Error(`--model ${path}: expected an inference model with input "${INPUT.image}" and output "${OUTPUT.probability}", got inputs ${session.inputNames.join(', ')} and outputs ${session.outputNames.join(', ')}`);
+    throw new Error(
+      `--model ${path}: expected an inference model with input "${INPUT.image}" and output "${OUTPUT.probability}", got inputs ${session.inputNames.join(', ')} and outputs ${session.outputNames.join(', ')}`,
+    );
   }
   return { path, model, config: model.config, size: model.config.imageSize, session };
 }
@@ -92,7 +98,6 @@ export function mcModelBytes(p: Predictor, samples = 10): Uint8Array | undefined
   copyWeightsByName(g, p.model.weights, `the weights of ${p.path}`);
   return serialize(g, { valueInfo: false });
 }
-
 
 export type DecodedInput = DecodedImage;
 
@@ -138,7 +143,9 @@ export async function overlayPng(input: DecodedInput, prob: Float32Array, size: 
       out[p * 3 + c] = on ? Math.round(0.5 * v + 0.5 * (c === 0 ? 255 : 0)) : v;
     }
   }
-  return sharp(out, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return sharp(out, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 export interface Prediction {
@@ -161,5 +168,13 @@ export async function predictBytes(p: Predictor, bytes: Uint8Array): Promise<Pre
   const ms = performance.now() - t0;
   let fg = 0;
   for (const v of probability) if (v > FOREGROUND_THRESHOLD) fg++;
-  return { width: input.width, height: input.height, size: p.size, probability, foreground: fg / probability.length, ms, input };
+  return {
+    width: input.width,
+    height: input.height,
+    size: p.size,
+    probability,
+    foreground: fg / probability.length,
+    ms,
+    input,
+  };
 }

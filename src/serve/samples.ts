@@ -41,10 +41,16 @@ function runOf(modelPath: string): { run: RunFiles | null; why: string } {
   const foldDir = dirname(resolve(modelPath));
   const metricsPath = join(foldDir, 'metrics.json');
   const trainPath = join(dirname(foldDir), 'train.json');
-  if (!existsSync(metricsPath) || !existsSync(trainPath)) return { run: null, why: `no ${existsSync(metricsPath) ? trainPath : metricsPath}` };
+  if (!existsSync(metricsPath) || !existsSync(trainPath))
+    return { run: null, why: `no ${existsSync(metricsPath) ? trainPath : metricsPath}` };
   try {
-    const train = JSON.parse(readFileSync(trainPath, 'utf8')) as { options?: { data?: string | null; format?: string } };
-    const metrics = JSON.parse(readFileSync(metricsPath, 'utf8')) as { mean?: { dice?: number }; images?: { name: string }[] };
+    const train = JSON.parse(readFileSync(trainPath, 'utf8')) as {
+      options?: { data?: string | null; format?: string };
+    };
+    const metrics = JSON.parse(readFileSync(metricsPath, 'utf8')) as {
+      mean?: { dice?: number };
+      images?: { name: string }[];
+    };
     const data = train.options?.data;
     if (!data) return { run: null, why: `${trainPath} names no dataset (synthetic data)` };
     // options.data is as given on the command line, relative to where train ran: the project root,
@@ -52,7 +58,13 @@ function runOf(modelPath: string): { run: RunFiles | null; why: string } {
     const dir = [resolve(data), resolve(dirname(foldDir), '../..', data)].find((d) => existsSync(d));
     if (!dir) return { run: null, why: `the run's dataset ${data} is not here` };
     return {
-      run: { data: dir, format: train.options?.format ?? 'auto', fold: basename(foldDir).replace(/^fold-/, ''), testNames: (metrics.images ?? []).map((i) => i.name), testDice: metrics.mean?.dice ?? NaN },
+      run: {
+        data: dir,
+        format: train.options?.format ?? 'auto',
+        fold: basename(foldDir).replace(/^fold-/, ''),
+        testNames: (metrics.images ?? []).map((i) => i.name),
+        testDice: metrics.mean?.dice ?? NaN,
+      },
       why: '',
     };
   } catch (e) {
@@ -64,13 +76,22 @@ async function syntheticSamples(size: number): Promise<PageSample[]> {
   const out: PageSample[] = [];
   for (let i = 0; i < SAMPLE_COUNT; i++) {
     const s = syntheticSample(i, size, SAMPLE_SEED);
-    out.push({ name: `synthetic ${i}`, png: await sharp(s.image, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer() });
+    out.push({
+      name: `synthetic ${i}`,
+      png: await sharp(s.image, { raw: { width: size, height: size, channels: 3 } })
+        .png()
+        .toBuffer(),
+    });
   }
   return out;
 }
 
 /** The page's samples for `modelPath` (see the module comment); `log` says why real frames are not used. */
-export async function pageSamples(modelPath: string, size: number, log: (line: string) => void = () => undefined): Promise<PageSamples> {
+export async function pageSamples(
+  modelPath: string,
+  size: number,
+  log: (line: string) => void = () => undefined,
+): Promise<PageSamples> {
   const { run, why } = runOf(modelPath);
   if (run && isDatasetFormat(run.format)) {
     try {
@@ -78,13 +99,25 @@ export async function pageSamples(modelPath: string, size: number, log: (line: s
       const byName = new Map(listing.items.map((it) => [it.name, it]));
       // Spread over the test fold (its images are in listing order): first, ¼, ½, ¾ of the way.
       const names = run.testNames.filter((n) => byName.get(n)?.imagePath);
-      const picked = [...new Set(Array.from({ length: Math.min(SAMPLE_COUNT, names.length) }, (_, i) => names[Math.floor((i * names.length) / SAMPLE_COUNT)]!))];
+      const picked = [
+        ...new Set(
+          Array.from(
+            { length: Math.min(SAMPLE_COUNT, names.length) },
+            (_, i) => names[Math.floor((i * names.length) / SAMPLE_COUNT)]!,
+          ),
+        ),
+      ];
       const samples: PageSample[] = [];
       for (const name of picked) {
         const img = await decodeImage(byName.get(name)!.imagePath!, size);
         samples.push({ name, png: await img.pipeline().removeAlpha().toColourspace('srgb').png().toBuffer() });
       }
-      if (samples.length) return { source: `${basename(run.data)}, test fold ${run.fold}`, samples, testDice: Number.isFinite(run.testDice) ? run.testDice : null };
+      if (samples.length)
+        return {
+          source: `${basename(run.data)}, test fold ${run.fold}`,
+          samples,
+          testDice: Number.isFinite(run.testDice) ? run.testDice : null,
+        };
       log(`serve: no test images of ${run.data} found: synthetic samples`);
     } catch (e) {
       log(`serve: the run's test images could not be read (${(e as Error).message}): synthetic samples`);

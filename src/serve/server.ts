@@ -44,7 +44,12 @@ export const PREPROCESS_SOURCE = join(dirname(fileURLToPath(import.meta.url)), '
  * bundling, no minifying), so the page runs the very arithmetic Node runs.
  */
 export function preprocessModuleJs(): string {
-  return transformSync(readFileSync(PREPROCESS_SOURCE, 'utf8'), { loader: 'ts', format: 'esm', target: 'es2020', sourcefile: 'preprocess.ts' }).code;
+  return transformSync(readFileSync(PREPROCESS_SOURCE, 'utf8'), {
+    loader: 'ts',
+    format: 'esm',
+    target: 'es2020',
+    sourcefile: 'preprocess.ts',
+  }).code;
 }
 const ORT_DIR = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-web')), '.');
 /** Sent with every answer: a cross-origin isolated page (wasm threads); everything it loads is same-origin. */
@@ -150,7 +155,8 @@ export function ortDist(): string {
 function ortFiles(): Map<string, string> {
   const dir = ortDist();
   const files = new Map<string, string>();
-  for (const f of readdirSync(dir)) if (/^ort[\w.-]*\.(mjs|wasm)$/.test(f) && statSync(join(dir, f)).isFile()) files.set(f, join(dir, f));
+  for (const f of readdirSync(dir))
+    if (/^ort[\w.-]*\.(mjs|wasm)$/.test(f) && statSync(join(dir, f)).isFile()) files.set(f, join(dir, f));
   return files;
 }
 
@@ -175,13 +181,22 @@ export function safeJoin(root: string, urlPath: string): string | undefined {
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
   res.end(text);
 }
 
 /** A file streamed from disk (a slow reader holds a socket buffer, not the whole file). */
 function sendFile(req: http.IncomingMessage, res: http.ServerResponse, path: string, size: number): void {
-  res.writeHead(200, { 'content-type': MIME[extname(path)] ?? 'application/octet-stream', 'content-length': size, 'cache-control': 'no-cache' });
+  res.writeHead(200, {
+    'content-type': MIME[extname(path)] ?? 'application/octet-stream',
+    'content-length': size,
+    'cache-control': 'no-cache',
+  });
   if (req.method === 'HEAD') {
     res.end();
     return;
@@ -241,12 +256,19 @@ function readBody(req: http.IncomingMessage, limit: number, budget: ByteBudget, 
     };
     req.on('data', (c: Buffer) => {
       if (done) return;
-      if (size + c.length > limit) return stop(new HttpError(413, `upload too large: more than ${limit} bytes (the limit)`, { connection: 'close' }));
+      if (size + c.length > limit)
+        return stop(
+          new HttpError(413, `upload too large: more than ${limit} bytes (the limit)`, { connection: 'close' }),
+        );
       if (!budget.take(c.length)) {
         return stop(
           // No 'connection: close': the rest (≤ the upload limit) is drained, so that the client reads
           // this answer instead of a reset from a socket closed under its upload.
-          new HttpError(503, `busy: uploads hold ${budget.held()} bytes of the ${maxBuffered}-byte budget; retry in a second`, { 'retry-after': '1' }),
+          new HttpError(
+            503,
+            `busy: uploads hold ${budget.held()} bytes of the ${maxBuffered}-byte budget; retry in a second`,
+            { 'retry-after': '1' },
+          ),
         );
       }
       size += c.length;
@@ -267,7 +289,11 @@ function readBody(req: http.IncomingMessage, limit: number, budget: ByteBudget, 
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const log = options.log ?? (() => undefined);
-  const limits: ServerLimits = { ...SERVER_LIMITS, ...options.limits, timeouts: { ...SERVER_LIMITS.timeouts, ...options.limits?.timeouts } };
+  const limits: ServerLimits = {
+    ...SERVER_LIMITS,
+    ...options.limits,
+    timeouts: { ...SERVER_LIMITS.timeouts, ...options.limits?.timeouts },
+  };
   const { uploadLimit: limit, maxBufferedBytes, maxConcurrent, maxQueued } = limits;
   const predictor = await loadPredictor(options.modelPath);
   const size = predictor.size;
@@ -316,7 +342,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   };
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const raw = req.url ?? '/';
-    if (raw.length > MAX_URL_LENGTH) throw new HttpError(414, `request target of ${raw.length} characters: the limit is ${MAX_URL_LENGTH}`, { connection: 'close' });
+    if (raw.length > MAX_URL_LENGTH)
+      throw new HttpError(414, `request target of ${raw.length} characters: the limit is ${MAX_URL_LENGTH}`, {
+        connection: 'close',
+      });
     const q = raw.indexOf('?');
     const path = q < 0 ? raw : raw.slice(0, q);
     const query = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
@@ -324,11 +353,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const isGet = method === 'GET' || method === 'HEAD';
 
     if (path === '/api/predict') {
-      if (method !== 'POST') throw new HttpError(405, `${method} not allowed on /api/predict: use POST with the image bytes as the body`, { allow: 'POST' });
+      if (method !== 'POST')
+        throw new HttpError(405, `${method} not allowed on /api/predict: use POST with the image bytes as the body`, {
+          allow: 'POST',
+        });
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       if (!IMAGE_MIME_TYPES.includes(type)) {
         req.resume();
-        throw new HttpError(415, `unsupported content type "${type || '(none)'}": send ${IMAGE_MIME_TYPES.join(', ')}`, { connection: 'close' });
+        throw new HttpError(
+          415,
+          `unsupported content type "${type || '(none)'}": send ${IMAGE_MIME_TYPES.join(', ')}`,
+          { connection: 'close' },
+        );
       }
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > limit) {
@@ -339,7 +375,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (format !== 'json' && format !== 'png') throw new HttpError(400, `unknown format "${format}": json or png`);
       if (Number.isFinite(declared) && budget.held() + declared > maxBufferedBytes) {
         req.resume();
-        throw new HttpError(503, `busy: uploads hold ${budget.held()} bytes of the ${maxBufferedBytes}-byte budget; retry in a second`, { 'retry-after': '1' }); // drained, as below
+        throw new HttpError(
+          503,
+          `busy: uploads hold ${budget.held()} bytes of the ${maxBufferedBytes}-byte budget; retry in a second`,
+          { 'retry-after': '1' },
+        ); // drained, as below
       }
       const body = await readBody(req, limit, budget, maxBufferedBytes);
       // The idle timeout is for sockets where no bytes move; none move while the prediction waits and
@@ -349,9 +389,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         if (body.length === 0) throw new HttpError(400, 'empty body: send the image bytes');
         const slot = acquire();
         if (!slot) {
-          throw new HttpError(503, `busy: ${inFlight} predictions running and ${waiting.length} waiting (the limits are ${maxConcurrent} and ${maxQueued}); retry in a second`, {
-            'retry-after': '1',
-          });
+          throw new HttpError(
+            503,
+            `busy: ${inFlight} predictions running and ${waiting.length} waiting (the limits are ${maxConcurrent} and ${maxQueued}); retry in a second`,
+            {
+              'retry-after': '1',
+            },
+          );
         }
         await slot;
         try {
@@ -364,7 +408,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           }
           const png = await maskPng(pred.probability, pred.size, pred.width, pred.height);
           if (format === 'png') return sendBytes(req, res, png, 'image/png');
-          return sendJson(res, 200, { width: pred.width, height: pred.height, modelSize: pred.size, mask: png.toString('base64'), foreground: pred.foreground, ms: pred.ms });
+          return sendJson(res, 200, {
+            width: pred.width,
+            height: pred.height,
+            modelSize: pred.size,
+            mask: png.toString('base64'),
+            foreground: pred.foreground,
+            ms: pred.ms,
+          });
         } finally {
           release();
         }
@@ -408,19 +459,26 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   };
 
   // The timeouts are checked every second (Node's default, 30 s, would let a slow request live 90 s).
-  const server = http.createServer({ headersTimeout: limits.timeouts.headers, requestTimeout: limits.timeouts.request, connectionsCheckingInterval: 1000 }, (req, res) => {
-    // Cross-origin isolation: the page may use SharedArrayBuffer, hence onnxruntime-web's wasm threads.
-    for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
-    handle(req, res).catch((e: unknown) => {
-      const err = e instanceof HttpError ? e : new HttpError(500, `internal error: ${(e as Error)?.message ?? e}`);
-      if (err.status >= 500) log(`serve: ${req.method} ${req.url}: ${(e as Error)?.stack ?? e}`);
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      sendJson(res, err.status, { error: err.message, status: err.status }, err.headers);
-    });
-  });
+  const server = http.createServer(
+    {
+      headersTimeout: limits.timeouts.headers,
+      requestTimeout: limits.timeouts.request,
+      connectionsCheckingInterval: 1000,
+    },
+    (req, res) => {
+      // Cross-origin isolation: the page may use SharedArrayBuffer, hence onnxruntime-web's wasm threads.
+      for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
+      handle(req, res).catch((e: unknown) => {
+        const err = e instanceof HttpError ? e : new HttpError(500, `internal error: ${(e as Error)?.message ?? e}`);
+        if (err.status >= 500) log(`serve: ${req.method} ${req.url}: ${(e as Error)?.stack ?? e}`);
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        sendJson(res, err.status, { error: err.message, status: err.status }, err.headers);
+      });
+    },
+  );
   server.timeout = limits.timeouts.idle;
   server.maxConnections = limits.maxConnections;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -430,10 +488,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         err.code === 'HPE_HEADER_OVERFLOW'
           ? [431, 'Request Header Fields Too Large', 'request line and headers over 16 kB']
           : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? [408, 'Request Timeout', `too slow: headers are due within ${limits.timeouts.headers / 1000} s and the whole request within ${limits.timeouts.request / 1000} s`]
+            ? [
+                408,
+                'Request Timeout',
+                `too slow: headers are due within ${limits.timeouts.headers / 1000} s and the whole request within ${limits.timeouts.request / 1000} s`,
+              ]
             : [400, 'Bad Request', `malformed request: ${err.code ?? err.message}`];
       const body = JSON.stringify({ error: why, status });
-      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
     } else socket.destroy();
   });
   await new Promise<void>((ok, fail) => {

@@ -173,7 +173,11 @@ export function areaTerciles(areas: readonly number[]): [number, number] {
 }
 
 /** Each arm's own robustness numbers (descriptive; no test). */
-export function armRobustness(models: readonly ModelResult[], arm: string, bounds: [number, number] | null): ArmRobustness {
+export function armRobustness(
+  models: readonly ModelResult[],
+  arm: string,
+  bounds: [number, number] | null,
+): ArmRobustness {
   const ms = models.filter((m) => m.arm === arm);
   if (ms.length === 0) throw new Error(`armRobustness: no models of ${arm}`);
   const dice = (m: ModelResult) => m.images.map((r) => r.dice);
@@ -185,7 +189,12 @@ export function armRobustness(models: readonly ModelResult[], arm: string, bound
     spread(
       ms
         .filter((m) => m.images.every((r) => r.difficulty !== undefined))
-        .map((m) => spearman(m.images.map((r) => r.difficulty!), m.images.map(y))),
+        .map((m) =>
+          spearman(
+            m.images.map((r) => r.difficulty!),
+            m.images.map(y),
+          ),
+        ),
     );
   return {
     arm,
@@ -196,7 +205,11 @@ export function armRobustness(models: readonly ModelResult[], arm: string, bound
     p5: mean(ms.map((m) => quantile(dice(m), 0.05))),
     byAreaTercile:
       withArea && bounds
-        ? { small: tercile(-Infinity, bounds[0]), medium: tercile(bounds[0], bounds[1]), large: tercile(bounds[1], Infinity) }
+        ? {
+            small: tercile(-Infinity, bounds[0]),
+            medium: tercile(bounds[0], bounds[1]),
+            large: tercile(bounds[1], Infinity),
+          }
         : null,
     difficultyVsDice: rho((r) => r.dice),
     difficultyVsArea: withArea ? rho((r) => r.area!) : null,

@@ -67,7 +67,10 @@ export function getConfig(name: string): StudyConfig {
 
 /** Parse a --configs list; every name must be known, no duplicates. */
 export function parseConfigList(list: string): StudyConfig[] {
-  const names = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (names.length === 0) throw new Error('--configs is empty');
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new Error(`--configs names "${dup}" twice`);
@@ -77,7 +80,8 @@ export function parseConfigList(list: string): StudyConfig[] {
 /** The train.ts flags of a configuration; `polydice1-fixed` needs the chosen ε. */
 export function configFlags(config: StudyConfig, fixedEps?: number): string[] {
   if (config.name === 'polydice1-fixed') {
-    if (fixedEps === undefined) throw new Error('polydice1-fixed needs its ε₁ (chosen on validation folds with chooseFixedEps)');
+    if (fixedEps === undefined)
+      throw new Error('polydice1-fixed needs its ε₁ (chosen on validation folds with chooseFixedEps)');
     if (!(fixedEps > -0.5)) throw new Error(`ε₁ must be greater than -0.5, got ${fixedEps}`);
     return [...config.flags, '--eps', String(fixedEps)];
   }
@@ -133,19 +137,26 @@ export interface EpsChoice {
  * Ties (equal means) go to the ε closest to 0 (PolyDice-1 closest to Dice), then to the smaller ε.
  * Every candidate must have the same number of folds (≥ 1).
  */
-export function chooseFixedEps(candidates: readonly number[], valDiceByEps: ReadonlyMap<number, readonly number[]>): EpsChoice {
+export function chooseFixedEps(
+  candidates: readonly number[],
+  valDiceByEps: ReadonlyMap<number, readonly number[]>,
+): EpsChoice {
   if (candidates.length === 0) throw new Error('chooseFixedEps: no candidate ε');
   const rows = candidates.map((eps) => {
     const v = valDiceByEps.get(eps);
     if (!v || v.length === 0) throw new Error(`chooseFixedEps: no validation Dice for ε = ${eps}`);
-    if (v.some((x) => !Number.isFinite(x))) throw new Error(`chooseFixedEps: non-finite validation Dice for ε = ${eps}`);
+    if (v.some((x) => !Number.isFinite(x)))
+      throw new Error(`chooseFixedEps: non-finite validation Dice for ε = ${eps}`);
     return { eps, meanValDice: v.reduce((a, b) => a + b, 0) / v.length, folds: v.length };
   });
-  if (rows.some((r) => r.folds !== rows[0]!.folds)) throw new Error('chooseFixedEps: candidates have different numbers of folds');
-  const sorted = [...rows].sort((a, b) => b.meanValDice - a.meanValDice || Math.abs(a.eps) - Math.abs(b.eps) || a.eps - b.eps);
+  if (rows.some((r) => r.folds !== rows[0]!.folds))
+    throw new Error('chooseFixedEps: candidates have different numbers of folds');
+  const sorted = [...rows].sort(
+    (a, b) => b.meanValDice - a.meanValDice || Math.abs(a.eps) - Math.abs(b.eps) || a.eps - b.eps,
+  );
   return {
     eps: sorted[0]!.eps,
     meanValDice: rows,
-    rule: 'highest mean over folds of the validation Dice at each fold\'s lowest-validation-loss epoch; ties → ε closest to 0',
+    rule: "highest mean over folds of the validation Dice at each fold's lowest-validation-loss epoch; ties → ε closest to 0",
   };
 }

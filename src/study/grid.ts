@@ -18,7 +18,15 @@ import type { TrajectoryPhase } from '../uncertainty/trajectory.js';
 export type Split = 'sequence' | 'random';
 
 /** The arms compared in the results (the grid runs only serve to choose ε*). */
-export const V2_ARMS = ['dice', 'bce', 'polydice1-fixed', 'adaptive-up', 'adaptive-down', 'shuffled-up', 'mean-up'] as const;
+export const V2_ARMS = [
+  'dice',
+  'bce',
+  'polydice1-fixed',
+  'adaptive-up',
+  'adaptive-down',
+  'shuffled-up',
+  'mean-up',
+] as const;
 export type V2Arm = (typeof V2_ARMS)[number];
 
 export interface GridSettings {
@@ -63,7 +71,14 @@ const num = (x: number): string => String(x);
 
 export const epsGridFolder = (eps: number): string => join('eps-grid', `eps-${num(eps)}`);
 
-function runs(s: GridSettings, stage: GridRun['stage'], split: Split, folder: string, seeds: readonly number[], flags: readonly string[]): GridRun[] {
+function runs(
+  s: GridSettings,
+  stage: GridRun['stage'],
+  split: Split,
+  folder: string,
+  seeds: readonly number[],
+  flags: readonly string[],
+): GridRun[] {
   return seeds.flatMap((seed) =>
     Array.from({ length: s.folds }, (_, fold) => ({
       stage,
@@ -83,8 +98,15 @@ export const epsFlags = (eps: number): string[] => ['--loss', 'polydice1', '--ep
 export function adaptiveFlags(s: GridSettings, epsStar: number, direction: 'up' | 'down', shuffle: boolean): string[] {
   const [lo, hi] = adaptiveRange(epsStar, s.halfWidth);
   return [
-    '--loss', 'polydice1', '--adaptive', '--eps-map', `linear:${num(lo)},${num(hi)}:${direction}`,
-    '--mc-every', String(s.mcEvery), '--eps-warmup', String(s.mcEvery),
+    '--loss',
+    'polydice1',
+    '--adaptive',
+    '--eps-map',
+    `linear:${num(lo)},${num(hi)}:${direction}`,
+    '--mc-every',
+    String(s.mcEvery),
+    '--eps-warmup',
+    String(s.mcEvery),
     ...(shuffle ? ['--eps-shuffle'] : []),
   ];
 }
@@ -126,7 +148,14 @@ export function stage3(s: GridSettings, meanEps: (adaptiveUp: GridRun) => number
 }
 
 /** The run of arm `arm` for (split, seed, fold): polydice1-fixed of a grid seed is the grid's ε* run. */
-export function armRunDir(s: GridSettings, split: Split, arm: V2Arm, seed: number, fold: number, epsStar: number): string {
+export function armRunDir(
+  s: GridSettings,
+  split: Split,
+  arm: V2Arm,
+  seed: number,
+  fold: number,
+  epsStar: number,
+): string {
   const folder = arm === 'polydice1-fixed' && s.gridSeeds.includes(seed) ? epsGridFolder(epsStar) : arm;
   return join(s.out, split, folder, `seed-${seed}`, `run-${fold}`);
 }

@@ -27,7 +27,9 @@ export function readRunTiming(runDir: string, fold: number): RunTiming {
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as { seconds: number });
   const wallFile = join(runDir, 'wall-time.json');
-  const wall = existsSync(wallFile) ? (JSON.parse(readFileSync(wallFile, 'utf8')) as { seconds: number }).seconds : null;
+  const wall = existsSync(wallFile)
+    ? (JSON.parse(readFileSync(wallFile, 'utf8')) as { seconds: number }).seconds
+    : null;
   return { fold, epochs: epochs.length, epochSeconds: epochs.reduce((a, e) => a + e.seconds, 0), wallSeconds: wall };
 }
 
@@ -65,9 +67,16 @@ export interface DifficultyVsDice {
 
 /** Null when the runs recorded no test-image difficulty (MC phases off). */
 export function difficultyVsDice(config: string, folds: readonly FoldMetrics[]): DifficultyVsDice | null {
-  const withD = folds.map((f) => ({ fold: f.fold, rows: f.images.filter((r) => typeof r.difficulty === 'number' && Number.isFinite(r.difficulty)) }));
+  const withD = folds.map((f) => ({
+    fold: f.fold,
+    rows: f.images.filter((r) => typeof r.difficulty === 'number' && Number.isFinite(r.difficulty)),
+  }));
   if (withD.every((f) => f.rows.length === 0)) return null;
-  const rho = (rows: FoldMetrics['images']) => spearman(rows.map((r) => r.difficulty!), rows.map((r) => r.dice));
+  const rho = (rows: FoldMetrics['images']) =>
+    spearman(
+      rows.map((r) => r.difficulty!),
+      rows.map((r) => r.dice),
+    );
   const all = withD.flatMap((f) => f.rows);
   return {
     config,
@@ -88,7 +97,8 @@ const CONFIG_COLORS = { mean: '#08306b', hard25: '#d6604d', hard10: '#b2182b', p
 /** Test Dice per configuration: mean ± std over folds, and the robustness measures over pooled images. */
 export function diceFigure(split: string, r: StudyResults): string {
   const cats = r.summaries.map((s) => s.config);
-  const at = (f: (s: StudyResults['summaries'][number]) => number | null) => r.summaries.map((s, i) => [i, f(s) ?? Number.NaN] as const);
+  const at = (f: (s: StudyResults['summaries'][number]) => number | null) =>
+    r.summaries.map((s, i) => [i, f(s) ?? Number.NaN] as const);
   return lineChart({
     title: `Test Dice per configuration (${split} split)`,
     xLabel: 'configuration',
@@ -96,9 +106,26 @@ export function diceFigure(split: string, r: StudyResults): string {
     xCategories: cats,
     width: 900,
     series: [
-      { label: 'mean over folds ± std', color: CONFIG_COLORS.mean, markersOnly: true, width: 3, points: at((s) => s.perFold.dice.mean), errors: r.summaries.map((s) => s.perFold.dice.std) },
-      { label: 'hardest 25% (by dice)', color: CONFIG_COLORS.hard25, markersOnly: true, points: at((s) => s.hardest25) },
-      { label: 'hardest 10% (by dice)', color: CONFIG_COLORS.hard10, markersOnly: true, points: at((s) => s.hardest10) },
+      {
+        label: 'mean over folds ± std',
+        color: CONFIG_COLORS.mean,
+        markersOnly: true,
+        width: 3,
+        points: at((s) => s.perFold.dice.mean),
+        errors: r.summaries.map((s) => s.perFold.dice.std),
+      },
+      {
+        label: 'hardest 25% (by dice)',
+        color: CONFIG_COLORS.hard25,
+        markersOnly: true,
+        points: at((s) => s.hardest25),
+      },
+      {
+        label: 'hardest 10% (by dice)',
+        color: CONFIG_COLORS.hard10,
+        markersOnly: true,
+        points: at((s) => s.hardest10),
+      },
       { label: '5th percentile', color: CONFIG_COLORS.p5, markersOnly: true, points: at((s) => s.diceP5) },
     ],
   });
@@ -106,29 +133,54 @@ export function diceFigure(split: string, r: StudyResults): string {
 
 /** Scatter of the final model's test-image difficulty against test Dice (all folds of one configuration). */
 export function difficultyDiceFigure(split: string, config: string, folds: readonly FoldMetrics[]): string {
-  const rows = folds.flatMap((f) => f.images).filter((r) => typeof r.difficulty === 'number' && Number.isFinite(r.difficulty));
+  const rows = folds
+    .flatMap((f) => f.images)
+    .filter((r) => typeof r.difficulty === 'number' && Number.isFinite(r.difficulty));
   return lineChart({
     title: `Test images: difficulty vs Dice (${config}, ${split}, all folds)`,
     xLabel: 'difficulty (mean pixel variance, final model)',
     yLabel: 'test Dice',
     yDomain: [0, 1],
-    series: [{ label: 'one test image', color: '#4393c3', markersOnly: true, width: 1, points: rows.map((r) => [r.difficulty!, r.dice] as const) }],
+    series: [
+      {
+        label: 'one test image',
+        color: '#4393c3',
+        markersOnly: true,
+        width: 1,
+        points: rows.map((r) => [r.difficulty!, r.dice] as const),
+      },
+    ],
   });
 }
 
 /** Trajectory table and figures of `config`'s fold `fold` (run folder `runDir`). */
-export function trajectoryReport(split: string, config: string, runDir: string, fold: number): { report: TrajectoryReport; figures: Figure[] } {
+export function trajectoryReport(
+  split: string,
+  config: string,
+  runDir: string,
+  fold: number,
+): { report: TrajectoryReport; figures: Figure[] } {
   const phases = readTrajectory(join(runDir, `fold-${fold}`));
   const label = `${split}-${config}-fold-${fold}`;
-  return { report: { config, fold, phases: summarizePhases(phases) }, figures: sectionFigures({ label, file: join(runDir, `fold-${fold}`), phases }) };
+  return {
+    report: { config, fold, phases: summarizePhases(phases) },
+    figures: sectionFigures({ label, file: join(runDir, `fold-${fold}`), phases }),
+  };
 }
 
 const f3 = (v: number | null): string => (v === null || !Number.isFinite(v) ? '–' : v.toFixed(3));
-const secs = (v: number | null): string => (v === null ? '–' : v >= 120 ? `${(v / 60).toFixed(1)} min` : `${v.toFixed(1)} s`);
+const secs = (v: number | null): string =>
+  v === null ? '–' : v >= 120 ? `${(v / 60).toFixed(1)} min` : `${v.toFixed(1)} s`;
 
 export function timingMarkdown(rows: readonly TimingSummary[]): string {
-  const out = ['| config | runs | wall time per run | seconds per epoch | wall time, all runs |', '| --- | --: | --: | --: | --: |'];
-  for (const t of rows) out.push(`| ${t.config} | ${t.runs} | ${secs(t.wallSecondsPerRun)} | ${t.secondsPerEpoch.toFixed(2)} | ${secs(t.wallSecondsTotal)} |`);
+  const out = [
+    '| config | runs | wall time per run | seconds per epoch | wall time, all runs |',
+    '| --- | --: | --: | --: | --: |',
+  ];
+  for (const t of rows)
+    out.push(
+      `| ${t.config} | ${t.runs} | ${secs(t.wallSecondsPerRun)} | ${t.secondsPerEpoch.toFixed(2)} | ${secs(t.wallSecondsTotal)} |`,
+    );
   return `${out.join('\n')}\n`;
 }
 
@@ -140,7 +192,10 @@ export function trajectoryMarkdown(t: TrajectoryReport): string {
     '| --: | --: | --: | --: | --: | --: | --: | --: | --: |',
   ];
   const g = (v: number): string => (Number.isFinite(v) ? v.toExponential(3) : '–');
-  for (const p of t.phases) out.push(`| ${p.phase} | ${p.epoch} | ${p.images} | ${g(p.q1)} | ${g(p.median)} | ${g(p.q3)} | ${f3(p.meanEps)} | ${f3(p.meanDice)} | ${f3(p.spearman)} |`);
+  for (const p of t.phases)
+    out.push(
+      `| ${p.phase} | ${p.epoch} | ${p.images} | ${g(p.q1)} | ${g(p.median)} | ${g(p.q3)} | ${f3(p.meanEps)} | ${f3(p.meanDice)} | ${f3(p.spearman)} |`,
+    );
   return `${out.join('\n')}\n`;
 }
 
@@ -151,6 +206,9 @@ export function difficultyVsDiceMarkdown(rows: readonly DifficultyVsDice[]): str
     '| config | per fold ρ | pooled ρ (images) |',
     '| --- | --- | --: |',
   ];
-  for (const d of rows) out.push(`| ${d.config} | ${d.perFold.map((f) => f3(f.spearman)).join(', ')} | ${f3(d.pooled.spearman)} (${d.pooled.images}) |`);
+  for (const d of rows)
+    out.push(
+      `| ${d.config} | ${d.perFold.map((f) => f3(f.spearman)).join(', ')} | ${f3(d.pooled.spearman)} (${d.pooled.images}) |`,
+    );
   return `${out.join('\n')}\n`;
 }

@@ -70,15 +70,24 @@ function pooledImages(folds: readonly FoldMetrics[], config: string): Map<string
   return map;
 }
 
-function paired(a: Map<string, ImageRow>, b: Map<string, ImageRow>, aName: string, bName: string): { x: number[]; y: number[] } {
+function paired(
+  a: Map<string, ImageRow>,
+  b: Map<string, ImageRow>,
+  aName: string,
+  bName: string,
+): { x: number[]; y: number[] } {
   const names = [...a.keys()].sort();
   const missing = names.filter((n) => !b.has(n)).concat([...b.keys()].filter((n) => !a.has(n)));
-  if (missing.length) throw new Error(`${aName} and ${bName} have different test images (e.g. "${missing[0]}"): runs are not paired`);
+  if (missing.length)
+    throw new Error(`${aName} and ${bName} have different test images (e.g. "${missing[0]}"): runs are not paired`);
   return { x: names.map((n) => a.get(n)!.dice), y: names.map((n) => b.get(n)!.dice) };
 }
 
 /** Results of a study: `runs` maps configuration name → its folds' metrics. */
-export function computeResults(runs: ReadonlyMap<string, readonly FoldMetrics[]>, options: ResultsOptions = {}): StudyResults {
+export function computeResults(
+  runs: ReadonlyMap<string, readonly FoldMetrics[]>,
+  options: ResultsOptions = {},
+): StudyResults {
   const baseline = options.baseline ?? 'dice';
   const compare = options.compare ?? ((c: string) => c.startsWith('adaptive'));
   const references = options.references ?? ['dice', 'polydice1-fixed'];
@@ -110,7 +119,10 @@ export function computeResults(runs: ReadonlyMap<string, readonly FoldMetrics[]>
       config,
       folds: folds.length,
       images: rows.length,
-      perFold: Object.fromEntries(METRICS.map((m) => [m, meanStd(folds.map((f) => f.mean[m]))])) as Record<MetricName, MeanStd>,
+      perFold: Object.fromEntries(METRICS.map((m) => [m, meanStd(folds.map((f) => f.mean[m]))])) as Record<
+        MetricName,
+        MeanStd
+      >,
       pooled: Object.fromEntries(METRICS.map((m) => [m, mean(rows.map((r) => r[m]))])) as Record<MetricName, number>,
       hardest10,
       hardest25,
@@ -131,10 +143,22 @@ export function computeResults(runs: ReadonlyMap<string, readonly FoldMetrics[]>
         continue;
       }
       const { x, y } = paired(images.get(config)!, images.get(against)!, config, against);
-      comparisons.push({ config, against, metric: 'dice', meanDifference: mean(x.map((v, i) => v - y[i]!)), test: wilcoxonSignedRank(x, y) });
+      comparisons.push({
+        config,
+        against,
+        metric: 'dice',
+        meanDifference: mean(x.map((v, i) => v - y[i]!)),
+        test: wilcoxonSignedRank(x, y),
+      });
     }
   }
-  return { baseline, hardness: `hardest images ranked by ${baseline}'s per-image test Dice`, summaries, comparisons, notes };
+  return {
+    baseline,
+    hardness: `hardest images ranked by ${baseline}'s per-image test Dice`,
+    summaries,
+    comparisons,
+    notes,
+  };
 }
 
 const f3 = (v: number | null): string => (v === null ? '–' : v.toFixed(3));
@@ -144,19 +168,40 @@ const pFmt = (p: number): string => (p < 1e-4 ? p.toExponential(1) : p.toPrecisi
 /** Markdown tables of one split's results. */
 export function resultsMarkdown(r: StudyResults, title = 'Results'): string {
   const out: string[] = [`## ${title}`, ''];
-  out.push('Per configuration, mean ± standard deviation (n − 1) over folds of each fold\'s mean test metric:', '');
+  out.push("Per configuration, mean ± standard deviation (n − 1) over folds of each fold's mean test metric:", '');
   out.push('| config | folds | mDice | mIoU | precision | recall |', '| --- | --: | --: | --: | --: | --: |');
-  for (const s of r.summaries) out.push(`| ${s.config} | ${s.folds} | ${pm(s.perFold.dice)} | ${pm(s.perFold.iou)} | ${pm(s.perFold.precision)} | ${pm(s.perFold.recall)} |`);
-  out.push('', `Over all test images (pooled over folds) and robustness (${r.hardness}; 5th percentile with linear interpolation):`, '');
-  out.push('| config | images | Dice | IoU | precision | recall | Dice, hardest 10% | Dice, hardest 25% | Dice, 5th percentile |', '| --- | --: | --: | --: | --: | --: | --: | --: | --: |');
   for (const s of r.summaries)
-    out.push(`| ${s.config} | ${s.images} | ${f3(s.pooled.dice)} | ${f3(s.pooled.iou)} | ${f3(s.pooled.precision)} | ${f3(s.pooled.recall)} | ${f3(s.hardest10)} | ${f3(s.hardest25)} | ${f3(s.diceP5)} |`);
+    out.push(
+      `| ${s.config} | ${s.folds} | ${pm(s.perFold.dice)} | ${pm(s.perFold.iou)} | ${pm(s.perFold.precision)} | ${pm(s.perFold.recall)} |`,
+    );
+  out.push(
+    '',
+    `Over all test images (pooled over folds) and robustness (${r.hardness}; 5th percentile with linear interpolation):`,
+    '',
+  );
+  out.push(
+    '| config | images | Dice | IoU | precision | recall | Dice, hardest 10% | Dice, hardest 25% | Dice, 5th percentile |',
+    '| --- | --: | --: | --: | --: | --: | --: | --: | --: |',
+  );
+  for (const s of r.summaries)
+    out.push(
+      `| ${s.config} | ${s.images} | ${f3(s.pooled.dice)} | ${f3(s.pooled.iou)} | ${f3(s.pooled.precision)} | ${f3(s.pooled.recall)} | ${f3(s.hardest10)} | ${f3(s.hardest25)} | ${f3(s.diceP5)} |`,
+    );
   if (r.comparisons.length) {
-    out.push('', 'Paired per-image test Dice, Wilcoxon signed-rank test (two-sided; zero differences dropped; exact for n ≤ 25, else normal approximation with tie and continuity correction). r = Z/√n; rank-biserial = (W+ − W−)/(W+ + W−); positive = the first config is better:', '');
-    out.push('| config | vs | n | mean ΔDice | median ΔDice | W+ | W− | p | method | r | rank-biserial |', '| --- | --- | --: | --: | --: | --: | --: | --: | --- | --: | --: |');
+    out.push(
+      '',
+      'Paired per-image test Dice, Wilcoxon signed-rank test (two-sided; zero differences dropped; exact for n ≤ 25, else normal approximation with tie and continuity correction). r = Z/√n; rank-biserial = (W+ − W−)/(W+ + W−); positive = the first config is better:',
+      '',
+    );
+    out.push(
+      '| config | vs | n | mean ΔDice | median ΔDice | W+ | W− | p | method | r | rank-biserial |',
+      '| --- | --- | --: | --: | --: | --: | --: | --: | --- | --: | --: |',
+    );
     for (const c of r.comparisons) {
       const t = c.test;
-      out.push(`| ${c.config} | ${c.against} | ${t.n} | ${c.meanDifference.toFixed(4)} | ${t.medianDifference.toFixed(4)} | ${t.wPlus} | ${t.wMinus} | ${pFmt(t.p)} | ${t.method} | ${t.r.toFixed(3)} | ${t.rankBiserial.toFixed(3)} |`);
+      out.push(
+        `| ${c.config} | ${c.against} | ${t.n} | ${c.meanDifference.toFixed(4)} | ${t.medianDifference.toFixed(4)} | ${t.wPlus} | ${t.wMinus} | ${pFmt(t.p)} | ${t.method} | ${t.r.toFixed(3)} | ${t.rankBiserial.toFixed(3)} |`,
+      );
     }
   }
   if (r.notes.length) out.push('', ...r.notes.map((n) => `- ${n}`));

@@ -95,13 +95,25 @@ export function splitResults(
   return { split, epsStar, models: models.length, arms, comparisons: adjustFamily(family) };
 }
 
-const f3 = (x: number | null | undefined): string => (x === null || x === undefined || Number.isNaN(x) ? '–' : x.toFixed(3));
+const f3 = (x: number | null | undefined): string =>
+  x === null || x === undefined || Number.isNaN(x) ? '–' : x.toFixed(3);
 const pFmt = (p: number): string => (p < 0.001 ? p.toExponential(1) : p.toFixed(3));
 
 /** The split's tables: ε* choice, the arms, the family of comparisons. */
 export function splitMarkdown(r: SplitResultsV2): string {
   const arms = markdownTable(
-    ['arm', 'models', 'mean Dice', 'worst 10%', 'worst 25%', 'p5', 'small / medium / large polyps', 'ρ(difficulty, Dice)', 'ρ(difficulty, area)', 'training Dice'],
+    [
+      'arm',
+      'models',
+      'mean Dice',
+      'worst 10%',
+      'worst 25%',
+      'p5',
+      'small / medium / large polyps',
+      'ρ(difficulty, Dice)',
+      'ρ(difficulty, area)',
+      'training Dice',
+    ],
     r.arms.map((a) => [
       a.arm,
       String(a.models),
@@ -109,9 +121,15 @@ export function splitMarkdown(r: SplitResultsV2): string {
       f3(a.worst10),
       f3(a.worst25),
       f3(a.p5),
-      a.byAreaTercile ? `${f3(a.byAreaTercile.small)} / ${f3(a.byAreaTercile.medium)} / ${f3(a.byAreaTercile.large)}` : '–',
-      a.difficultyVsDice ? `${f3(a.difficultyVsDice.mean)} (${f3(a.difficultyVsDice.min)} to ${f3(a.difficultyVsDice.max)})` : '–',
-      a.difficultyVsArea ? `${f3(a.difficultyVsArea.mean)} (${f3(a.difficultyVsArea.min)} to ${f3(a.difficultyVsArea.max)})` : '–',
+      a.byAreaTercile
+        ? `${f3(a.byAreaTercile.small)} / ${f3(a.byAreaTercile.medium)} / ${f3(a.byAreaTercile.large)}`
+        : '–',
+      a.difficultyVsDice
+        ? `${f3(a.difficultyVsDice.mean)} (${f3(a.difficultyVsDice.min)} to ${f3(a.difficultyVsDice.max)})`
+        : '–',
+      a.difficultyVsArea
+        ? `${f3(a.difficultyVsArea.mean)} (${f3(a.difficultyVsArea.min)} to ${f3(a.difficultyVsArea.max)})`
+        : '–',
       f3(a.trainDice),
     ]),
   );
@@ -141,4 +159,3 @@ export function splitMarkdown(r: SplitResultsV2): string {
     '',
   ].join('\n');
 }
-

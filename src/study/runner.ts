@@ -130,7 +130,9 @@ export async function runAll(runs: readonly TrainRun[], workers: number): Promis
   process.off('SIGINT', stop);
   process.off('SIGTERM', stop);
   if (stopped) {
-    throw new Error('interrupted: finished runs are kept, interrupted ones resume from their last checkpoint on the next call');
+    throw new Error(
+      'interrupted: finished runs are kept, interrupted ones resume from their last checkpoint on the next call',
+    );
   }
   return failures;
 }

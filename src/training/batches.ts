@@ -26,4 +26,3 @@ export function toBatch(samples: readonly Sample[], eps: readonly number[], size
   });
   return { image, target, eps: Float32Array.from(eps), dims: [samples.length, 3, size, size] };
 }
-

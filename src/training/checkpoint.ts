@@ -20,7 +20,12 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { type FileOps, NODE_FS, syncDir, writeFileAtomic } from '../common/files.js';
 import type { ParamSlot } from '../graphBuilder/graph.js';
-import { decodeSafetensors, encodeSafetensors, type NamedSafetensorsTensor, type SafetensorsTensor } from './safetensors.js';
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type NamedSafetensorsTensor,
+  type SafetensorsTensor,
+} from './safetensors.js';
 
 export const CHECKPOINT_FORMAT = 'polyseg-checkpoint';
 export const CHECKPOINT_VERSION = 2;
@@ -76,9 +81,17 @@ export interface LoadedCheckpoint extends CheckpointState {
 }
 
 /** Cut a flat vector back into named weights (views into `params`, not copies). */
-export function splitParams(params: Float32Array, layout: readonly ParamLayoutEntry[]): Map<string, { shape: readonly number[]; data: Float32Array }> {
+export function splitParams(
+  params: Float32Array,
+  layout: readonly ParamLayoutEntry[],
+): Map<string, { shape: readonly number[]; data: Float32Array }> {
   checkLayout(layout, params.length, 'parameter layout');
-  return new Map(layout.map((e) => [e.name, { shape: e.shape, data: params.subarray(e.offset, e.offset + e.shape.reduce((a, b) => a * b, 1)) }]));
+  return new Map(
+    layout.map((e) => [
+      e.name,
+      { shape: e.shape, data: params.subarray(e.offset, e.offset + e.shape.reduce((a, b) => a * b, 1)) },
+    ]),
+  );
 }
 
 /** Throws `${label}: ...` unless `layout` covers [0, count) exactly with unique names and valid shapes. */
@@ -96,15 +109,20 @@ function checkLayout(layout: unknown, count: number, label: string): asserts lay
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new Error(`${where} ("${name}"): invalid shape ${JSON.stringify(shape)}`);
     }
-    if (!Number.isSafeInteger(offset) || (offset as number) < 0) throw new Error(`${where} ("${name}"): invalid offset ${JSON.stringify(offset)}`);
+    if (!Number.isSafeInteger(offset) || (offset as number) < 0)
+      throw new Error(`${where} ("${name}"): invalid offset ${JSON.stringify(offset)}`);
     const begin = offset as number;
     spans.push({ name, begin, end: begin + (shape as number[]).reduce((a: number, b: number) => a * b, 1) });
   });
   spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let covered = 0;
   for (const s of spans) {
-    if (s.begin < covered) throw new Error(`${label}: layout entry "${s.name}" at offset ${s.begin} overlaps the previous entry (which ends at ${covered})`);
-    if (s.begin > covered) throw new Error(`${label}: layout leaves parameters ${covered}..${s.begin} unnamed (before "${s.name}")`);
+    if (s.begin < covered)
+      throw new Error(
+        `${label}: layout entry "${s.name}" at offset ${s.begin} overlaps the previous entry (which ends at ${covered})`,
+      );
+    if (s.begin > covered)
+      throw new Error(`${label}: layout leaves parameters ${covered}..${s.begin} unnamed (before "${s.name}")`);
     covered = s.end;
   }
   if (covered !== count) throw new Error(`${label}: layout covers ${covered} values but there are ${count} parameters`);
@@ -127,7 +145,8 @@ function checkJson(value: unknown, path: string, stack = new Set<object>()): voi
     });
   } else {
     const proto = Object.getPrototypeOf(value) as unknown;
-    if (proto !== Object.prototype && proto !== null) throw new Error(`${path} is a ${value.constructor?.name ?? 'non-plain object'}, not a plain JSON object`);
+    if (proto !== Object.prototype && proto !== null)
+      throw new Error(`${path} is a ${value.constructor?.name ?? 'non-plain object'}, not a plain JSON object`);
     for (const [k, v] of Object.entries(value)) if (v !== undefined) checkJson(v, `${path}.${k}`, stack);
   }
   stack.delete(value);
@@ -157,20 +176,29 @@ function toolVersions(): CheckpointManifest['versions'] {
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
-
 /**
  * Save a checkpoint into `dir` (created if needed; an existing checkpoint there is replaced).
  * Returns the manifest written. `now` fixes createdAt (for reproducible output in tests).
  */
-export function saveCheckpoint(dir: string, ckpt: CheckpointState, options: { now?: Date; fs?: FileOps } = {}): CheckpointManifest {
+export function saveCheckpoint(
+  dir: string,
+  ckpt: CheckpointState,
+  options: { now?: Date; fs?: FileOps } = {},
+): CheckpointManifest {
   const fs = options.fs ?? NODE_FS;
   const label = `checkpoint ${dir}`;
-  for (const [k, v] of [['step', ckpt.step], ['epoch', ckpt.epoch]] as const) {
+  for (const [k, v] of [
+    ['step', ckpt.step],
+    ['epoch', ckpt.epoch],
+  ] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${label}: ${k} must be a non-negative integer, got ${v}`);
   }
   if (!(ckpt.params instanceof Float32Array)) throw new Error(`${label}: params must be a Float32Array`);
   const P = ckpt.params.length;
-  for (const [k, a] of [['adam.m', ckpt.adam.m], ['adam.v', ckpt.adam.v]] as const) {
+  for (const [k, a] of [
+    ['adam.m', ckpt.adam.m],
+    ['adam.v', ckpt.adam.v],
+  ] as const) {
     if (!(a instanceof Float32Array)) throw new Error(`${label}: ${k} must be a Float32Array`);
     if (a.length !== P) throw new Error(`${label}: ${k} has ${a.length} values but params has ${P}`);
   }
@@ -181,7 +209,8 @@ export function saveCheckpoint(dir: string, ckpt: CheckpointState, options: { no
   checkJson(ckpt.rng, 'rng');
   const extra = Object.entries(ckpt.extra ?? {});
   for (const [name] of extra) {
-    if ((RESERVED_TENSORS as readonly string[]).includes(name)) throw new Error(`${label}: extra tensor "${name}" uses a reserved name`);
+    if ((RESERVED_TENSORS as readonly string[]).includes(name))
+      throw new Error(`${label}: extra tensor "${name}" uses a reserved name`);
   }
 
   const tensors: NamedSafetensorsTensor[] = [
@@ -190,7 +219,11 @@ export function saveCheckpoint(dir: string, ckpt: CheckpointState, options: { no
     { name: 'adam.v', dtype: 'F32', shape: [P], data: ckpt.adam.v },
     ...extra.map(([name, t]) => ({ name, ...t }) as NamedSafetensorsTensor),
   ];
-  const bytes = encodeSafetensors(tensors, { format: CHECKPOINT_FORMAT, version: String(CHECKPOINT_VERSION), step: String(ckpt.step) });
+  const bytes = encodeSafetensors(tensors, {
+    format: CHECKPOINT_FORMAT,
+    version: String(CHECKPOINT_VERSION),
+    step: String(ckpt.step),
+  });
 
   const manifest: CheckpointManifest = {
     format: CHECKPOINT_FORMAT,
@@ -213,7 +246,8 @@ export function saveCheckpoint(dir: string, ckpt: CheckpointState, options: { no
   syncDir(dir, fs);
   // Committed: older generations and leftovers of interrupted saves can go.
   for (const f of fs.readdirSync(dir)) {
-    if (f !== manifest.tensors.file && (TENSORS_FILE_PATTERN.test(f) || f.includes('.tmp-'))) fs.rmSync(join(dir, f), { force: true });
+    if (f !== manifest.tensors.file && (TENSORS_FILE_PATTERN.test(f) || f.includes('.tmp-')))
+      fs.rmSync(join(dir, f), { force: true });
   }
   return manifest;
 }
@@ -234,21 +268,35 @@ function checkManifest(m: unknown, file: string): asserts m is CheckpointManifes
   if (typeof m !== 'object' || m === null || Array.isArray(m)) fail('must be a JSON object');
   const r = m as Record<string, unknown>;
   if (r.format !== CHECKPOINT_FORMAT) fail(`format is ${JSON.stringify(r.format)}, expected "${CHECKPOINT_FORMAT}"`);
-  if (!READABLE_VERSIONS.includes(r.version as number)) fail(`unsupported version ${JSON.stringify(r.version)} (this toolkit reads versions ${READABLE_VERSIONS.join(', ')})`);
+  if (!READABLE_VERSIONS.includes(r.version as number))
+    fail(
+      `unsupported version ${JSON.stringify(r.version)} (this toolkit reads versions ${READABLE_VERSIONS.join(', ')})`,
+    );
   for (const k of ['step', 'epoch', 'paramCount']) {
-    if (!Number.isSafeInteger(r[k]) || (r[k] as number) < 0) fail(`${k} must be a non-negative integer, got ${JSON.stringify(r[k])}`);
+    if (!Number.isSafeInteger(r[k]) || (r[k] as number) < 0)
+      fail(`${k} must be a non-negative integer, got ${JSON.stringify(r[k])}`);
   }
   if (typeof r.createdAt !== 'string') fail('createdAt must be a string');
   const v = r.versions as Record<string, unknown> | null;
-  if (typeof v !== 'object' || v === null || !['node', 'onnxruntime', 'toolkit'].every((k) => typeof v[k] === 'string')) {
+  if (
+    typeof v !== 'object' ||
+    v === null ||
+    !['node', 'onnxruntime', 'toolkit'].every((k) => typeof v[k] === 'string')
+  ) {
     fail('versions must be {node, onnxruntime, toolkit} strings');
   }
   const t = r.tensors as Record<string, unknown> | null;
   if (typeof t !== 'object' || t === null) fail('tensors must be {file, bytes, sha256}');
   const expected = r.version === 1 ? `"${LEGACY_TENSORS_FILE}"` : 'checkpoint-<epoch>.safetensors';
-  if (typeof t!.file !== 'string' || !TENSORS_FILE_PATTERN.test(t!.file) || (r.version === 1 && t!.file !== LEGACY_TENSORS_FILE)) fail(`tensors.file is ${JSON.stringify(t!.file)}, expected ${expected}`);
+  if (
+    typeof t!.file !== 'string' ||
+    !TENSORS_FILE_PATTERN.test(t!.file) ||
+    (r.version === 1 && t!.file !== LEGACY_TENSORS_FILE)
+  )
+    fail(`tensors.file is ${JSON.stringify(t!.file)}, expected ${expected}`);
   if (!Number.isSafeInteger(t!.bytes) || (t!.bytes as number) < 0) fail('tensors.bytes must be a non-negative integer');
-  if (typeof t!.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(t!.sha256)) fail('tensors.sha256 must be 64 lowercase hex digits');
+  if (typeof t!.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(t!.sha256))
+    fail('tensors.sha256 must be 64 lowercase hex digits');
   if (!('config' in r)) fail('config is missing');
   if (!('rng' in r)) fail('rng is missing');
   checkLayout(r.layout, r.paramCount as number, file);
@@ -282,8 +330,12 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
   const f32 = (name: string): Float32Array => {
     const t = tensors.get(name);
     if (!t) throw new Error(`${tensorPath}: missing tensor "${name}"`);
-    if (t.dtype !== 'F32' || t.shape.length !== 1) throw new Error(`${tensorPath}: tensor "${name}" must be F32 [P], got ${t.dtype}[${t.shape.join(',')}]`);
-    if (t.data.length !== P) throw new Error(`${tensorPath}: tensor "${name}" has ${t.data.length} values but ${MANIFEST_FILE} says ${P} parameters`);
+    if (t.dtype !== 'F32' || t.shape.length !== 1)
+      throw new Error(`${tensorPath}: tensor "${name}" must be F32 [P], got ${t.dtype}[${t.shape.join(',')}]`);
+    if (t.data.length !== P)
+      throw new Error(
+        `${tensorPath}: tensor "${name}" has ${t.data.length} values but ${MANIFEST_FILE} says ${P} parameters`,
+      );
     return t.data;
   };
   const params = f32('params');

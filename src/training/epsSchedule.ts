@@ -54,7 +54,8 @@ export function fixedEps(eps: number): EpsScheduleFactory {
  * in every epoch, so the validation loss that picks the shipped epoch is measured one way throughout.
  */
 export function withWarmup(inner: EpsScheduleFactory, epochs: number): EpsScheduleFactory {
-  if (!(Number.isInteger(epochs) && epochs >= 0)) throw new Error(`--eps-warmup must be a whole number of epochs ≥ 0, got ${epochs}`);
+  if (!(Number.isInteger(epochs) && epochs >= 0))
+    throw new Error(`--eps-warmup must be a whole number of epochs ≥ 0, got ${epochs}`);
   if (epochs === 0) return inner;
   return (fold) => {
     const schedule = inner(fold);

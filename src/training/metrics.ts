@@ -57,7 +57,8 @@ export function hardestImages(rows: readonly ImageRow[], fraction: number): stri
 }
 
 function checkLengths(what: string, prob: Float32Array, mask: Uint8Array): void {
-  if (prob.length !== mask.length) throw new Error(`${what}: ${prob.length} probabilities for ${mask.length} mask pixels`);
+  if (prob.length !== mask.length)
+    throw new Error(`${what}: ${prob.length} probabilities for ${mask.length} mask pixels`);
 }
 
 export function imageMetrics(prob: Float32Array, mask: Uint8Array, threshold = FOREGROUND_THRESHOLD): ImageMetrics {

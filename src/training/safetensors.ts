@@ -43,7 +43,9 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const elementCount = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 const validShape = (shape: unknown): shape is number[] =>
-  Array.isArray(shape) && shape.every((d) => Number.isSafeInteger(d) && d >= 0) && Number.isSafeInteger(elementCount(shape as number[]));
+  Array.isArray(shape) &&
+  shape.every((d) => Number.isSafeInteger(d) && d >= 0) &&
+  Number.isSafeInteger(elementCount(shape as number[]));
 
 function typedArrayMatches(dtype: SafetensorsDType, data: unknown): boolean {
   switch (dtype) {
@@ -62,8 +64,14 @@ function littleEndianBytes(t: SafetensorsTensor): Uint8Array {
   if (LITTLE_ENDIAN_HOST || t.dtype === 'U8') return view;
   const out = new Uint8Array(view.length);
   const dv = new DataView(out.buffer);
-  if (t.dtype === 'F32') t.data.forEach((x, i) => { dv.setFloat32(i * 4, x, true); });
-  else t.data.forEach((x, i) => { dv.setBigInt64(i * 8, x, true); });
+  if (t.dtype === 'F32')
+    t.data.forEach((x, i) => {
+      dv.setFloat32(i * 4, x, true);
+    });
+  else
+    t.data.forEach((x, i) => {
+      dv.setBigInt64(i * 8, x, true);
+    });
   return out;
 }
 
@@ -80,14 +88,20 @@ function fromLittleEndian(dtype: SafetensorsDType, bytes: Uint8Array): Safetenso
 }
 
 /** Serialize tensors (in the given order) and optional string metadata to safetensors bytes. */
-export function encodeSafetensors(tensors: readonly NamedSafetensorsTensor[], metadata?: Readonly<Record<string, string>>): Uint8Array {
+export function encodeSafetensors(
+  tensors: readonly NamedSafetensorsTensor[],
+  metadata?: Readonly<Record<string, string>>,
+): Uint8Array {
   const entries: string[] = [];
   if (metadata !== undefined && Object.keys(metadata).length > 0) {
     const keys = Object.keys(metadata).sort();
     for (const k of keys) {
-      if (typeof metadata[k] !== 'string') throw new Error(`safetensors metadata "${k}" must be a string, got ${typeof metadata[k]}`);
+      if (typeof metadata[k] !== 'string')
+        throw new Error(`safetensors metadata "${k}" must be a string, got ${typeof metadata[k]}`);
     }
-    entries.push(`${JSON.stringify(METADATA_KEY)}:{${keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(metadata[k])}`).join(',')}}`);
+    entries.push(
+      `${JSON.stringify(METADATA_KEY)}:{${keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(metadata[k])}`).join(',')}}`,
+    );
   }
 
   const seen = new Set<string>();
@@ -95,15 +109,21 @@ export function encodeSafetensors(tensors: readonly NamedSafetensorsTensor[], me
   let offset = 0;
   for (const t of tensors) {
     const where = `safetensors tensor "${t.name}"`;
-    if (typeof t.name !== 'string' || t.name === '') throw new Error('safetensors tensor names must be non-empty strings');
+    if (typeof t.name !== 'string' || t.name === '')
+      throw new Error('safetensors tensor names must be non-empty strings');
     if (t.name === METADATA_KEY) throw new Error(`${where}: the name is reserved for metadata`);
     if (seen.has(t.name)) throw new Error(`${where}: duplicate name`);
     seen.add(t.name);
-    if (!isDType(t.dtype)) throw new Error(`${where}: unknown dtype ${JSON.stringify(t.dtype)} (supported: ${Object.keys(DTYPES).join(', ')})`);
+    if (!isDType(t.dtype))
+      throw new Error(
+        `${where}: unknown dtype ${JSON.stringify(t.dtype)} (supported: ${Object.keys(DTYPES).join(', ')})`,
+      );
     if (!validShape(t.shape)) throw new Error(`${where}: invalid shape ${JSON.stringify(t.shape)}`);
-    if (!typedArrayMatches(t.dtype, t.data)) throw new Error(`${where}: dtype ${t.dtype} needs a ${DTYPES[t.dtype].array}, got ${t.data?.constructor?.name}`);
+    if (!typedArrayMatches(t.dtype, t.data))
+      throw new Error(`${where}: dtype ${t.dtype} needs a ${DTYPES[t.dtype].array}, got ${t.data?.constructor?.name}`);
     const n = elementCount(t.shape);
-    if (t.data.length !== n) throw new Error(`${where}: shape [${t.shape.join(',')}] has ${n} elements but data has ${t.data.length}`);
+    if (t.data.length !== n)
+      throw new Error(`${where}: shape [${t.shape.join(',')}] has ${n} elements but data has ${t.data.length}`);
     const bytes = littleEndianBytes(t);
     const info = `{"dtype":${JSON.stringify(t.dtype)},"shape":[${t.shape.join(',')}],"data_offsets":[${offset},${offset + bytes.length}]}`;
     entries.push(`${JSON.stringify(t.name)}:${info}`);
@@ -136,7 +156,8 @@ export function decodeSafetensors(bytes: Uint8Array, label: string): DecodedSafe
   bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a Node Buffer's subarray/slice would stay a Buffer
   if (bytes.length < 8) fail(`truncated: ${bytes.length} bytes, need at least 8 for the header length`);
   const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (n64 > BigInt(bytes.length - 8)) fail(`header length ${n64} runs past the end of the file (${bytes.length} bytes, so at most ${bytes.length - 8})`);
+  if (n64 > BigInt(bytes.length - 8))
+    fail(`header length ${n64} runs past the end of the file (${bytes.length} bytes, so at most ${bytes.length - 8})`);
   const n = Number(n64);
   if (n > MAX_HEADER_BYTES) fail(`header length ${n} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
 
@@ -159,7 +180,8 @@ export function decodeSafetensors(bytes: Uint8Array, label: string): DecodedSafe
   const infos: { name: string; dtype: SafetensorsDType; shape: number[]; begin: number; end: number }[] = [];
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === METADATA_KEY) {
-      if (typeof info !== 'object' || info === null || Array.isArray(info)) fail(`"${METADATA_KEY}" must be an object of strings`);
+      if (typeof info !== 'object' || info === null || Array.isArray(info))
+        fail(`"${METADATA_KEY}" must be an object of strings`);
       for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
         if (typeof v !== 'string') fail(`"${METADATA_KEY}" value "${k}" must be a string, got ${JSON.stringify(v)}`);
       }
@@ -172,8 +194,10 @@ export function decodeSafetensors(bytes: Uint8Array, label: string): DecodedSafe
     const unexpected = Object.keys(rest);
     if (unexpected.length > 0) fail(`${where}: unexpected field(s) ${unexpected.join(', ')}`);
     if (dtype === undefined) fail(`${where}: missing dtype`);
-    if (!isDType(dtype)) fail(`${where}: unknown dtype ${JSON.stringify(dtype)} (supported: ${Object.keys(DTYPES).join(', ')})`);
-    if (!validShape(shape)) fail(`${where}: invalid shape ${JSON.stringify(shape)} (want an array of non-negative integers)`);
+    if (!isDType(dtype))
+      fail(`${where}: unknown dtype ${JSON.stringify(dtype)} (supported: ${Object.keys(DTYPES).join(', ')})`);
+    if (!validShape(shape))
+      fail(`${where}: invalid shape ${JSON.stringify(shape)} (want an array of non-negative integers)`);
     if (
       !Array.isArray(offsets) ||
       offsets.length !== 2 ||
@@ -185,7 +209,8 @@ export function decodeSafetensors(bytes: Uint8Array, label: string): DecodedSafe
     const [begin, end] = offsets as [number, number];
     const d = dtype as SafetensorsDType;
     const s = shape as number[];
-    if (end > data.length) fail(`${where}: data_offsets [${begin},${end}] out of range: the data section has ${data.length} bytes`);
+    if (end > data.length)
+      fail(`${where}: data_offsets [${begin},${end}] out of range: the data section has ${data.length} bytes`);
     const want = elementCount(s) * DTYPES[d].bytes;
     if (end - begin !== want) {
       fail(`${where}: data_offsets [${begin},${end}] span ${end - begin} bytes but ${d}[${s.join(',')}] needs ${want}`);
@@ -198,16 +223,29 @@ export function decodeSafetensors(bytes: Uint8Array, label: string): DecodedSafe
   let covered = 0;
   let previous: string | undefined;
   for (const t of infos) {
-    if (t.begin < covered) fail(`tensor "${t.name}": data_offsets [${t.begin},${t.end}] overlap tensor "${previous}" (which ends at ${covered})`);
-    if (t.begin > covered) fail(`tensor "${t.name}": data_offsets [${t.begin},${t.end}] leave a gap: bytes ${covered}..${t.begin} belong to no tensor`);
+    if (t.begin < covered)
+      fail(
+        `tensor "${t.name}": data_offsets [${t.begin},${t.end}] overlap tensor "${previous}" (which ends at ${covered})`,
+      );
+    if (t.begin > covered)
+      fail(
+        `tensor "${t.name}": data_offsets [${t.begin},${t.end}] leave a gap: bytes ${covered}..${t.begin} belong to no tensor`,
+      );
     covered = t.end;
     previous = t.name;
   }
-  if (covered !== data.length) fail(`${data.length - covered} trailing byte(s) after the last tensor (data section has ${data.length}, tensors cover ${covered})`);
+  if (covered !== data.length)
+    fail(
+      `${data.length - covered} trailing byte(s) after the last tensor (data section has ${data.length}, tensors cover ${covered})`,
+    );
 
   const tensors = new Map<string, SafetensorsTensor>();
   for (const t of infos) {
-    tensors.set(t.name, { dtype: t.dtype, shape: t.shape, data: fromLittleEndian(t.dtype, data.subarray(t.begin, t.end)) } as SafetensorsTensor);
+    tensors.set(t.name, {
+      dtype: t.dtype,
+      shape: t.shape,
+      data: fromLittleEndian(t.dtype, data.subarray(t.begin, t.end)),
+    } as SafetensorsTensor);
   }
   return { tensors, metadata };
 }

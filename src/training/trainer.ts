@@ -13,11 +13,27 @@ import { deriveSeed, prng, shuffleInPlace } from '../common/prng.js';
 import { writeFileAtomic } from '../common/files.js';
 import { buildInferenceModel, type ModelConfig } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
-import { type ParamLayout, buildEvalModel, buildTrainLoopModel, buildTrainStepModel } from '../graphBuilder/trainingModels.js';
+import {
+  type ParamLayout,
+  buildEvalModel,
+  buildTrainLoopModel,
+  buildTrainStepModel,
+} from '../graphBuilder/trainingModels.js';
 import { type AugmentOptions, augment } from './augment.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { type ImageMetrics, type ImageRow, foregroundShare, imageMetrics, summarize } from './metrics.js';
-import { type DeviceState, type ExecutionProvider, STATE_OUTPUTS, type TrainState, createSession, evaluate, initialState, toHost, trainStepOnDevice, trainSteps } from '../runtime/runtime.js';
+import {
+  type DeviceState,
+  type ExecutionProvider,
+  STATE_OUTPUTS,
+  type TrainState,
+  createSession,
+  evaluate,
+  initialState,
+  toHost,
+  trainStepOnDevice,
+  trainSteps,
+} from '../runtime/runtime.js';
 import type { Sample } from '../data/sample.js';
 import { batchesOf, toBatch } from './batches.js';
 import type { EpsScheduleFactory } from './epsSchedule.js';
@@ -77,7 +93,8 @@ export class NonFiniteLossError extends Error {}
  * Host memory the stacked inputs of one K-step run take: images, targets and ε of K batches, counted
  * twice (our arrays and the runtime's copy of them on the device or in its arena).
  */
-export const loopInputBytes = (c: ModelConfig, k: number): number => 2 * k * c.batch * ((c.unet.inChannels + 1) * c.imageSize ** 2 + 1) * 4;
+export const loopInputBytes = (c: ModelConfig, k: number): number =>
+  2 * k * c.batch * ((c.unet.inChannels + 1) * c.imageSize ** 2 + 1) * 4;
 
 /** Share of the machine's memory the stacked K-step inputs may take. */
 export const LOOP_MEMORY_SHARE = 0.25;
@@ -89,7 +106,8 @@ export const LOOP_MEMORY_SHARE = 0.25;
 export function resolveStepsPerRun(request: number | 'epoch', c: ModelConfig, budgetBytes: number): number {
   const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
   if (request === 'epoch') return Math.max(1, Math.floor(budgetBytes / loopInputBytes(c, 1)));
-  if (!(Number.isInteger(request) && request >= 1)) throw new Error(`--steps-per-run must be a positive integer or epoch, got ${request}`);
+  if (!(Number.isInteger(request) && request >= 1))
+    throw new Error(`--steps-per-run must be a positive integer or epoch, got ${request}`);
   if (loopInputBytes(c, request) > budgetBytes) {
     throw new Error(
       `--steps-per-run ${request} needs about ${mib(loopInputBytes(c, request))} for its stacked batches (${c.batch} images of ${c.imageSize}² per step), ` +
@@ -113,12 +131,27 @@ export interface Progress {
 }
 
 /** Loss and per-image probabilities over a list of images, in batches of the eval model's size. */
-export async function predictAll(session: InferenceSession, params: Float32Array, samples: readonly Sample[], indices: readonly number[], batch: number, eps: (i: number) => number) {
+export async function predictAll(
+  session: InferenceSession,
+  params: Float32Array,
+  samples: readonly Sample[],
+  indices: readonly number[],
+  batch: number,
+  eps: (i: number) => number,
+) {
   const size = samples[0]!.width;
   const losses: number[] = [];
   const probs: Float32Array[] = [];
   for (const b of batchesOf(indices, batch)) {
-    const out = await evaluate(session, params, toBatch(b.items.map((i) => samples[i]!), b.items.map(eps), size));
+    const out = await evaluate(
+      session,
+      params,
+      toBatch(
+        b.items.map((i) => samples[i]!),
+        b.items.map(eps),
+        size,
+      ),
+    );
     for (let k = 0; k < b.real; k++) {
       losses.push(out.perImage[k]!);
       probs.push(out.probability.subarray(k * size * size, (k + 1) * size * size));
@@ -130,7 +163,14 @@ export async function predictAll(session: InferenceSession, params: Float32Array
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 /** Train one fold into `dir`; resumes from `dir/checkpoint` when `resume` and it exists. */
-export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: TrainSettings, dir: string, resume: boolean, progress: Progress): Promise<FoldResult> {
+export async function trainFold(
+  samples: readonly Sample[],
+  plan: FoldPlan,
+  s: TrainSettings,
+  dir: string,
+  resume: boolean,
+  progress: Progress,
+): Promise<FoldResult> {
   const c = s.config;
   const ckptDir = join(dir, 'checkpoint');
   const logFile = join(dir, 'epochs.jsonl');
@@ -149,7 +189,9 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
   let startEpoch = 0;
   if (resume && !existsSync(join(ckptDir, 'manifest.json')) && existsSync(logFile)) {
     // Epochs were logged, so a checkpoint was committed once: its manifest is gone, not yet to come.
-    throw new Error(`${join(ckptDir, 'manifest.json')} is missing but ${logFile} records finished epochs: refusing to restart the fold over them (delete ${dir} to train this fold from scratch)`);
+    throw new Error(
+      `${join(ckptDir, 'manifest.json')} is missing but ${logFile} records finished epochs: refusing to restart the fold over them (delete ${dir} to train this fold from scratch)`,
+    );
   }
   if (resume && existsSync(join(ckptDir, 'manifest.json'))) {
     const ck = loadCheckpoint(ckptDir);
@@ -176,14 +218,27 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
     // A fresh Dropout stream per epoch (see DropoutControls.stream): resumable by construction.
     const model = k > 1 ? buildTrainLoopModel(c, k, s.layout, epoch) : buildTrainStepModel(c, s.layout, epoch);
     // Device-resident state outputs only for the one-step model: a K-step run hands the state back on the host.
-    const session = await createSession(serialize(model), { providers: s.providers, ...(k === 1 ? { deviceOutputs: STATE_OUTPUTS } : {}) });
+    const session = await createSession(serialize(model), {
+      providers: s.providers,
+      ...(k === 1 ? { deviceOutputs: STATE_OUTPUTS } : {}),
+    });
     let onDevice: DeviceState = state;
     const losses: number[] = [];
-    const batchOf = (b: (typeof batches)[number]) => toBatch(b.items.map((i) => augment(samples[i]!, augmentRng, s.augment)), b.items.map(epsOf), size);
+    const batchOf = (b: (typeof batches)[number]) =>
+      toBatch(
+        b.items.map((i) => augment(samples[i]!, augmentRng, s.augment)),
+        b.items.map(epsOf),
+        size,
+      );
     const checkFinite = (loss: number, bi: number): void => {
       if (Number.isFinite(loss)) return;
-      const kept = epoch > 0 ? `the last good checkpoint (${ckptDir}, epoch ${epoch}) is intact` : 'no checkpoint had been written yet';
-      throw new NonFiniteLossError(`loss became ${loss} at epoch ${epoch + 1}, batch ${bi + 1} (try a lower --lr); ${kept}`);
+      const kept =
+        epoch > 0
+          ? `the last good checkpoint (${ckptDir}, epoch ${epoch}) is intact`
+          : 'no checkpoint had been written yet';
+      throw new NonFiniteLossError(
+        `loss became ${loss} at epoch ${epoch + 1}, batch ${bi + 1} (try a lower --lr); ${kept}`,
+      );
     };
     for (let first = 0; first < batches.length; first += k) {
       const chunk = batches.slice(first, first + k).map(batchOf);
@@ -215,7 +270,15 @@ export async function trainFold(samples: readonly Sample[], plan: FoldPlan, s: T
       loop.bestValLoss = valLoss;
       loop.bestEpoch = epoch;
     }
-    const log: EpochLog = { epoch: epoch + 1, step: state.step, trainLoss: mean(losses), valLoss, valDice, best: isBest, seconds: (performance.now() - t0) / 1000 };
+    const log: EpochLog = {
+      epoch: epoch + 1,
+      step: state.step,
+      trainLoss: mean(losses),
+      valLoss,
+      valDice,
+      best: isBest,
+      seconds: (performance.now() - t0) / 1000,
+    };
     loop = { ...loop, shuffle: shuffleRng.state(), augment: augmentRng.state(), history: [...loop.history, log] };
     saveCheckpoint(ckptDir, {
       step: state.step,

@@ -51,7 +51,10 @@ export function mcEpsSchedule(mc: McSettings, policy: EpsPolicy, options: Adapti
         const measured = await mcPhase(config, params, samples, train, mc, providers);
         const eps = mapDifficulties(policy, new Map([...measured].map(([i, m]) => [i, m.difficulty])));
         if (options.shuffleSeed !== undefined) {
-          const values = shuffleInPlace([...eps.values()], prng(deriveSeed(options.shuffleSeed, `eps-shuffle:${phase}`)));
+          const values = shuffleInPlace(
+            [...eps.values()],
+            prng(deriveSeed(options.shuffleSeed, `eps-shuffle:${phase}`)),
+          );
           [...eps.keys()].forEach((index, k) => {
             eps.set(index, values[k]!);
           });

@@ -18,7 +18,15 @@
  * every aggregate — switching statistic (or computing several for a study) needs no graph rebuild.
  */
 import { FOREGROUND_THRESHOLD } from '../training/metrics.js';
-import { DEFAULT_UNCERTAINTY, type PixelUncertainty, type UncertaintyKind, isUncertaintyKind, pixelUncertainty, uncertaintyMap, UNCERTAINTY_KINDS } from './pixel.js';
+import {
+  DEFAULT_UNCERTAINTY,
+  type PixelUncertainty,
+  type UncertaintyKind,
+  isUncertaintyKind,
+  pixelUncertainty,
+  uncertaintyMap,
+  UNCERTAINTY_KINDS,
+} from './pixel.js';
 import { quantile } from '../common/stats.js';
 
 export const AGGREGATES = ['mean', 'max', 'quantile', 'foreground-mean', 'sum'] as const;
@@ -32,13 +40,21 @@ export interface DifficultySpec {
   q: number;
 }
 
-export const DEFAULT_DIFFICULTY: DifficultySpec = { uncertainty: DEFAULT_UNCERTAINTY, aggregate: 'mean', q: DEFAULT_QUANTILE };
+export const DEFAULT_DIFFICULTY: DifficultySpec = {
+  uncertainty: DEFAULT_UNCERTAINTY,
+  aggregate: 'mean',
+  q: DEFAULT_QUANTILE,
+};
 
 /**
  * Aggregate a pixel map into one difficulty. `meanProb` (the MC mean probability map, same length)
  * is needed only for 'foreground-mean'. An empty map gives NaN.
  */
-export function aggregateMap(map: ArrayLike<number>, aggregate: Aggregate, options: { q?: number; meanProb?: ArrayLike<number> } = {}): number {
+export function aggregateMap(
+  map: ArrayLike<number>,
+  aggregate: Aggregate,
+  options: { q?: number; meanProb?: ArrayLike<number> } = {},
+): number {
   const n = map.length;
   if (n === 0) return Number.NaN;
   switch (aggregate) {
@@ -85,9 +101,16 @@ export interface ImageDifficulty {
 }
 
 /** Difficulty of one image from its N MC samples (N·H·W values, sample-major; see pixel.ts). */
-export function imageDifficulty(samples: ArrayLike<number>, n: number, spec: DifficultySpec = DEFAULT_DIFFICULTY): ImageDifficulty {
+export function imageDifficulty(
+  samples: ArrayLike<number>,
+  n: number,
+  spec: DifficultySpec = DEFAULT_DIFFICULTY,
+): ImageDifficulty {
   const pixels = pixelUncertainty(samples, n);
-  const difficulty = aggregateMap(uncertaintyMap(pixels, spec.uncertainty), spec.aggregate, { q: spec.q, meanProb: pixels.mean });
+  const difficulty = aggregateMap(uncertaintyMap(pixels, spec.uncertainty), spec.aggregate, {
+    q: spec.q,
+    meanProb: pixels.mean,
+  });
   return { difficulty, meanProb: pixels.mean, pixels };
 }
 
@@ -97,11 +120,18 @@ export function imageDifficulty(samples: ArrayLike<number>, n: number, spec: Dif
  */
 export function parseAggregate(spec: string, flag = 'aggregate'): { aggregate: Aggregate; q: number } {
   const [name, arg, ...rest] = spec.trim().split(':');
-  if (!(AGGREGATES as readonly string[]).includes(name!) || rest.length > 0 || (arg !== undefined && name !== 'quantile')) {
-    throw new Error(`--${flag} must be one of ${AGGREGATES.join(', ')} (quantile may be written quantile:Q), got "${spec}"`);
+  if (
+    !(AGGREGATES as readonly string[]).includes(name!) ||
+    rest.length > 0 ||
+    (arg !== undefined && name !== 'quantile')
+  ) {
+    throw new Error(
+      `--${flag} must be one of ${AGGREGATES.join(', ')} (quantile may be written quantile:Q), got "${spec}"`,
+    );
   }
   const q = arg === undefined ? DEFAULT_QUANTILE : Number(arg);
-  if (arg !== undefined && (arg.trim() === '' || !(q >= 0 && q <= 1))) throw new Error(`--${flag}: the quantile must be a number in [0, 1], got "${arg}"`);
+  if (arg !== undefined && (arg.trim() === '' || !(q >= 0 && q <= 1)))
+    throw new Error(`--${flag}: the quantile must be a number in [0, 1], got "${arg}"`);
   return { aggregate: name as Aggregate, q };
 }
 

@@ -37,7 +37,10 @@ export const EPS_POLICY_KINDS = ['fixed', 'linear', 'rank'] as const;
 export function validateEpsPolicy(m: EpsPolicy): EpsPolicy {
   const above = (flag: string, v: number): void => {
     if (!Number.isFinite(v)) throw new Error(`--${flag} must be a finite number, got ${v}`);
-    if (!(v > EPS_FLOOR)) throw new Error(`--${flag} must be greater than -0.5 (at ε_1 = -0.5 PolyDice-1 stops depending on the overlap; below it rewards misalignment), got ${v}`);
+    if (!(v > EPS_FLOOR))
+      throw new Error(
+        `--${flag} must be greater than -0.5 (at ε_1 = -0.5 PolyDice-1 stops depending on the overlap; below it rewards misalignment), got ${v}`,
+      );
   };
   switch (m.kind) {
     case 'fixed':
@@ -48,7 +51,8 @@ export function validateEpsPolicy(m: EpsPolicy): EpsPolicy {
       above('eps-min', m.epsMin);
       above('eps-max', m.epsMax);
       if (!(m.epsMin <= m.epsMax)) throw new Error(`--eps-min (${m.epsMin}) must not exceed --eps-max (${m.epsMax})`);
-      if (m.direction !== 'up' && m.direction !== 'down') throw new Error(`the ε mapping direction must be up or down, got "${String(m.direction)}"`);
+      if (m.direction !== 'up' && m.direction !== 'down')
+        throw new Error(`the ε mapping direction must be up or down, got "${String(m.direction)}"`);
       return m;
     default:
       throw new Error(`unknown ε policy kind "${(m as { kind: string }).kind}"`);

@@ -46,12 +46,19 @@ export async function mcPhase(
   const pixels = size * size;
   const measured = new Map<number, McMeasurement>();
   for (const b of batchesOf(indices, c.batch)) {
-    const batch = toBatch(b.items.map((i) => samples[i]!), b.items.map(() => 0), size);
+    const batch = toBatch(
+      b.items.map((i) => samples[i]!),
+      b.items.map(() => 0),
+      size,
+    );
     const out = await session.run({ [INPUT.image]: f32(batch.image, batch.dims), [INPUT.dropoutRatio]: scalar(mc.p) });
     const all = out[OUTPUT.samples]!.data as Float32Array;
     for (let k = 0; k < b.real; k++) {
       const d = imageDifficulty(imageSamples(all, k, mc.samples, pixels), mc.samples, mc.difficulty);
-      measured.set(b.items[k]!, { difficulty: d.difficulty, dice: imageMetrics(Float32Array.from(d.meanProb), samples[b.items[k]!]!.mask).dice });
+      measured.set(b.items[k]!, {
+        difficulty: d.difficulty,
+        dice: imageMetrics(Float32Array.from(d.meanProb), samples[b.items[k]!]!.mask).dice,
+      });
     }
   }
   await session.release();

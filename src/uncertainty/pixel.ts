@@ -19,7 +19,8 @@ export const UNCERTAINTY_KINDS = ['variance', 'entropy', 'mutual-information'] a
 export type UncertaintyKind = (typeof UNCERTAINTY_KINDS)[number];
 export const DEFAULT_UNCERTAINTY: UncertaintyKind = 'variance';
 
-export const isUncertaintyKind = (s: string): s is UncertaintyKind => (UNCERTAINTY_KINDS as readonly string[]).includes(s);
+export const isUncertaintyKind = (s: string): s is UncertaintyKind =>
+  (UNCERTAINTY_KINDS as readonly string[]).includes(s);
 
 /** Clamp applied to p inside logarithms. */
 export const LOG_CLAMP = 1e-7;
@@ -41,14 +42,16 @@ export interface PixelUncertainty {
 /** The N·H·W slice of image `b` in a [B, N, H, W] `samples` output (a view, no copy). */
 export function imageSamples(batch: Float32Array, b: number, n: number, pixels: number): Float32Array {
   const len = n * pixels;
-  if ((b + 1) * len > batch.length) throw new Error(`imageSamples: image ${b} (N=${n}, ${pixels} pixels) lies past the end of ${batch.length} values`);
+  if ((b + 1) * len > batch.length)
+    throw new Error(`imageSamples: image ${b} (N=${n}, ${pixels} pixels) lies past the end of ${batch.length} values`);
   return batch.subarray(b * len, (b + 1) * len);
 }
 
 /** All per-pixel maps of one image from its N samples (Float32Array of N·H·W, sample-major). */
 export function pixelUncertainty(samples: ArrayLike<number>, n: number): PixelUncertainty {
   if (!Number.isInteger(n) || n < 1) throw new Error(`pixelUncertainty: N must be a positive integer, got ${n}`);
-  if (samples.length % n !== 0) throw new Error(`pixelUncertainty: ${samples.length} values do not split into ${n} samples`);
+  if (samples.length % n !== 0)
+    throw new Error(`pixelUncertainty: ${samples.length} values do not split into ${n} samples`);
   const px = samples.length / n;
   const mean = new Float64Array(px);
   const variance = new Float64Array(px);

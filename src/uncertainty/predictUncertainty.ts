@@ -28,7 +28,11 @@ export const isImageFile = (path: string): boolean => IMAGE_EXTENSIONS.includes(
  * Fixed PNG scale of each uncertainty kind: the map's largest possible value, written as 255.
  * Variance of values in [0, 1] is ≤ 1/4; binary entropy and mutual information are ≤ ln 2 nats.
  */
-export const UNCERTAINTY_PNG_MAX: Record<UncertaintyKind, number> = { variance: 0.25, entropy: Math.LN2, 'mutual-information': Math.LN2 };
+export const UNCERTAINTY_PNG_MAX: Record<UncertaintyKind, number> = {
+  variance: 0.25,
+  entropy: Math.LN2,
+  'mutual-information': Math.LN2,
+};
 
 export interface McPredictor {
   config: ModelConfig;
@@ -38,7 +42,11 @@ export interface McPredictor {
 }
 
 /** The MC-Dropout graph (batch 1, N samples) of a trained model, with its weights, in a session. */
-export async function createMcPredictor(model: TrainedModel, samples: number, providers: ExecutionProvider[] = ['cpu']): Promise<McPredictor> {
+export async function createMcPredictor(
+  model: TrainedModel,
+  samples: number,
+  providers: ExecutionProvider[] = ['cpu'],
+): Promise<McPredictor> {
   const config: ModelConfig = { ...model.config, batch: 1, samples };
   const g = buildMcModel(config);
   copyWeightsByName(g, model.weights, `the weights of ${model.path}`);
@@ -56,7 +64,8 @@ export function listInputs(input: string): string[] {
     if (!files.length) throw new PredictError(`--input ${input} holds no image files (${IMAGE_EXTENSIONS.join(', ')})`);
     return files.map((f) => join(input, f));
   }
-  if (!isImageFile(input)) throw new PredictError(`--input ${input} is not an image file (expected ${IMAGE_EXTENSIONS.join(', ')})`);
+  if (!isImageFile(input))
+    throw new PredictError(`--input ${input} is not an image file (expected ${IMAGE_EXTENSIONS.join(', ')})`);
   return [input];
 }
 
@@ -66,7 +75,9 @@ export function listInputs(input: string): string[] {
  */
 export function outputStems(inputs: readonly string[]): string[] {
   const stems = inputs.map((path) => basename(path, extname(path)));
-  return inputs.map((path, i) => (stems.filter((s) => s === stems[i]).length > 1 ? basename(path).replace(/\./g, '_') : stems[i]!));
+  return inputs.map((path, i) =>
+    stems.filter((s) => s === stems[i]).length > 1 ? basename(path).replace(/\./g, '_') : stems[i]!,
+  );
 }
 
 export type DecodedImage = Awaited<ReturnType<typeof decodeImage>>;
@@ -84,13 +95,22 @@ export interface ImagePrediction {
 }
 
 /** N MC-Dropout samples of one resized image at dropout ratio p → maps and difficulty. */
-export async function predictImage(m: McPredictor, rgb: Uint8Array, p: number, spec: DifficultySpec): Promise<ImagePrediction> {
+export async function predictImage(
+  m: McPredictor,
+  rgb: Uint8Array,
+  p: number,
+  spec: DifficultySpec,
+): Promise<ImagePrediction> {
   const px = m.size * m.size;
   const planar = new Float32Array(3 * px);
   for (let i = 0; i < px; i++) for (let c = 0; c < 3; c++) planar[c * px + i] = rgb[i * 3 + c]! / 255;
-  const out = await m.session.run({ [INPUT.image]: f32(planar, [1, 3, m.size, m.size]), [INPUT.dropoutRatio]: scalar(p) });
+  const out = await m.session.run({
+    [INPUT.image]: f32(planar, [1, 3, m.size, m.size]),
+    [INPUT.dropoutRatio]: scalar(p),
+  });
   const samples = out[OUTPUT.samples]!.data as Float32Array;
-  if (samples.length !== m.samples * px) throw new PredictError(`the MC model gave ${samples.length} values, expected ${m.samples}×${px}`);
+  if (samples.length !== m.samples * px)
+    throw new PredictError(`the MC model gave ${samples.length} values, expected ${m.samples}×${px}`);
   const d = imageDifficulty(samples, m.samples, spec);
   let fg = 0;
   let sum = 0;
@@ -98,14 +118,31 @@ export async function predictImage(m: McPredictor, rgb: Uint8Array, p: number, s
     sum += d.meanProb[i]!;
     if (d.meanProb[i]! > FOREGROUND_THRESHOLD) fg++;
   }
-  return { difficulty: d.difficulty, meanForeground: fg / px, meanProbability: sum / px, meanProb: d.meanProb, uncertainty: uncertaintyMap(d.pixels, spec.uncertainty) };
+  return {
+    difficulty: d.difficulty,
+    meanForeground: fg / px,
+    meanProbability: sum / px,
+    meanProb: d.meanProb,
+    uncertainty: uncertaintyMap(d.pixels, spec.uncertainty),
+  };
 }
 
 /** A map (values scaled by 255/max, clamped) as a grey PNG at width×height. */
-export async function mapPng(map: ArrayLike<number>, size: number, max: number, width: number, height: number, kernel: 'nearest' | 'linear'): Promise<Buffer> {
+export async function mapPng(
+  map: ArrayLike<number>,
+  size: number,
+  max: number,
+  width: number,
+  height: number,
+  kernel: 'nearest' | 'linear',
+): Promise<Buffer> {
   const grey = new Uint8Array(size * size);
   for (let i = 0; i < grey.length; i++) grey[i] = Math.max(0, Math.min(255, Math.round((map[i]! / max) * 255)));
-  return sharp(grey, { raw: { width: size, height: size, channels: 1 } }).resize(width, height, { fit: 'fill', kernel }).toColourspace('b-w').png().toBuffer();
+  return sharp(grey, { raw: { width: size, height: size, channels: 1 } })
+    .resize(width, height, { fit: 'fill', kernel })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
 }
 
 /**
@@ -120,5 +157,8 @@ export function maskAtSize(prob: ArrayLike<number>, size: number, width: number,
 
 /** maskAtSize as a grey PNG. */
 export async function maskPng(prob: ArrayLike<number>, size: number, width: number, height: number): Promise<Buffer> {
-  return sharp(maskAtSize(prob, size, width, height), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  return sharp(maskAtSize(prob, size, width, height), { raw: { width, height, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
 }

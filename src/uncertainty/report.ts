@@ -49,15 +49,20 @@ export interface Figure {
 /** RUN_DIR/trajectory.jsonl (if any) and fold-*\/trajectory.jsonl in fold order; RUN_DIR may also be the file itself. */
 export function findTrajectories(runDir: string): ReportSection[] {
   if (!existsSync(runDir)) throw new Error(`${runDir} does not exist`);
-  if (statSync(runDir).isFile()) return [{ label: basename(dirname(resolve(runDir))), file: runDir, phases: readTrajectory(runDir) }];
+  if (statSync(runDir).isFile())
+    return [{ label: basename(dirname(resolve(runDir))), file: runDir, phases: readTrajectory(runDir) }];
   const out: ReportSection[] = [];
   const own = join(runDir, TRAJECTORY_JSONL);
   if (existsSync(own)) out.push({ label: 'run', file: own, phases: readTrajectory(own) });
   const folds = readdirSync(runDir)
     .filter((d) => /^fold-/.test(d) && existsSync(join(runDir, d, TRAJECTORY_JSONL)))
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-  for (const d of folds) out.push({ label: d, file: join(runDir, d, TRAJECTORY_JSONL), phases: readTrajectory(join(runDir, d)) });
-  if (out.length === 0) throw new Error(`no ${TRAJECTORY_JSONL} in ${runDir} or in its fold-*/ folders (runs record one when MC phases are on)`);
+  for (const d of folds)
+    out.push({ label: d, file: join(runDir, d, TRAJECTORY_JSONL), phases: readTrajectory(join(runDir, d)) });
+  if (out.length === 0)
+    throw new Error(
+      `no ${TRAJECTORY_JSONL} in ${runDir} or in its fold-*/ folders (runs record one when MC phases are on)`,
+    );
   return out;
 }
 
@@ -65,7 +70,10 @@ const meanOf = (xs: readonly number[]): number => (xs.length ? xs.reduce((a, b) 
 
 export function summarizePhases(phases: readonly TrajectoryPhase[]): PhaseSummary[] {
   return phases.map((p) => {
-    const d = p.rows.map((r) => r.difficulty).filter(Number.isFinite).sort((a, b) => a - b);
+    const d = p.rows
+      .map((r) => r.difficulty)
+      .filter(Number.isFinite)
+      .sort((a, b) => a - b);
     const both = p.rows.filter((r) => Number.isFinite(r.difficulty) && Number.isFinite(r.dice));
     return {
       phase: p.phase,
@@ -76,7 +84,10 @@ export function summarizePhases(phases: readonly TrajectoryPhase[]): PhaseSummar
       q3: quantileSorted(d, 0.75),
       meanDice: meanOf(p.rows.map((r) => r.dice).filter(Number.isFinite)),
       meanEps: meanOf(p.rows.map((r) => r.eps).filter(Number.isFinite)),
-      spearman: spearman(both.map((r) => r.difficulty), both.map((r) => r.dice)),
+      spearman: spearman(
+        both.map((r) => r.difficulty),
+        both.map((r) => r.dice),
+      ),
     };
   });
 }
@@ -88,8 +99,13 @@ export function summarizePhases(phases: readonly TrajectoryPhase[]): PhaseSummar
 export function extremeImages(phases: readonly TrajectoryPhase[], k = 5): { hardest: number[]; easiest: number[] } {
   const last = phases.at(-1);
   if (!last) return { hardest: [], easiest: [] };
-  const rows = last.rows.filter((r) => Number.isFinite(r.difficulty)).sort((a, b) => a.difficulty - b.difficulty || a.index - b.index);
-  const hardest = rows.slice(-k).reverse().map((r) => r.index);
+  const rows = last.rows
+    .filter((r) => Number.isFinite(r.difficulty))
+    .sort((a, b) => a.difficulty - b.difficulty || a.index - b.index);
+  const hardest = rows
+    .slice(-k)
+    .reverse()
+    .map((r) => r.index);
   const easiest = rows.slice(0, Math.max(0, Math.min(k, rows.length - hardest.length))).map((r) => r.index);
   return { hardest, easiest };
 }
@@ -119,8 +135,17 @@ export function sectionFigures(section: ReportSection): Figure[] {
     yLabel: 'image difficulty',
     integerX: true,
     series: [
-      ...hardest.map((i, k) => ({ label: `hard: ${nameOf.get(i) ?? i}`, color: HARD[k % HARD.length]!, points: track(i) })),
-      ...easiest.map((i, k) => ({ label: `easy: ${nameOf.get(i) ?? i}`, color: EASY[k % EASY.length]!, points: track(i), dash: '5 3' })),
+      ...hardest.map((i, k) => ({
+        label: `hard: ${nameOf.get(i) ?? i}`,
+        color: HARD[k % HARD.length]!,
+        points: track(i),
+      })),
+      ...easiest.map((i, k) => ({
+        label: `easy: ${nameOf.get(i) ?? i}`,
+        color: EASY[k % EASY.length]!,
+        points: track(i),
+        dash: '5 3',
+      })),
     ],
   });
   const rho = lineChart({
@@ -130,7 +155,9 @@ export function sectionFigures(section: ReportSection): Figure[] {
     integerX: true,
     yDomain: [-1, 1],
     hLines: [0],
-    series: [{ label: 'ρ(difficulty, Dice)', color: '#762a83', points: sum.map((s) => [s.epoch, s.spearman] as const) }],
+    series: [
+      { label: 'ρ(difficulty, Dice)', color: '#762a83', points: sum.map((s) => [s.epoch, s.spearman] as const) },
+    ],
   });
   const slug = label.replace(/[^A-Za-z0-9._-]+/g, '_');
   return [
@@ -168,18 +195,27 @@ export function renderReport(runDir: string, sections: readonly ReportSection[])
       `Quartiles use linear interpolation (type 7); Spearman ρ uses average ranks for ties. A negative ρ means harder images are segmented worse.</p>`,
   );
   for (const s of sections) {
-    body.push(`<h2>${escapeXml(s.label)}</h2><p class="note"><code>${escapeXml(s.file)}</code>: ${s.phases.length} MC phase${s.phases.length === 1 ? '' : 's'}</p>`);
+    body.push(
+      `<h2>${escapeXml(s.label)}</h2><p class="note"><code>${escapeXml(s.file)}</code>: ${s.phases.length} MC phase${s.phases.length === 1 ? '' : 's'}</p>`,
+    );
     if (s.phases.length === 0) {
       body.push('<p>No MC phase recorded yet.</p>');
       continue;
     }
     const figs = sectionFigures(s);
     figures.push(...figs);
-    for (const f of figs) body.push(`<figure id="${escapeXml(f.id)}">${f.svg}<figcaption>${escapeXml(f.title)} — PNG copy: ${escapeXml(f.id)}.png</figcaption></figure>`);
+    for (const f of figs)
+      body.push(
+        `<figure id="${escapeXml(f.id)}">${f.svg}<figcaption>${escapeXml(f.title)} — PNG copy: ${escapeXml(f.id)}.png</figcaption></figure>`,
+      );
     const sum = summarizePhases(s.phases);
-    body.push('<h3>Per phase</h3><table><tr><th>phase</th><th>epoch</th><th>images</th><th>q25</th><th>median</th><th>q75</th><th>mean ε</th><th>mean Dice</th><th>Spearman ρ</th></tr>');
+    body.push(
+      '<h3>Per phase</h3><table><tr><th>phase</th><th>epoch</th><th>images</th><th>q25</th><th>median</th><th>q75</th><th>mean ε</th><th>mean Dice</th><th>Spearman ρ</th></tr>',
+    );
     for (const p of sum) {
-      body.push(`<tr><td>${p.phase}</td><td>${p.epoch}</td><td>${p.images}</td><td>${fmt(p.q1)}</td><td>${fmt(p.median)}</td><td>${fmt(p.q3)}</td><td>${fmt(p.meanEps)}</td><td>${fmt(p.meanDice)}</td><td>${fmt(p.spearman, 3)}</td></tr>`);
+      body.push(
+        `<tr><td>${p.phase}</td><td>${p.epoch}</td><td>${p.images}</td><td>${fmt(p.q1)}</td><td>${fmt(p.median)}</td><td>${fmt(p.q3)}</td><td>${fmt(p.meanEps)}</td><td>${fmt(p.meanDice)}</td><td>${fmt(p.spearman, 3)}</td></tr>`,
+      );
     }
     body.push('</table>');
     const { hardest, easiest } = extremeImages(s.phases);
@@ -188,7 +224,9 @@ export function renderReport(runDir: string, sections: readonly ReportSection[])
       const r = last.rows.find((x) => x.index === i)!;
       return `<tr><td class="l">${kind}</td><td class="l">${escapeXml(r.name)}</td><td>${r.index}</td><td>${fmt(r.difficulty)}</td><td>${fmt(r.eps)}</td><td>${fmt(r.dice)}</td></tr>`;
     };
-    body.push(`<h3>Final phase (epoch ${last.epoch}): hardest and easiest images</h3><table><tr><th class="l"></th><th class="l">name</th><th>index</th><th>difficulty</th><th>ε</th><th>Dice</th></tr>`);
+    body.push(
+      `<h3>Final phase (epoch ${last.epoch}): hardest and easiest images</h3><table><tr><th class="l"></th><th class="l">name</th><th>index</th><th>difficulty</th><th>ε</th><th>Dice</th></tr>`,
+    );
     body.push(...hardest.map((i) => row(i, 'hard')), ...easiest.map((i) => row(i, 'easy')), '</table>');
   }
   const html = `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Difficulty report: ${escapeXml(basename(resolve(runDir)))}</title><style>${CSS}</style></head><body>\n${body.join('\n')}\n</body></html>\n`;
@@ -204,7 +242,10 @@ export async function svgToPng(svg: string): Promise<Buffer> {
  * Write the report for runDir to `out` (default RUN_DIR/report.html) and each figure's PNG to
  * `<out without .html>-png/<figure id>.png`. Returns the paths written.
  */
-export async function writeReport(runDir: string, out?: string): Promise<{ html: string; pngs: string[]; sections: number }> {
+export async function writeReport(
+  runDir: string,
+  out?: string,
+): Promise<{ html: string; pngs: string[]; sections: number }> {
   const sections = findTrajectories(runDir);
   const htmlPath = out ?? join(statSync(runDir).isFile() ? dirname(runDir) : runDir, 'report.html');
   const { html, figures } = renderReport(runDir, sections);

@@ -93,7 +93,15 @@ export function readTrajectoryRows(path: string): TrajectoryRow[] {
     if (typeof o.phase !== 'number' || typeof o.epoch !== 'number' || typeof o.index !== 'number') {
       throw new Error(`${file}:${k + 1}: a trajectory row needs numeric phase, epoch and index`);
     }
-    rows.push({ phase: o.phase, epoch: o.epoch, index: o.index, name: String(o.name ?? o.index), difficulty: n(o.difficulty), eps: n(o.eps), dice: n(o.dice) });
+    rows.push({
+      phase: o.phase,
+      epoch: o.epoch,
+      index: o.index,
+      name: String(o.name ?? o.index),
+      difficulty: n(o.difficulty),
+      eps: n(o.eps),
+      dice: n(o.dice),
+    });
   });
   return rows;
 }

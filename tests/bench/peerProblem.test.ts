@@ -10,7 +10,10 @@ const openblas: PeerConfig = {
   torch: '1.13.0a0',
   python: '/usr/bin/python3',
   device: 'cpu',
-  blas_libraries: ['/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3', '/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblasp-r0.3.21.so'],
+  blas_libraries: [
+    '/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3',
+    '/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblasp-r0.3.21.so',
+  ],
   blas: 'openblas',
   mkl: false,
   mkldnn: true,
@@ -24,7 +27,10 @@ describe('peerProblem', () => {
     expect(peerProblem(openblas, 2)).toBeNull();
   });
   it('refuses the reference BLAS and says how to fix it', () => {
-    const why = peerProblem({ ...openblas, blas: 'reference', blas_libraries: ['/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0'] }, 2);
+    const why = peerProblem(
+      { ...openblas, blas: 'reference', blas_libraries: ['/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0'] },
+      2,
+    );
     expect(why).toMatch(/reference BLAS/);
     expect(why).toMatch(/install-peers\.sh/);
   });

@@ -4,13 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const run = (...args: string[]) => spawnSync('node_modules/.bin/tsx', ['src/cli/build-graphs.ts', ...args], { encoding: 'utf8' });
+const run = (...args: string[]) =>
+  spawnSync('node_modules/.bin/tsx', ['src/cli/build-graphs.ts', ...args], { encoding: 'utf8' });
 
 describe('npm run build-graphs', () => {
   it('--help prints every option and exits 0', () => {
     const r = run('--help');
     expect(r.status).toBe(0);
-    for (const flag of ['--preset', '--size', '--dropout', '--dropout-p', '--samples', '--out', '--snapshots']) expect(r.stdout).toContain(flag);
+    for (const flag of ['--preset', '--size', '--dropout', '--dropout-p', '--samples', '--out', '--snapshots'])
+      expect(r.stdout).toContain(flag);
   });
 
   it.each([
@@ -34,8 +36,18 @@ describe('npm run build-graphs', () => {
     expect(r.status, r.stderr).toBe(0);
     const printed = JSON.parse(r.stdout) as { models: Record<string, string> };
     for (const f of Object.values(printed.models)) expect(existsSync(f)).toBe(true);
-    expect(readdirSync(join(dir, 'graphs')).sort()).toEqual(['adam_optimizer.txt', 'unet_eval.txt', 'unet_inference.txt', 'unet_mc_dropout.txt', 'unet_train_step.txt', 'unet_training.txt']);
-    expect(readdirSync(join(dir, 'models', 'checkpoint')).sort()).toEqual(['checkpoint-0.safetensors', 'manifest.json']);
+    expect(readdirSync(join(dir, 'graphs')).sort()).toEqual([
+      'adam_optimizer.txt',
+      'unet_eval.txt',
+      'unet_inference.txt',
+      'unet_mc_dropout.txt',
+      'unet_train_step.txt',
+      'unet_training.txt',
+    ]);
+    expect(readdirSync(join(dir, 'models', 'checkpoint')).sort()).toEqual([
+      'checkpoint-0.safetensors',
+      'manifest.json',
+    ]);
     expect(existsSync(join(dir, 'models', 'config.json'))).toBe(true);
   });
 });

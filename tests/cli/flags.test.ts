@@ -55,7 +55,7 @@ describe('readFlags', () => {
     fails(['--split', 'video'], /^--split must be one of random, sequence, got "video"$/);
     fails(['--loss', 'focal'], /^--loss must be one of/);
     fails(['--eps-map', 'cubic'], /^--eps-map: unknown kind "cubic"/);
-    fails(['--bogus'], /Unknown option '--bogus'[^]*Usage: npm run train/);
+    fails(['--bogus'], /Unknown option '--bogus'[\s\S]*Usage: npm run train/);
   });
 });
 
@@ -76,7 +76,9 @@ describe('helpText', () => {
 
   it('wraps long help texts under their flag', () => {
     const long = { x: { help: 'word '.repeat(40).trim(), parse: asText, default: 'y' } };
-    const lines = helpText('c', 's', long).split('\n').filter((l) => l.includes('word'));
+    const lines = helpText('c', 's', long)
+      .split('\n')
+      .filter((l) => l.includes('word'));
     expect(lines.length).toBeGreaterThan(1);
     for (const l of lines) expect(l.length).toBeLessThanOrEqual(110);
     for (const l of lines.slice(1)) expect(l.startsWith(' '.repeat(27))).toBe(true);

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { prng } from '../../src/common/prng.js';
-import { clusterBootstrapMean, holm, incompleteBeta, studentTCdf, studentTQuantile, tInterval } from '../../src/common/stats.js';
+import {
+  clusterBootstrapMean,
+  holm,
+  incompleteBeta,
+  studentTCdf,
+  studentTQuantile,
+  tInterval,
+} from '../../src/common/stats.js';
 
 describe("Student's t", () => {
   it('quantiles match published tables', () => {

@@ -8,7 +8,18 @@ describe('lineChart', () => {
       xLabel: 'configuration',
       yLabel: 'Dice',
       xCategories: ['dice', 'adaptive-up'],
-      series: [{ label: 'mean', color: '#123456', markersOnly: true, points: [[0, 0.5], [1, 0.7]], errors: [0.1, 0.05] }],
+      series: [
+        {
+          label: 'mean',
+          color: '#123456',
+          markersOnly: true,
+          points: [
+            [0, 0.5],
+            [1, 0.7],
+          ],
+          errors: [0.1, 0.05],
+        },
+      ],
     });
     expect(svg).toContain('>dice</text>');
     expect(svg).toContain('>adaptive-up</text>');

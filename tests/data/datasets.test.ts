@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DatasetError, listDataset, loadDataset, parseCvcSequences, summarizeDataset } from '../../src/data/datasets.js';
+import {
+  DatasetError,
+  listDataset,
+  loadDataset,
+  parseCvcSequences,
+  summarizeDataset,
+} from '../../src/data/datasets.js';
 import { syntheticSet } from '../../src/data/synthetic.js';
 
 /** ../shared/data from the repository root (read in place, never copied). */
@@ -15,7 +21,11 @@ const ORIGINAL = join(DATA, 'CVC-ClinicDB-original');
 const KVASIR = join(DATA, 'Kvasir-SEG-sample');
 
 const temps: string[] = [];
-afterAll(() => temps.forEach((d) => { rmSync(d, { recursive: true, force: true }); }));
+afterAll(() =>
+  temps.forEach((d) => {
+    rmSync(d, { recursive: true, force: true });
+  }),
+);
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'datasets-'));
   temps.push(d);
@@ -26,16 +36,34 @@ type Pixel = (x: number, y: number) => number[];
 /** Raw pixels of w×h with `channels` samples each, from a function of (x, y). */
 const raw = (w: number, h: number, channels: number, f: Pixel): Buffer => {
   const b = Buffer.alloc(w * h * channels);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) f(x, y).forEach((v, c) => { b[(y * w + x) * channels + c] = v; });
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      f(x, y).forEach((v, c) => {
+        b[(y * w + x) * channels + c] = v;
+      });
   return b;
 };
 /** Encode an image file; 1- and 2-channel input stays grey (sharp would otherwise write RGB). */
-async function write(path: string, w: number, h: number, channels: 1 | 2 | 3 | 4, f: Pixel, as: 'png' | 'jpg' | 'png16' | 'tif' | 'tif16' | 'lzw' = 'png'): Promise<void> {
+async function write(
+  path: string,
+  w: number,
+  h: number,
+  channels: 1 | 2 | 3 | 4,
+  f: Pixel,
+  as: 'png' | 'jpg' | 'png16' | 'tif' | 'tif16' | 'lzw' = 'png',
+): Promise<void> {
   mkdirSync(join(path, '..'), { recursive: true });
   let p = sharp(raw(w, h, channels, f), { raw: { width: w, height: h, channels } });
   if (channels <= 2) p = p.toColourspace(as === 'png16' || as === 'tif16' ? 'grey16' : 'b-w');
   else if (as === 'png16') p = p.toColourspace('rgb16');
-  const out = as === 'jpg' ? p.jpeg({ quality: 95 }) : as === 'tif' || as === 'tif16' ? p.tiff({ compression: 'none' }) : as === 'lzw' ? p.tiff({ compression: 'lzw' }) : p.png();
+  const out =
+    as === 'jpg'
+      ? p.jpeg({ quality: 95 })
+      : as === 'tif' || as === 'tif16'
+        ? p.tiff({ compression: 'none' })
+        : as === 'lzw'
+          ? p.tiff({ compression: 'lzw' })
+          : p.png();
   writeFileSync(path, await out.toBuffer());
 }
 const reddish: Pixel = (x, y) => [150 + (x % 50), 60 + (y % 40), 50];
@@ -72,9 +100,16 @@ describe.runIf(existsSync(CVC))('CVC-ClinicDB (images/ + masks/)', () => {
     expect(d.format).toBe('cvc');
     expect(d.problems).toEqual([]);
     expect(d.items.map((i) => i.name)).toEqual(Array.from({ length: 612 }, (_, i) => String(i + 1)));
-    expect(d.items[0]).toEqual({ name: '1', imagePath: join(CVC, 'images', '1.png'), maskPath: join(CVC, 'masks', '1.png'), sequence: 1 });
+    expect(d.items[0]).toEqual({
+      name: '1',
+      imagePath: join(CVC, 'images', '1.png'),
+      maskPath: join(CVC, 'masks', '1.png'),
+      sequence: 1,
+    });
     const seq = (frame: number): number | undefined => d.items[frame - 1]!.sequence;
-    expect([1, 25, 26, 50, 51, 199, 200, 205, 206, 591, 592, 612].map(seq)).toEqual([1, 1, 2, 2, 3, 9, 10, 10, 11, 28, 29, 29]);
+    expect([1, 25, 26, 50, 51, 199, 200, 205, 206, 591, 592, 612].map(seq)).toEqual([
+      1, 1, 2, 2, 3, 9, 10, 10, 11, 28, 29, 29,
+    ]);
     const sequences = d.items.map((i) => i.sequence!);
     expect(new Set(sequences).size).toBe(29);
     expect(sequences.every((s, i) => i === 0 || s === sequences[i - 1] || s === sequences[i - 1]! + 1)).toBe(true);
@@ -92,7 +127,10 @@ describe.runIf(existsSync(CVC))('CVC-ClinicDB (images/ + masks/)', () => {
 
   it('loads a subset: RGB uint8 size² images resized with fill, 0/1 masks thresholded at 128, with progress', async () => {
     const progress: [number, number][] = [];
-    const d = await loadDataset(CVC, 'auto', 224, { limit: 6, onProgress: (done, total) => progress.push([done, total]) });
+    const d = await loadDataset(CVC, 'auto', 224, {
+      limit: 6,
+      onProgress: (done, total) => progress.push([done, total]),
+    });
     expect(d).toMatchObject({ format: 'cvc', size: 224, sequences: [1, 1, 1, 1, 1, 1], errors: [] });
     expect(progress).toHaveLength(6);
     expect(progress.at(-1)).toEqual([6, 6]);
@@ -103,10 +141,22 @@ describe.runIf(existsSync(CVC))('CVC-ClinicDB (images/ + masks/)', () => {
       expect(s.image.length).toBe(224 * 224 * 3);
       expect(values(s.mask)).toEqual([0, 1]);
       // The image is the PNG squeezed to 224×224 by the one preprocessing (aspect ratio not kept).
-      const expected = resizeRgb(await sharp(join(CVC, 'images', `${n}.png`)).raw().toBuffer(), 384, 288, 3, 224, 224);
+      const expected = resizeRgb(
+        await sharp(join(CVC, 'images', `${n}.png`))
+          .raw()
+          .toBuffer(),
+        384,
+        288,
+        3,
+        224,
+        224,
+      );
       expect(Buffer.from(s.image).equals(expected)).toBe(true);
       // Coverage is counted on the full-resolution mask at ≥128; the resized mask covers about as much.
-      const full = await sharp(join(CVC, 'masks', `${n}.png`)).extractChannel(0).raw().toBuffer();
+      const full = await sharp(join(CVC, 'masks', `${n}.png`))
+        .extractChannel(0)
+        .raw()
+        .toBuffer();
       const coverage = full.filter((v) => v >= 128).length / full.length;
       expect(d.info[i]).toMatchObject({ width: 384, height: 288, channels: 3 });
       expect(d.info[i]!.coverage).toBeCloseTo(coverage, 10);
@@ -115,20 +165,36 @@ describe.runIf(existsSync(CVC))('CVC-ClinicDB (images/ + masks/)', () => {
   });
 });
 
-describe.runIf(existsSync(ORIGINAL) && existsSync(CVC))('CVC-ClinicDB original layout (Original/ + Ground Truth/ TIFFs)', () => {
-  it('is detected, read with our TIFF reader, and gives exactly the samples of the PNG copy', async () => {
-    const original = await loadDataset(ORIGINAL, 'auto', 96);
-    expect(original.format).toBe('cvc-original');
-    expect(original.items.map((i) => i.name)).toEqual(['1', '2', '3', '200', '201', '202', '203', '204', '205', '612']);
-    expect(original.sequences).toEqual([1, 1, 1, 10, 10, 10, 10, 10, 10, 29]);
-    expect(original.problems.join('\n')).toMatch(/TIFF header says greyscale .* read as RGB: 10 files \(Original\/1\.tif/);
-    const png = await loadDataset(CVC, 'cvc', 96, { limit: 3 });
-    for (let i = 0; i < 3; i++) {
-      expect(Buffer.from(original.samples[i]!.image).equals(Buffer.from(png.samples[i]!.image))).toBe(true);
-      expect(Buffer.from(original.samples[i]!.mask).equals(Buffer.from(png.samples[i]!.mask))).toBe(true);
-    }
-  });
-});
+describe.runIf(existsSync(ORIGINAL) && existsSync(CVC))(
+  'CVC-ClinicDB original layout (Original/ + Ground Truth/ TIFFs)',
+  () => {
+    it('is detected, read with our TIFF reader, and gives exactly the samples of the PNG copy', async () => {
+      const original = await loadDataset(ORIGINAL, 'auto', 96);
+      expect(original.format).toBe('cvc-original');
+      expect(original.items.map((i) => i.name)).toEqual([
+        '1',
+        '2',
+        '3',
+        '200',
+        '201',
+        '202',
+        '203',
+        '204',
+        '205',
+        '612',
+      ]);
+      expect(original.sequences).toEqual([1, 1, 1, 10, 10, 10, 10, 10, 10, 29]);
+      expect(original.problems.join('\n')).toMatch(
+        /TIFF header says greyscale .* read as RGB: 10 files \(Original\/1\.tif/,
+      );
+      const png = await loadDataset(CVC, 'cvc', 96, { limit: 3 });
+      for (let i = 0; i < 3; i++) {
+        expect(Buffer.from(original.samples[i]!.image).equals(Buffer.from(png.samples[i]!.image))).toBe(true);
+        expect(Buffer.from(original.samples[i]!.mask).equals(Buffer.from(png.samples[i]!.mask))).toBe(true);
+      }
+    });
+  },
+);
 
 describe.runIf(existsSync(KVASIR))('Kvasir-SEG (JPEG images and 3-channel JPEG masks of mixed sizes)', () => {
   it('is detected; masks are reduced to one channel, thresholded at 128 and resized to 0/1', async () => {
@@ -158,7 +224,11 @@ describe.runIf(existsSync(KVASIR))('Kvasir-SEG (JPEG images and 3-channel JPEG m
 describe('image/mask pairs matched by name', () => {
   it('image and mask folders (any of the usual names), mask stems with a suffix, natural order, mixed sizes', async () => {
     const dir = tempDir();
-    for (const [name, w, h] of [['img10', 30, 20], ['img2', 16, 16], ['img1', 24, 12]] as const) {
+    for (const [name, w, h] of [
+      ['img10', 30, 20],
+      ['img2', 16, 16],
+      ['img1', 24, 12],
+    ] as const) {
       await write(join(dir, 'frames', `${name}.jpg`), w, h, 3, reddish);
       await write(join(dir, 'labels', `${name}_mask.png`), w, h, 1, (x) => [x < w / 2 ? 255 : 0]);
     }
@@ -168,7 +238,11 @@ describe('image/mask pairs matched by name', () => {
     expect(d.format).toBe('pairs');
     expect(d.items.map((i) => i.name)).toEqual(['img1', 'img2', 'img10']);
     expect(d.items[0]!.maskPath).toBe(join(dir, 'labels', 'img1_mask.png'));
-    expect(d.info.map((i) => [i.width, i.height])).toEqual([[24, 12], [16, 16], [30, 20]]);
+    expect(d.info.map((i) => [i.width, i.height])).toEqual([
+      [24, 12],
+      [16, 16],
+      [30, 20],
+    ]);
     for (const s of d.samples) {
       for (let y = 0; y < 8; y++) expect([...s.mask.subarray(y * 8, y * 8 + 8)]).toEqual([1, 1, 1, 1, 0, 0, 0, 0]); // left half
     }
@@ -206,15 +280,26 @@ describe('the synthetic set', () => {
   it('is the default without a folder, and loadDataset gives syntheticSet(count, size, seed)', async () => {
     expect(listDataset(undefined, 'auto').items).toHaveLength(80);
     const d = await loadDataset(undefined, 'auto', 32, { syntheticCount: 5, seed: 7 });
-    expect(d).toMatchObject({ format: 'synthetic', size: 32, sequences: [undefined, undefined, undefined, undefined, undefined], problems: [] });
+    expect(d).toMatchObject({
+      format: 'synthetic',
+      size: 32,
+      sequences: [undefined, undefined, undefined, undefined, undefined],
+      problems: [],
+    });
     expect(d.samples).toEqual(syntheticSet(5, 32, 7));
-    expect((await loadDataset(undefined, 'synthetic', 32, { syntheticCount: 5, seed: 7, limit: 2 })).samples).toEqual(syntheticSet(2, 32, 7));
+    expect((await loadDataset(undefined, 'synthetic', 32, { syntheticCount: 5, seed: 7, limit: 2 })).samples).toEqual(
+      syntheticSet(2, 32, 7),
+    );
   });
 });
 
 describe('bad input: a DatasetError naming the file or option', () => {
   it.each([
-    ['garbage bytes', async (p: string) => writeFileSync(p, 'this is not an image'), /unreadable image .*3\.png: .*unsupported image format/],
+    [
+      'garbage bytes',
+      async (p: string) => writeFileSync(p, 'this is not an image'),
+      /unreadable image .*3\.png: .*unsupported image format/,
+    ],
     ['an empty file', async (p: string) => writeFileSync(p, ''), /unreadable image .*3\.png: the file is empty/],
     [
       'a truncated PNG',
@@ -269,7 +354,9 @@ describe('bad input: a DatasetError naming the file or option', () => {
     const dir = await pairsFolder(3);
     rmSync(join(dir, 'masks', '2.png'));
     const e = await failure(() => listDataset(dir, 'auto'));
-    expect(e.message).toMatch(/mask missing for 1 image: .*images\/2\.png \(looked in .*masks for a file with the same name\)/);
+    expect(e.message).toMatch(
+      /mask missing for 1 image: .*images\/2\.png \(looked in .*masks for a file with the same name\)/,
+    );
     expect(e.path).toBe(join(dir, 'images', '2.png'));
   });
 
@@ -294,29 +381,47 @@ describe('bad input: a DatasetError naming the file or option', () => {
 
   it('empty dataset, and folders that are not datasets', async () => {
     const empty = tempDir();
-    expect((await failure(() => listDataset(empty, 'auto'))).message).toMatch(/empty dataset: no image\/mask pairs in .* \(as pairs/);
+    expect((await failure(() => listDataset(empty, 'auto'))).message).toMatch(
+      /empty dataset: no image\/mask pairs in .* \(as pairs/,
+    );
     const emptyFolders = tempDir();
     mkdirSync(join(emptyFolders, 'images'));
     mkdirSync(join(emptyFolders, 'masks'));
     expect((await failure(() => loadDataset(emptyFolders, 'auto', 8))).message).toMatch(/empty dataset/);
     const onlyImages = await pairsFolder(1);
     rmSync(join(onlyImages, 'masks'), { recursive: true });
-    expect((await failure(() => listDataset(onlyImages, 'auto'))).message).toMatch(/masks missing: .* has an image folder .*images.* but no mask folder/);
-    expect((await failure(() => listDataset(join(empty, 'nope'), 'auto'))).message).toMatch(/dataset folder not found: .*nope/);
+    expect((await failure(() => listDataset(onlyImages, 'auto'))).message).toMatch(
+      /masks missing: .* has an image folder .*images.* but no mask folder/,
+    );
+    expect((await failure(() => listDataset(join(empty, 'nope'), 'auto'))).message).toMatch(
+      /dataset folder not found: .*nope/,
+    );
     const file = join(empty, 'file.png');
     writeFileSync(file, '');
     expect((await failure(() => listDataset(file, 'auto'))).message).toMatch(/not a folder: .*file\.png/);
-    expect((await failure(() => listDataset(onlyImages, 'cvc-original'))).message).toMatch(/not in the cvc-original layout: no Original\/ folder/);
+    expect((await failure(() => listDataset(onlyImages, 'cvc-original'))).message).toMatch(
+      /not in the cvc-original layout: no Original\/ folder/,
+    );
   });
 
   it('unknown format, format without a folder, bad size or limit, ambiguous names', async () => {
     const dir = await pairsFolder(1);
-    expect((await failure(() => listDataset(dir, 'bmp' as never))).message).toBe('unknown dataset format "bmp": expected one of auto, cvc, cvc-original, kvasir, pairs, synthetic');
-    expect((await failure(() => loadDataset(undefined, 'kvasir', 8))).message).toMatch(/format kvasir needs a dataset folder \(--data\)/);
-    expect((await failure(() => loadDataset(dir, 'auto', 0))).message).toMatch(/size must be a positive integer, got 0/);
-    expect((await failure(() => loadDataset(dir, 'auto', 8, { limit: 1.5 }))).message).toMatch(/limit must be a positive integer, got 1.5/);
+    expect((await failure(() => listDataset(dir, 'bmp' as never))).message).toBe(
+      'unknown dataset format "bmp": expected one of auto, cvc, cvc-original, kvasir, pairs, synthetic',
+    );
+    expect((await failure(() => loadDataset(undefined, 'kvasir', 8))).message).toMatch(
+      /format kvasir needs a dataset folder \(--data\)/,
+    );
+    expect((await failure(() => loadDataset(dir, 'auto', 0))).message).toMatch(
+      /size must be a positive integer, got 0/,
+    );
+    expect((await failure(() => loadDataset(dir, 'auto', 8, { limit: 1.5 }))).message).toMatch(
+      /limit must be a positive integer, got 1.5/,
+    );
     await write(join(dir, 'images', '1.jpg'), 16, 16, 3, reddish, 'jpg');
-    expect((await failure(() => listDataset(dir, 'auto'))).message).toMatch(/two images for "1": .*images\/1\.jpg and .*images\/1\.png; keep one/);
+    expect((await failure(() => listDataset(dir, 'auto'))).message).toMatch(
+      /two images for "1": .*images\/1\.jpg and .*images\/1\.png; keep one/,
+    );
   });
 
   it('skipBad (check-data) loads the good pairs and lists every bad one, in order', async () => {
@@ -361,7 +466,9 @@ describe('input that is fixed on the way, with a warning in problems', () => {
   it('grey image (and grey + alpha): replicated to RGB', async () => {
     for (const channels of [1, 2] as const) {
       const r = await load([channels, (x, y) => [x * 20 + y, 255]], [1, half]);
-      expect(Buffer.from(r.sample.image).equals(raw(10, 10, 3, (x, y) => [x * 20 + y, x * 20 + y, x * 20 + y]))).toBe(true);
+      expect(Buffer.from(r.sample.image).equals(raw(10, 10, 3, (x, y) => [x * 20 + y, x * 20 + y, x * 20 + y]))).toBe(
+        true,
+      );
       expect(r.problems).toMatch(/grey image: replicated to RGB: 1 file/);
       if (channels === 2) expect(r.problems).toMatch(/alpha dropped/);
     }

@@ -36,7 +36,8 @@ function buildTiff(s: TiffSpec): Uint8Array {
   const rps = s.rowsPerStrip ?? s.height;
   const stripsPerPlane = Math.ceil(s.height / rps);
   const strips: Uint8Array[] = [];
-  const put = (out: DataView, at: number, v: number): void => (bytes === 1 ? out.setUint8(at, v) : out.setUint16(at, v, le));
+  const put = (out: DataView, at: number, v: number): void =>
+    bytes === 1 ? out.setUint8(at, v) : out.setUint16(at, v, le);
   for (let plane = 0; plane < (planar === 2 ? s.spp : 1); plane++) {
     for (let k = 0; k < stripsPerPlane; k++) {
       const rows = Math.min(rps, s.height - k * rps);
@@ -45,7 +46,8 @@ function buildTiff(s: TiffSpec): Uint8Array {
       const view = new DataView(strip.buffer);
       for (let p = 0; p < rows * s.width; p++) {
         const pixel = k * rps * s.width + p;
-        for (let c = 0; c < perPixel; c++) put(view, (p * perPixel + c) * bytes, s.samples[pixel * s.spp + (planar === 1 ? c : plane)]!);
+        for (let c = 0; c < perPixel; c++)
+          put(view, (p * perPixel + c) * bytes, s.samples[pixel * s.spp + (planar === 1 ? c : plane)]!);
       }
       strips.push(strip);
     }
@@ -110,7 +112,8 @@ function buildTiff(s: TiffSpec): Uint8Array {
     v.setUint32(p + 4, e.values.length, le);
     const off = extraOffset.get(i);
     if (off !== undefined) v.setUint32(p + 8, off, le);
-    else e.values.forEach((x, k) => {
+    else
+      e.values.forEach((x, k) => {
         if (e.type === 3) v.setUint16(p + 8 + 2 * k, x, le);
         else v.setUint32(p + 8, x, le);
       });
@@ -123,15 +126,28 @@ const ramp = (n: number, scale = 1, mod = 256): number[] => Array.from({ length:
 describe.runIf(existsSync(ORIGINAL))('CVC-ClinicDB original TIFFs', () => {
   it.each(FRAMES)('frame %i: image and ground truth decode byte for byte like the PNGs in CVC-ClinicDB/', async (n) => {
     const image = decodeTiff(readFileSync(join(ORIGINAL, 'Original', `${n}.tif`)));
-    expect(image).toMatchObject({ width: 384, height: 288, channels: 3, hasAlpha: false, bitsPerSample: 8, samplesPerPixel: 3, photometric: 1 });
+    expect(image).toMatchObject({
+      width: 384,
+      height: 288,
+      channels: 3,
+      hasAlpha: false,
+      bitsPerSample: 8,
+      samplesPerPixel: 3,
+      photometric: 1,
+    });
     expect(image.notes.join()).toMatch(/greyscale .* 3 samples per pixel: read as RGB/);
-    const png = await sharp(join(DATA, 'CVC-ClinicDB', 'images', `${n}.png`)).raw().toBuffer({ resolveWithObject: true });
+    const png = await sharp(join(DATA, 'CVC-ClinicDB', 'images', `${n}.png`))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     expect(png.info).toMatchObject({ width: 384, height: 288, channels: 3 });
     expect(Buffer.from(image.data as Uint8Array).equals(png.data)).toBe(true);
 
     const truth = decodeTiff(readFileSync(join(ORIGINAL, 'Ground Truth', `${n}.tif`)));
     expect(truth).toMatchObject({ width: 384, height: 288, channels: 1, bitsPerSample: 8, notes: [] });
-    const mask = await sharp(join(DATA, 'CVC-ClinicDB', 'masks', `${n}.png`)).extractChannel(0).raw().toBuffer();
+    const mask = await sharp(join(DATA, 'CVC-ClinicDB', 'masks', `${n}.png`))
+      .extractChannel(0)
+      .raw()
+      .toBuffer();
     expect(Buffer.from(truth.data as Uint8Array).equals(mask)).toBe(true);
   });
 
@@ -163,21 +179,27 @@ describe('decodeTiff on hand-built files', () => {
 
   it.each([false, true])('RGB, 8-bit, several strips (last one short), big-endian=%s', (bigEndian) => {
     const samples = ramp(5 * 7 * 3, 7);
-    const t = decodeTiff(buildTiff({ width: 5, height: 7, spp: 3, photometric: 2, rowsPerStrip: 3, bigEndian, samples }));
+    const t = decodeTiff(
+      buildTiff({ width: 5, height: 7, spp: 3, photometric: 2, rowsPerStrip: 3, bigEndian, samples }),
+    );
     expect(t).toMatchObject({ width: 5, height: 7, channels: 3, hasAlpha: false, bitsPerSample: 8, notes: [] });
     expect([...t.data]).toEqual(samples);
   });
 
   it('planar configuration 2 is interleaved on reading', () => {
     const samples = ramp(4 * 3 * 3, 11);
-    const t = decodeTiff(buildTiff({ width: 4, height: 3, spp: 3, photometric: 2, planar: 2, rowsPerStrip: 2, samples }));
+    const t = decodeTiff(
+      buildTiff({ width: 4, height: 3, spp: 3, photometric: 2, planar: 2, rowsPerStrip: 2, samples }),
+    );
     expect([...t.data]).toEqual(samples);
   });
 
   it('16-bit grey, both byte orders, and missing StripByteCounts', () => {
     const samples = ramp(6 * 2, 5000, 65536);
     for (const bigEndian of [false, true]) {
-      const t = decodeTiff(buildTiff({ width: 6, height: 2, spp: 1, bps: 16, photometric: 1, bigEndian, omitByteCounts: true, samples }));
+      const t = decodeTiff(
+        buildTiff({ width: 6, height: 2, spp: 1, bps: 16, photometric: 1, bigEndian, omitByteCounts: true, samples }),
+      );
       expect(t.bitsPerSample).toBe(16);
       expect(t.data).toBeInstanceOf(Uint16Array);
       expect([...t.data]).toEqual(samples);
@@ -191,9 +213,13 @@ describe('decodeTiff on hand-built files', () => {
 
   it('RGBA with ExtraSamples = unassociated alpha; grey + alpha; extra non-alpha samples are dropped', () => {
     const rgba = ramp(3 * 2 * 4, 9);
-    expect(decodeTiff(buildTiff({ width: 3, height: 2, spp: 4, photometric: 2, extraSamples: [2], samples: rgba }))).toMatchObject({ channels: 4, hasAlpha: true, data: Uint8Array.from(rgba) });
+    expect(
+      decodeTiff(buildTiff({ width: 3, height: 2, spp: 4, photometric: 2, extraSamples: [2], samples: rgba })),
+    ).toMatchObject({ channels: 4, hasAlpha: true, data: Uint8Array.from(rgba) });
     const ga = ramp(3 * 2 * 2, 13);
-    expect(decodeTiff(buildTiff({ width: 3, height: 2, spp: 2, photometric: 1, extraSamples: [2], samples: ga }))).toMatchObject({ channels: 2, hasAlpha: true, data: Uint8Array.from(ga) });
+    expect(
+      decodeTiff(buildTiff({ width: 3, height: 2, spp: 2, photometric: 1, extraSamples: [2], samples: ga })),
+    ).toMatchObject({ channels: 2, hasAlpha: true, data: Uint8Array.from(ga) });
     const rgbx = ramp(2 * 2 * 4, 17);
     const t = decodeTiff(buildTiff({ width: 2, height: 2, spp: 4, photometric: 2, extraSamples: [0], samples: rgbx }));
     expect(t.channels).toBe(3);
@@ -247,11 +273,21 @@ describe('decodeTiff refuses what it cannot read', () => {
   });
 
   it('compressed, tiled and palette images are TiffUnsupportedError (callers fall back to a full decoder)', async () => {
-    expect(() => decodeTiff(buildTiff({ width: 2, height: 2, spp: 1, photometric: 1, compression: 5, samples: [1, 2, 3, 4] }))).toThrow(TiffUnsupportedError);
-    expect(() => decodeTiff(buildTiff({ width: 2, height: 2, spp: 1, photometric: 1, compression: 5, samples: [1, 2, 3, 4] }))).toThrow(/compression 5 \(LZW\)/);
-    expect(() => decodeTiff(buildTiff({ width: 2, height: 2, spp: 1, photometric: 1, tiled: true, samples: [1, 2, 3, 4] }))).toThrow(/tiled/);
-    expect(() => decodeTiff(buildTiff({ width: 2, height: 2, spp: 1, photometric: 3, samples: [1, 2, 3, 4] }))).toThrow(/palette/);
-    const lzw = await sharp(Buffer.from(ramp(4 * 4 * 3)), { raw: { width: 4, height: 4, channels: 3 } }).tiff({ compression: 'lzw' }).toBuffer();
+    expect(() =>
+      decodeTiff(buildTiff({ width: 2, height: 2, spp: 1, photometric: 1, compression: 5, samples: [1, 2, 3, 4] })),
+    ).toThrow(TiffUnsupportedError);
+    expect(() =>
+      decodeTiff(buildTiff({ width: 2, height: 2, spp: 1, photometric: 1, compression: 5, samples: [1, 2, 3, 4] })),
+    ).toThrow(/compression 5 \(LZW\)/);
+    expect(() =>
+      decodeTiff(buildTiff({ width: 2, height: 2, spp: 1, photometric: 1, tiled: true, samples: [1, 2, 3, 4] })),
+    ).toThrow(/tiled/);
+    expect(() => decodeTiff(buildTiff({ width: 2, height: 2, spp: 1, photometric: 3, samples: [1, 2, 3, 4] }))).toThrow(
+      /palette/,
+    );
+    const lzw = await sharp(Buffer.from(ramp(4 * 4 * 3)), { raw: { width: 4, height: 4, channels: 3 } })
+      .tiff({ compression: 'lzw' })
+      .toBuffer();
     expect(() => decodeTiff(lzw)).toThrow(TiffUnsupportedError);
   });
 });

@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type EvalRow, foregroundTerciles, perImageCsv, scoreImage, summarizeEvaluation } from '../../src/evaluate/evaluate.js';
+import {
+  type EvalRow,
+  foregroundTerciles,
+  perImageCsv,
+  scoreImage,
+  summarizeEvaluation,
+} from '../../src/evaluate/evaluate.js';
 import { buildInferenceModel, presetConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
 import { loadPredictor, planarInput, runProbability } from '../../src/serve/predictNode.js';
@@ -24,7 +30,8 @@ const SAMPLE = join(DATA, 'Kvasir-SEG-sample');
 const CVC = join(DATA, 'CVC-ClinicDB');
 const ORIGINAL = join(DATA, 'CVC-ClinicDB-original');
 
-const run = (...args: string[]) => spawnSync('node_modules/.bin/tsx', ['src/cli/evaluate.ts', ...args], { encoding: 'utf8' });
+const run = (...args: string[]) =>
+  spawnSync('node_modules/.bin/tsx', ['src/cli/evaluate.ts', ...args], { encoding: 'utf8' });
 
 interface Report {
   config: { atModelSize: boolean; mc: { samples: number } | null };
@@ -36,14 +43,20 @@ interface Report {
 }
 const readReport = (dir: string): Report => JSON.parse(readFileSync(join(dir, 'evaluation.json'), 'utf8')) as Report;
 
-describe('decodeMask (the loader\'s mask rule, shared with training)', () => {
+describe("decodeMask (the loader's mask rule, shared with training)", () => {
   it('thresholds the max of R, G, B at 128, or at 1 in a 0/1 mask', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'polyseg-mask-'));
-    await sharp(Uint8Array.of(0, 0, 0, 127, 127, 127, 128, 0, 0, 0, 0, 255, 200, 10, 10), { raw: { width: 5, height: 1, channels: 3 } }).png().toFile(join(dir, 'grey.png'));
+    await sharp(Uint8Array.of(0, 0, 0, 127, 127, 127, 128, 0, 0, 0, 0, 255, 200, 10, 10), {
+      raw: { width: 5, height: 1, channels: 3 },
+    })
+      .png()
+      .toFile(join(dir, 'grey.png'));
     const grey = await decodeMask(join(dir, 'grey.png'));
     expect([...grey.mask]).toEqual([0, 0, 1, 1, 1]);
     expect([grey.foreground, grey.zeroOne]).toEqual([3, false]);
-    await sharp(Uint8Array.of(0, 0, 0, 1, 1, 1, 0, 1, 0), { raw: { width: 3, height: 1, channels: 3 } }).png().toFile(join(dir, 'zero-one.png'));
+    await sharp(Uint8Array.of(0, 0, 0, 1, 1, 1, 0, 1, 0), { raw: { width: 3, height: 1, channels: 3 } })
+      .png()
+      .toFile(join(dir, 'zero-one.png'));
     const zeroOne = await decodeMask(join(dir, 'zero-one.png'));
     expect([...zeroOne.mask]).toEqual([0, 1, 1]);
     expect([zeroOne.foreground, zeroOne.zeroOne]).toEqual([2, true]);
@@ -91,7 +104,18 @@ describe('summary', () => {
   }));
 
   it('foreground terciles: ranked by coverage (ties by name), split ⌊3r/n⌋ (10 → 4, 3, 3)', () => {
-    expect(foregroundTerciles(rows)).toEqual(['large', 'large', 'large', 'medium', 'medium', 'medium', 'small', 'small', 'small', 'small']);
+    expect(foregroundTerciles(rows)).toEqual([
+      'large',
+      'large',
+      'large',
+      'medium',
+      'medium',
+      'medium',
+      'small',
+      'small',
+      'small',
+      'small',
+    ]);
     const tied = [
       { name: 'b', coverage: 0.5 },
       { name: 'a', coverage: 0.5 },
@@ -134,7 +158,9 @@ describe('summary', () => {
     const csv = perImageCsv([{ ...rows[1]!, name: 'a,"b"', tercile: 'small', difficulty: 0.25 }]).split('\n');
     expect(csv[0]).toBe('name,width,height,coverage,tercile,dice,iou,precision,recall,difficulty');
     expect(csv[1]).toBe('"a,""b""",8,8,0.08,small,0.1,0.05,1,0.1,0.25');
-    expect(perImageCsv(rows.slice(0, 1)).split('\n')[0]).toBe('name,width,height,coverage,tercile,dice,iou,precision,recall');
+    expect(perImageCsv(rows.slice(0, 1)).split('\n')[0]).toBe(
+      'name,width,height,coverage,tercile,dice,iou,precision,recall',
+    );
   });
 });
 
@@ -142,7 +168,8 @@ describe('npm run evaluate: options', () => {
   it('--help lists the options and the exit codes; usage errors exit 2', () => {
     const help = run('--help');
     expect(help.status).toBe(0);
-    for (const flag of ['--model', '--data', '--format', '--out', '--at-model-size', '--limit', '--mc']) expect(help.stdout).toContain(flag);
+    for (const flag of ['--model', '--data', '--format', '--out', '--at-model-size', '--limit', '--mc'])
+      expect(help.stdout).toContain(flag);
     expect(help.stdout).toMatch(/Exit status: 0 done, 1 failed .*, 2 usage error/);
     const noData = run();
     expect([noData.status, noData.stderr]).toEqual([2, 'error: --data is required (a dataset folder; see --help)\n']);
@@ -154,119 +181,139 @@ describe('npm run evaluate: options', () => {
   });
 });
 
-describe.runIf(existsSync(SAMPLE) && existsSync(CVC) && existsSync(ORIGINAL))('npm run evaluate on real pairs (untrained tiny model)', () => {
-  let fold: string;
-  let model: string;
+describe.runIf(existsSync(SAMPLE) && existsSync(CVC) && existsSync(ORIGINAL))(
+  'npm run evaluate on real pairs (untrained tiny model)',
+  () => {
+    let fold: string;
+    let model: string;
 
-  beforeAll(() => {
-    fold = join(mkdtempSync(join(tmpdir(), 'polyseg-evaluate-')), 'run', 'fold-0');
-    mkdirSync(fold, { recursive: true });
-    model = join(fold, 'model.onnx');
-    writeFileSync(model, serialize(buildInferenceModel(presetConfig('tiny'))));
-  });
+    beforeAll(() => {
+      fold = join(mkdtempSync(join(tmpdir(), 'polyseg-evaluate-')), 'run', 'fold-0');
+      mkdirSync(fold, { recursive: true });
+      model = join(fold, 'model.onnx');
+      writeFileSync(model, serialize(buildInferenceModel(presetConfig('tiny'))));
+    });
 
-  it("Kvasir-SEG-sample from a run folder: rows at each image's size, JSON, CSV, table; the Dice of an independent computation", async () => {
-    const r = run('--model', join(fold, '..'), '--data', SAMPLE);
-    expect(r.status, r.stderr).toBe(0);
-    const out = join(fold, 'eval-Kvasir-SEG-sample');
-    const rep = readReport(out);
-    expect(rep.model.path).toBe(model);
-    expect(rep.dataset).toMatchObject({ format: 'kvasir', pairs: 3, scored: 3, failed: 0 });
-    expect(rep.images.map((i) => [i.name, i.width, i.height])).toEqual([
-      ['cju0qkwl35piu0993l0dewei2', 622, 529],
-      ['cju0qoxqj9q6s0835b43399p4', 1348, 1070],
-      ['cju0qx73cjw570799j4n5cjze', 619, 529],
-    ]);
-    for (const row of rep.images) for (const k of ['dice', 'iou', 'precision', 'recall', 'coverage'] as const) {
-      expect(row[k]).toBeGreaterThanOrEqual(0);
-      expect(row[k]).toBeLessThanOrEqual(1);
-    }
-    expect(rep.images.map((i) => i.tercile).sort()).toEqual(['large', 'medium', 'small']);
-    expect(rep.summary.all.images).toBe(3);
-    const csv = readFileSync(join(out, 'per-image.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).toBe('name,width,height,coverage,tercile,dice,iou,precision,recall');
-    expect(csv).toHaveLength(4);
-    expect(r.stdout).toMatch(/3 of 3 pairs scored at each image's own resolution/);
-    for (const label of ['all', 'worst 10% by Dice', 'small foreground', 'medium foreground', 'large foreground']) expect(r.stdout).toContain(label);
+    it("Kvasir-SEG-sample from a run folder: rows at each image's size, JSON, CSV, table; the Dice of an independent computation", async () => {
+      const r = run('--model', join(fold, '..'), '--data', SAMPLE);
+      expect(r.status, r.stderr).toBe(0);
+      const out = join(fold, 'eval-Kvasir-SEG-sample');
+      const rep = readReport(out);
+      expect(rep.model.path).toBe(model);
+      expect(rep.dataset).toMatchObject({ format: 'kvasir', pairs: 3, scored: 3, failed: 0 });
+      expect(rep.images.map((i) => [i.name, i.width, i.height])).toEqual([
+        ['cju0qkwl35piu0993l0dewei2', 622, 529],
+        ['cju0qoxqj9q6s0835b43399p4', 1348, 1070],
+        ['cju0qx73cjw570799j4n5cjze', 619, 529],
+      ]);
+      for (const row of rep.images)
+        for (const k of ['dice', 'iou', 'precision', 'recall', 'coverage'] as const) {
+          expect(row[k]).toBeGreaterThanOrEqual(0);
+          expect(row[k]).toBeLessThanOrEqual(1);
+        }
+      expect(rep.images.map((i) => i.tercile).sort()).toEqual(['large', 'medium', 'small']);
+      expect(rep.summary.all.images).toBe(3);
+      const csv = readFileSync(join(out, 'per-image.csv'), 'utf8').trim().split('\n');
+      expect(csv[0]).toBe('name,width,height,coverage,tercile,dice,iou,precision,recall');
+      expect(csv).toHaveLength(4);
+      expect(r.stdout).toMatch(/3 of 3 pairs scored at each image's own resolution/);
+      for (const label of ['all', 'worst 10% by Dice', 'small foreground', 'medium foreground', 'large foreground'])
+        expect(r.stdout).toContain(label);
 
-    // The first pair recomputed without evaluate.ts: sharp's mask pixels, the prediction upsampled by index.
-    const row = rep.images[0]!;
-    const p = await loadPredictor(model);
-    const img = await decodeImage(row.image, p.size);
-    const prob = await runProbability(p, planarInput(img.rgb, p.size));
-    const { data, info } = await sharp(row.mask).raw().toBuffer({ resolveWithObject: true });
-    let [tp, fp, fn] = [0, 0, 0];
-    for (let y = 0; y < info.height; y++) {
-      for (let x = 0; x < info.width; x++) {
-        const k = (y * info.width + x) * info.channels;
-        const truth = Math.max(...data.subarray(k, k + info.channels)) >= 128;
-        const pred = prob[Math.floor(((y + 0.5) * p.size) / info.height) * p.size + Math.floor(((x + 0.5) * p.size) / info.width)]! > 0.5;
-        if (pred && truth) tp++;
-        else if (pred) fp++;
-        else if (truth) fn++;
+      // The first pair recomputed without evaluate.ts: sharp's mask pixels, the prediction upsampled by index.
+      const row = rep.images[0]!;
+      const p = await loadPredictor(model);
+      const img = await decodeImage(row.image, p.size);
+      const prob = await runProbability(p, planarInput(img.rgb, p.size));
+      const { data, info } = await sharp(row.mask).raw().toBuffer({ resolveWithObject: true });
+      let [tp, fp, fn] = [0, 0, 0];
+      for (let y = 0; y < info.height; y++) {
+        for (let x = 0; x < info.width; x++) {
+          const k = (y * info.width + x) * info.channels;
+          const truth = Math.max(...data.subarray(k, k + info.channels)) >= 128;
+          const pred =
+            prob[
+              Math.floor(((y + 0.5) * p.size) / info.height) * p.size + Math.floor(((x + 0.5) * p.size) / info.width)
+            ]! > 0.5;
+          if (pred && truth) tp++;
+          else if (pred) fp++;
+          else if (truth) fn++;
+        }
       }
-    }
-    expect(tp + fn).toBeGreaterThan(0);
-    expect(row.coverage).toBeCloseTo((tp + fn) / (info.width * info.height), 12);
-    expect(row.dice).toBeCloseTo((2 * tp) / (2 * tp + fp + fn), 12);
-    expect(row.recall).toBeCloseTo(tp / (tp + fn), 12);
-  });
+      expect(tp + fn).toBeGreaterThan(0);
+      expect(row.coverage).toBeCloseTo((tp + fn) / (info.width * info.height), 12);
+      expect(row.dice).toBeCloseTo((2 * tp) / (2 * tp + fp + fn), 12);
+      expect(row.recall).toBeCloseTo(tp / (tp + fn), 12);
+    });
 
-  it("--at-model-size --mc --limit 2: the metrics training's loader gives, and a difficulty per image", async () => {
-    const r = run('--model', model, '--data', SAMPLE, '--at-model-size', '--mc', '--mc-samples', '4', '--limit', '2');
-    expect(r.status, r.stderr).toBe(0);
-    const rep = readReport(join(fold, 'eval-Kvasir-SEG-sample-model-size'));
-    expect(rep.config).toMatchObject({ atModelSize: true, mc: { samples: 4 } });
-    expect(rep.images).toHaveLength(2);
-    for (const row of rep.images) expect(Number.isFinite(row.difficulty) && row.difficulty! > 0).toBe(true);
-    expect(rep.summary.all.metrics.difficulty!.n).toBe(2);
-    expect(r.stdout).toMatch(/Spearman ρ\(difficulty, Dice\) = /);
-    // Ground truth as the trainer loads it (loadDataset), prediction of the same resized image.
-    const p = await loadPredictor(model);
-    const data = await loadDataset(SAMPLE, 'kvasir', p.size, { limit: 2 });
-    for (const [i, s] of data.samples.entries()) {
-      const expected = imageMetrics(await runProbability(p, planarInput(s.image, p.size)), s.mask);
-      expect(rep.images[i]).toMatchObject({ name: s.name, ...expected });
-    }
-  });
+    it("--at-model-size --mc --limit 2: the metrics training's loader gives, and a difficulty per image", async () => {
+      const r = run('--model', model, '--data', SAMPLE, '--at-model-size', '--mc', '--mc-samples', '4', '--limit', '2');
+      expect(r.status, r.stderr).toBe(0);
+      const rep = readReport(join(fold, 'eval-Kvasir-SEG-sample-model-size'));
+      expect(rep.config).toMatchObject({ atModelSize: true, mc: { samples: 4 } });
+      expect(rep.images).toHaveLength(2);
+      for (const row of rep.images) expect(Number.isFinite(row.difficulty) && row.difficulty! > 0).toBe(true);
+      expect(rep.summary.all.metrics.difficulty!.n).toBe(2);
+      expect(r.stdout).toMatch(/Spearman ρ\(difficulty, Dice\) = /);
+      // Ground truth as the trainer loads it (loadDataset), prediction of the same resized image.
+      const p = await loadPredictor(model);
+      const data = await loadDataset(SAMPLE, 'kvasir', p.size, { limit: 2 });
+      for (const [i, s] of data.samples.entries()) {
+        const expected = imageMetrics(await runProbability(p, planarInput(s.image, p.size)), s.mask);
+        expect(rep.images[i]).toMatchObject({ name: s.name, ...expected });
+      }
+    });
 
-  it('CVC-ClinicDB as PNG and as the original TIFFs (--limit 2): the same scores', () => {
-    const png = run('--model', model, '--data', CVC, '--limit', '2');
-    const tif = run('--model', model, '--data', ORIGINAL, '--limit', '2');
-    expect(png.status, png.stderr).toBe(0);
-    expect(tif.status, tif.stderr).toBe(0);
-    const a = readReport(join(fold, 'eval-CVC-ClinicDB'));
-    const b = readReport(join(fold, 'eval-CVC-ClinicDB-original'));
-    expect([a.dataset.format, b.dataset.format]).toEqual(['cvc', 'cvc-original']);
-    expect(a.images.map((i) => [i.name, i.width, i.height])).toEqual([
-      ['1', 384, 288],
-      ['2', 384, 288],
-    ]);
-    const scores = (rep: Report) => rep.images.map(({ name, coverage, dice, iou, precision, recall }) => ({ name, coverage, dice, iou, precision, recall }));
-    expect(scores(b)).toEqual(scores(a));
-  });
+    it('CVC-ClinicDB as PNG and as the original TIFFs (--limit 2): the same scores', () => {
+      const png = run('--model', model, '--data', CVC, '--limit', '2');
+      const tif = run('--model', model, '--data', ORIGINAL, '--limit', '2');
+      expect(png.status, png.stderr).toBe(0);
+      expect(tif.status, tif.stderr).toBe(0);
+      const a = readReport(join(fold, 'eval-CVC-ClinicDB'));
+      const b = readReport(join(fold, 'eval-CVC-ClinicDB-original'));
+      expect([a.dataset.format, b.dataset.format]).toEqual(['cvc', 'cvc-original']);
+      expect(a.images.map((i) => [i.name, i.width, i.height])).toEqual([
+        ['1', 384, 288],
+        ['2', 384, 288],
+      ]);
+      const scores = (rep: Report) =>
+        rep.images.map(({ name, coverage, dice, iou, precision, recall }) => ({
+          name,
+          coverage,
+          dice,
+          iou,
+          precision,
+          recall,
+        }));
+      expect(scores(b)).toEqual(scores(a));
+    });
 
-  it('skips and reports an unreadable image and a mask of the wrong size, exit 1 after scoring the rest', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'polyseg-evaluate-bad-'));
-    mkdirSync(join(root, 'images'));
-    mkdirSync(join(root, 'masks'));
-    for (const name of ['cju0qkwl35piu0993l0dewei2', 'cju0qx73cjw570799j4n5cjze']) {
-      symlinkSync(join(SAMPLE, 'images', `${name}.jpg`), join(root, 'images', `${name}.jpg`));
-      symlinkSync(join(SAMPLE, 'masks', `${name}.jpg`), join(root, 'masks', `${name}.jpg`));
-    }
-    writeFileSync(join(root, 'images', 'broken.jpg'), 'not a jpeg');
-    symlinkSync(join(SAMPLE, 'masks', 'cju0qkwl35piu0993l0dewei2.jpg'), join(root, 'masks', 'broken.jpg'));
-    await sharp(Buffer.alloc(20 * 20 * 3, 90), { raw: { width: 20, height: 20, channels: 3 } }).png().toFile(join(root, 'images', 'small.png'));
-    await sharp(Buffer.alloc(10 * 10, 255), { raw: { width: 10, height: 10, channels: 1 } }).png().toFile(join(root, 'masks', 'small.png'));
-    const out = join(root, 'eval');
-    const r = run('--model', model, '--data', root, '--out', out);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/! broken: .*broken\.jpg/);
-    expect(r.stderr).toMatch(/! small: mask .*small\.png is 10×10 but its image .*small\.png is 20×20/);
-    expect(r.stderr).toMatch(/error: 2 of 4 pairs could not be scored/);
-    const rep = readReport(out);
-    expect(rep.images.map((i) => i.name)).toEqual(['cju0qkwl35piu0993l0dewei2', 'cju0qx73cjw570799j4n5cjze']);
-    expect(rep.failures.map((f) => f.name)).toEqual(['broken', 'small']);
-    expect(readFileSync(join(out, 'per-image.csv'), 'utf8').trim().split('\n')).toHaveLength(3);
-  });
-});
+    it('skips and reports an unreadable image and a mask of the wrong size, exit 1 after scoring the rest', async () => {
+      const root = mkdtempSync(join(tmpdir(), 'polyseg-evaluate-bad-'));
+      mkdirSync(join(root, 'images'));
+      mkdirSync(join(root, 'masks'));
+      for (const name of ['cju0qkwl35piu0993l0dewei2', 'cju0qx73cjw570799j4n5cjze']) {
+        symlinkSync(join(SAMPLE, 'images', `${name}.jpg`), join(root, 'images', `${name}.jpg`));
+        symlinkSync(join(SAMPLE, 'masks', `${name}.jpg`), join(root, 'masks', `${name}.jpg`));
+      }
+      writeFileSync(join(root, 'images', 'broken.jpg'), 'not a jpeg');
+      symlinkSync(join(SAMPLE, 'masks', 'cju0qkwl35piu0993l0dewei2.jpg'), join(root, 'masks', 'broken.jpg'));
+      await sharp(Buffer.alloc(20 * 20 * 3, 90), { raw: { width: 20, height: 20, channels: 3 } })
+        .png()
+        .toFile(join(root, 'images', 'small.png'));
+      await sharp(Buffer.alloc(10 * 10, 255), { raw: { width: 10, height: 10, channels: 1 } })
+        .png()
+        .toFile(join(root, 'masks', 'small.png'));
+      const out = join(root, 'eval');
+      const r = run('--model', model, '--data', root, '--out', out);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/! broken: .*broken\.jpg/);
+      expect(r.stderr).toMatch(/! small: mask .*small\.png is 10×10 but its image .*small\.png is 20×20/);
+      expect(r.stderr).toMatch(/error: 2 of 4 pairs could not be scored/);
+      const rep = readReport(out);
+      expect(rep.images.map((i) => i.name)).toEqual(['cju0qkwl35piu0993l0dewei2', 'cju0qx73cjw570799j4n5cjze']);
+      expect(rep.failures.map((f) => f.name)).toEqual(['broken', 'small']);
+      expect(readFileSync(join(out, 'per-image.csv'), 'utf8').trim().split('\n')).toHaveLength(3);
+    });
+  },
+);

@@ -7,7 +7,12 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { prng } from '../../src/common/prng.js';
-import { type ConvShape, WEIGHT_GRAD_FORMULATIONS, chooseWeightGrad, convWeightGrad } from '../../src/graphBuilder/convWeightGrad.js';
+import {
+  type ConvShape,
+  WEIGHT_GRAD_FORMULATIONS,
+  chooseWeightGrad,
+  convWeightGrad,
+} from '../../src/graphBuilder/convWeightGrad.js';
 import { addInput, addOutput, createGraph } from '../../src/graphBuilder/graph.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
 
@@ -37,7 +42,8 @@ function reference({ n, c, m, h, w, kh, kw }: ConvShape, pad: number, x: Float32
               for (let xx = 0; xx < ow; xx++) {
                 const [yi, xi] = [y + i - pad, xx + j - pad];
                 if (yi < 0 || yi >= h || xi < 0 || xi >= w) continue;
-                dw[((mo * c + ci) * kh + i) * kw + j]! += dy[((b * m + mo) * oh + y) * ow + xx]! * x[((b * c + ci) * h + yi) * w + xi]!;
+                dw[((mo * c + ci) * kh + i) * kw + j]! +=
+                  dy[((b * m + mo) * oh + y) * ow + xx]! * x[((b * c + ci) * h + yi) * w + xi]!;
               }
   return dw;
 }
@@ -57,7 +63,9 @@ describe('conv weight gradient formulations', () => {
         const out = addOutput(g, 'dw', convWeightGrad(g, f, xv, dyv, s, [pad, pad, pad, pad]));
         expect(out.shape).toEqual([s.m, s.c, s.kh, s.kw]);
         const session = await ort.InferenceSession.create(serialize(g));
-        const got = (await session.run({ x: new ort.Tensor('float32', x, xv.shape), dy: new ort.Tensor('float32', dy, dyv.shape) })).dw!.data as Float32Array;
+        const got = (
+          await session.run({ x: new ort.Tensor('float32', x, xv.shape), dy: new ort.Tensor('float32', dy, dyv.shape) })
+        ).dw!.data as Float32Array;
         await session.release();
         const err = Math.max(...Array.from(got, (v, i) => Math.abs(v - want[i]!)));
         expect(err).toBeLessThan(1e-5);

@@ -21,15 +21,36 @@ export interface GradCheckResult {
 
 /** L = Σ R ⊙ y with a fixed random R, so every output element matters with a different weight. */
 export function projectToScalar(g: Graph, y: Value, rng: Prng): Value {
-  const r = constant(g, 'projection', 'float32', y.shape, Float32Array.from({ length: numel(y.shape) }, () => rng.next() * 2 - 1));
+  const r = constant(
+    g,
+    'projection',
+    'float32',
+    y.shape,
+    Float32Array.from({ length: numel(y.shape) }, () => rng.next() * 2 - 1),
+  );
   return op1(g, 'ReduceSum', [op1(g, 'Mul', [y, r])], { keepdims: 0 });
 }
 
-export async function gradCheck(g: Graph, loss: Value, wrt: Value[], feeds: Feeds, h = 1e-2, seed = 3): Promise<GradCheckResult[]> {
+export async function gradCheck(
+  g: Graph,
+  loss: Value,
+  wrt: Value[],
+  feeds: Feeds,
+  h = 1e-2,
+  seed = 3,
+): Promise<GradCheckResult[]> {
   addOutput(g, 'loss', loss);
-  gradients(g, loss, wrt).forEach((d, i) => { addOutput(g, `grad_${i}`, d); });
+  gradients(g, loss, wrt).forEach((d, i) => {
+    addOutput(g, `grad_${i}`, d);
+  });
   const session = await ort.InferenceSession.create(serialize(g));
-  const tensors = (f: Feeds) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, new ort.Tensor('float32', v, g.inputs.find((i) => i.name === k)!.shape as number[])]));
+  const tensors = (f: Feeds) =>
+    Object.fromEntries(
+      Object.entries(f).map(([k, v]) => [
+        k,
+        new ort.Tensor('float32', v, g.inputs.find((i) => i.name === k)!.shape as number[]),
+      ]),
+    );
   const base = await session.run(tensors(feeds));
   const rng = prng(seed);
   const results: GradCheckResult[] = [];
@@ -42,7 +63,12 @@ export async function gradCheck(g: Graph, loss: Value, wrt: Value[], feeds: Feed
     const numeric = ((await shifted(1)) - (await shifted(-1))) / (2 * h);
     const grad = base[`grad_${i}`]!.data as Float32Array;
     const analytic = grad.reduce((s, gk, k) => s + gk * v[k]!, 0);
-    results.push({ input: x.name, numeric, analytic, error: Math.abs(numeric - analytic) / Math.max(1, Math.abs(numeric), Math.abs(analytic)) });
+    results.push({
+      input: x.name,
+      numeric,
+      analytic,
+      error: Math.abs(numeric - analytic) / Math.max(1, Math.abs(numeric), Math.abs(analytic)),
+    });
   }
   return results;
 }

@@ -15,9 +15,13 @@ import { type Shape, type Value, numel } from '../../src/graphBuilder/types.js';
 import { type Feeds, gradCheck, projectToScalar } from './gradcheck.js';
 
 type Sampler = (r: Prng, n: number) => Float32Array;
-const uniform = (lo: number, hi: number): Sampler => (r, n) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r.next());
+const uniform =
+  (lo: number, hi: number): Sampler =>
+  (r, n) =>
+    Float32Array.from({ length: n }, () => lo + (hi - lo) * r.next());
 /** |x| in [0.2, 1] with random sign: no element near a kink at 0. */
-const awayFromZero: Sampler = (r, n) => Float32Array.from({ length: n }, () => (r.next() < 0.5 ? -1 : 1) * (0.2 + 0.8 * r.next()));
+const awayFromZero: Sampler = (r, n) =>
+  Float32Array.from({ length: n }, () => (r.next() < 0.5 ? -1 : 1) * (0.2 + 0.8 * r.next()));
 /** A shuffled ladder of multiples of 0.1: no two elements within 0.1 (max-pool, max). */
 const distinct: Sampler = (r, n) => {
   const v = Float32Array.from({ length: n }, (_, i) => (i - Math.floor(n / 2)) * 0.1);
@@ -31,7 +35,11 @@ const distinct: Sampler = (r, n) => {
 /** The ladder shifted by half a step: 0.05 away from every element of another ladder. */
 const halfStep: Sampler = (r, n) => distinct(r, n).map((x) => x + 0.05);
 
-type Operand = { shape: Shape; sample?: Sampler } | { ints: number[] } | { floats: number[]; shape: Shape } | { bools: number[]; shape: Shape };
+type Operand =
+  | { shape: Shape; sample?: Sampler }
+  | { ints: number[] }
+  | { floats: number[]; shape: Shape }
+  | { bools: number[]; shape: Shape };
 interface Case {
   op: OpType;
   label?: string;
@@ -54,21 +62,85 @@ const cases: Case[] = [
   { op: 'Add', label: 'broadcast [2,3,4]+[3,1]', inputs: [{ shape: [2, 3, 4] }, { shape: [3, 1] }] },
   { op: 'Sub', label: 'broadcast [4]-[]', inputs: [{ shape: [4] }, { shape: [] }] },
   { op: 'Mul', label: 'broadcast [2,3]*[1,3]', inputs: [{ shape: [2, 3] }, { shape: [1, 3] }] },
-  { op: 'Div', label: 'broadcast [2,3]/[2,1]', inputs: [{ shape: [2, 3] }, { shape: [2, 1], sample: uniform(0.5, 2) }] },
-  { op: 'Max', label: 'broadcast [2,3] vs [3]', inputs: [{ shape: [2, 3], sample: distinct }, { shape: [3], sample: halfStep }] },
-  { op: 'Min', label: 'broadcast [2,3] vs [3]', inputs: [{ shape: [2, 3], sample: distinct }, { shape: [3], sample: halfStep }] },
+  {
+    op: 'Div',
+    label: 'broadcast [2,3]/[2,1]',
+    inputs: [{ shape: [2, 3] }, { shape: [2, 1], sample: uniform(0.5, 2) }],
+  },
+  {
+    op: 'Max',
+    label: 'broadcast [2,3] vs [3]',
+    inputs: [
+      { shape: [2, 3], sample: distinct },
+      { shape: [3], sample: halfStep },
+    ],
+  },
+  {
+    op: 'Min',
+    label: 'broadcast [2,3] vs [3]',
+    inputs: [
+      { shape: [2, 3], sample: distinct },
+      { shape: [3], sample: halfStep },
+    ],
+  },
   { op: 'Where', inputs: [{ bools: [1, 0, 1, 0, 0, 1], shape: [2, 3] }, { shape: [2, 3] }, { shape: [3] }] },
   { op: 'Cast', inputs: [{ shape: [4] }], attrs: { to: 1 } },
-  { op: 'Clip', inputs: [{ shape: [8], sample: (r, n) => distinct(r, n).map((x) => x * 3 + 0.01) }, { floats: [-0.5], shape: [] }, { floats: [0.5], shape: [] }] },
+  {
+    op: 'Clip',
+    inputs: [
+      { shape: [8], sample: (r, n) => distinct(r, n).map((x) => x * 3 + 0.01) },
+      { floats: [-0.5], shape: [] },
+      { floats: [0.5], shape: [] },
+    ],
+  },
   { op: 'MatMul', label: 'batched [2,3,4]x[4,5]', inputs: [{ shape: [2, 3, 4] }, { shape: [4, 5] }] },
-  { op: 'Conv', label: '3x3 pad 1', inputs: [{ shape: [2, 3, 6, 6] }, { shape: [4, 3, 3, 3] }, { shape: [4] }], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
-  { op: 'Conv', label: '1x1 no bias', inputs: [{ shape: [2, 4, 5, 5] }, { shape: [2, 4, 1, 1] }], attrs: { kernel_shape: [1, 1] } },
-  { op: 'Conv', label: '3x3 valid, uneven pads', inputs: [{ shape: [1, 2, 6, 5] }, { shape: [3, 2, 3, 3] }, { shape: [3] }], attrs: { kernel_shape: [3, 3], pads: [0, 1, 1, 0] } },
-  { op: 'Conv', label: '3x3 pad 1, fewer outputs than inputs', inputs: [{ shape: [2, 6, 5, 5] }, { shape: [3, 6, 3, 3] }, { shape: [3] }], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
-  { op: 'Conv', label: '3x3 uneven pads, fewer outputs than inputs', inputs: [{ shape: [1, 4, 6, 5] }, { shape: [2, 4, 3, 3] }], attrs: { kernel_shape: [3, 3], pads: [0, 1, 1, 0] } },
-  { op: 'ConvTranspose', label: '2x2 stride 2', inputs: [{ shape: [2, 4, 3, 3] }, { shape: [4, 2, 2, 2] }, { shape: [2] }], attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
-  { op: 'MaxPool', label: '2x2 stride 2', inputs: [{ shape: [2, 2, 4, 6], sample: distinct }], attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
-  { op: 'Dropout', inputs: [{ shape: [4, 50] }, { floats: [0.5], shape: [] }, { bools: [1], shape: [] }], attrs: { seed: 5 } },
+  {
+    op: 'Conv',
+    label: '3x3 pad 1',
+    inputs: [{ shape: [2, 3, 6, 6] }, { shape: [4, 3, 3, 3] }, { shape: [4] }],
+    attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] },
+  },
+  {
+    op: 'Conv',
+    label: '1x1 no bias',
+    inputs: [{ shape: [2, 4, 5, 5] }, { shape: [2, 4, 1, 1] }],
+    attrs: { kernel_shape: [1, 1] },
+  },
+  {
+    op: 'Conv',
+    label: '3x3 valid, uneven pads',
+    inputs: [{ shape: [1, 2, 6, 5] }, { shape: [3, 2, 3, 3] }, { shape: [3] }],
+    attrs: { kernel_shape: [3, 3], pads: [0, 1, 1, 0] },
+  },
+  {
+    op: 'Conv',
+    label: '3x3 pad 1, fewer outputs than inputs',
+    inputs: [{ shape: [2, 6, 5, 5] }, { shape: [3, 6, 3, 3] }, { shape: [3] }],
+    attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] },
+  },
+  {
+    op: 'Conv',
+    label: '3x3 uneven pads, fewer outputs than inputs',
+    inputs: [{ shape: [1, 4, 6, 5] }, { shape: [2, 4, 3, 3] }],
+    attrs: { kernel_shape: [3, 3], pads: [0, 1, 1, 0] },
+  },
+  {
+    op: 'ConvTranspose',
+    label: '2x2 stride 2',
+    inputs: [{ shape: [2, 4, 3, 3] }, { shape: [4, 2, 2, 2] }, { shape: [2] }],
+    attrs: { kernel_shape: [2, 2], strides: [2, 2] },
+  },
+  {
+    op: 'MaxPool',
+    label: '2x2 stride 2',
+    inputs: [{ shape: [2, 2, 4, 6], sample: distinct }],
+    attrs: { kernel_shape: [2, 2], strides: [2, 2] },
+  },
+  {
+    op: 'Dropout',
+    inputs: [{ shape: [4, 50] }, { floats: [0.5], shape: [] }, { bools: [1], shape: [] }],
+    attrs: { seed: 5 },
+  },
   { op: 'Concat', inputs: [{ shape: [2, 3] }, { shape: [2, 2] }], attrs: { axis: 1 } },
   { op: 'Reshape', inputs: [{ shape: [2, 6] }, { ints: [3, 4] }] },
   { op: 'Unsqueeze', inputs: [{ shape: [2, 3] }, { ints: [1] }] },
@@ -77,7 +149,12 @@ const cases: Case[] = [
   { op: 'Expand', label: '[3,1] to [2,3,4]', inputs: [{ shape: [3, 1] }, { ints: [2, 3, 4] }] },
   { op: 'Slice', inputs: [{ shape: [4, 6] }, { ints: [1, 2] }, { ints: [3, 5] }] },
   { op: 'Pad', inputs: [{ shape: [2, 3] }, { ints: [1, 0, 0, 2] }] },
-  { op: 'ReduceSum', label: 'axis 1, keepdims 0', inputs: [{ shape: [2, 3, 4] }, { ints: [1] }], attrs: { keepdims: 0 } },
+  {
+    op: 'ReduceSum',
+    label: 'axis 1, keepdims 0',
+    inputs: [{ shape: [2, 3, 4] }, { ints: [1] }],
+    attrs: { keepdims: 0 },
+  },
   { op: 'ReduceSum', label: 'all axes', inputs: [{ shape: [2, 3] }] },
   { op: 'ReduceMean', inputs: [{ shape: [2, 3, 4] }], attrs: { axes: [0, 2], keepdims: 1 } },
   { op: 'ReduceMax', inputs: [{ shape: [3, 5], sample: distinct }], attrs: { axes: [1], keepdims: 0 } },
@@ -113,7 +190,10 @@ describe('gradient rules', () => {
   it.each(smooth.map((c) => [name(c), c] as const))('%s matches finite differences', async (_, c) => {
     const { g, y, wrt, feeds } = buildCase(c, prng(11));
     const results = await gradCheck(g, projectToScalar(g, y, prng(12)), wrt, feeds);
-    for (const r of results) expect(r.error, `${c.op} d/d${r.input}: numeric ${r.numeric} vs analytic ${r.analytic}`).toBeLessThan(c.tol ?? 2e-3);
+    for (const r of results)
+      expect(r.error, `${c.op} d/d${r.input}: numeric ${r.numeric} vs analytic ${r.analytic}`).toBeLessThan(
+        c.tol ?? 2e-3,
+      );
   });
 
   // Dropout draws a new mask on every run, so finite differences across runs are meaningless.
@@ -136,6 +216,8 @@ describe('gradient rules', () => {
     const dropped = (out.mask!.data as Float32Array).filter((m) => m === 0).length;
     expect(dropped).toBeGreaterThan(40); // p = 0.5 of 200: really dropping
     expect(Math.abs(inner - (out.loss!.data as Float32Array)[0]!)).toBeLessThan(1e-4);
-    grad.forEach((gk, k) => { expect(gk === 0).toBe((out.mask!.data as Float32Array)[k] === 0); });
+    grad.forEach((gk, k) => {
+      expect(gk === 0).toBe((out.mask!.data as Float32Array)[k] === 0);
+    });
   });
 });

@@ -9,7 +9,15 @@ import { describe, expect, it } from 'vitest';
 import { prng, normal } from '../../src/common/prng.js';
 import { gradients } from '../../src/graphBuilder/autodiff.js';
 import { type Graph, addInput, addOutput, createGraph, op1 } from '../../src/graphBuilder/graph.js';
-import { LOSS_PRESETS, type LossWeights, bceWithLogits, diceLoss, lossGraph, parseLoss, polyDice1Loss } from '../../src/graphBuilder/losses.js';
+import {
+  LOSS_PRESETS,
+  type LossWeights,
+  bceWithLogits,
+  diceLoss,
+  lossGraph,
+  parseLoss,
+  polyDice1Loss,
+} from '../../src/graphBuilder/losses.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
 import type { Value } from '../../src/graphBuilder/types.js';
 
@@ -63,7 +71,8 @@ function reference(z: ArrayLike<number>, t: ArrayLike<number>, eps: number): Ter
   return { bce: bce / z.length, dice, polydice1 };
 }
 
-const weighted = (r: Terms, w: LossWeights): number => (w.bce ?? 0) * r.bce + (w.dice ?? 0) * r.dice + (w.polydice1 ?? 0) * r.polydice1;
+const weighted = (r: Terms, w: LossWeights): number =>
+  (w.bce ?? 0) * r.bce + (w.dice ?? 0) * r.dice + (w.polydice1 ?? 0) * r.polydice1;
 
 // ---- graphs --------------------------------------------------------------------------------
 
@@ -75,7 +84,11 @@ interface Batch {
 }
 
 function inputs(g: Graph, b: Batch): [Value, Value, Value] {
-  return [addInput(g, 'logits', 'float32', b.shape), addInput(g, 'target', 'float32', b.shape), addInput(g, 'eps', 'float32', [b.shape[0]])];
+  return [
+    addInput(g, 'logits', 'float32', b.shape),
+    addInput(g, 'target', 'float32', b.shape),
+    addInput(g, 'eps', 'float32', [b.shape[0]]),
+  ];
 }
 
 async function run(g: Graph, b: Batch): Promise<Record<string, Float32Array>> {
@@ -129,7 +142,9 @@ async function runTerms(b: Batch): Promise<Record<keyof Terms, Float32Array>> {
 
 function referenceBatch(b: Batch): Terms[] {
   const n = b.shape[1] * b.shape[2] * b.shape[3];
-  return Array.from(b.eps, (e, i) => reference(b.logits.subarray(i * n, (i + 1) * n), b.target.subarray(i * n, (i + 1) * n), e));
+  return Array.from(b.eps, (e, i) =>
+    reference(b.logits.subarray(i * n, (i + 1) * n), b.target.subarray(i * n, (i + 1) * n), e),
+  );
 }
 
 // float32 graph vs float64 reference: 1e-5 relative, plus 3e-7 absolute for values near 0, where
@@ -146,8 +161,14 @@ const H = 8;
 const W = 8;
 const FAR = 30; // σ(±30) is 1 − 9e-14 / 9e-14: a hard prediction, still finite logits
 type Pixel = (y: number, x: number) => number;
-const rect = (y0: number, y1: number, x0: number, x1: number): Pixel => (y, x) => (y >= y0 && y < y1 && x >= x0 && x < x1 ? 1 : 0);
-const hard = (mask: Pixel): Pixel => (y, x) => (mask(y, x) ? FAR : -FAR);
+const rect =
+  (y0: number, y1: number, x0: number, x1: number): Pixel =>
+  (y, x) =>
+    y >= y0 && y < y1 && x >= x0 && x < x1 ? 1 : 0;
+const hard =
+  (mask: Pixel): Pixel =>
+  (y, x) =>
+    mask(y, x) ? FAR : -FAR;
 
 /** [name, logits, target] on an 8×8 image. */
 function goldenImages(): [string, Pixel, Pixel][] {
@@ -155,7 +176,10 @@ function goldenImages(): [string, Pixel, Pixel][] {
   const randomLogits = Array.from({ length: H * W }, () => 3 * normal(rng));
   const randomTarget = Array.from({ length: H * W }, () => (rng.next() < 0.4 ? 1 : 0));
   const softLogits = Array.from({ length: H * W }, () => 1 + normal(rng));
-  const at = (a: number[]): Pixel => (y, x) => a[y * W + x]!;
+  const at =
+    (a: number[]): Pixel =>
+    (y, x) =>
+      a[y * W + x]!;
   return [
     ['perfect overlap', hard(rect(2, 6, 1, 7)), rect(2, 6, 1, 7)],
     ['half overlap', hard(rect(0, 8, 2, 6)), rect(0, 8, 0, 4)],
@@ -196,16 +220,22 @@ describe('loss graphs against the float64 reference', () => {
     const b = goldenBatch(eps);
     const got = await runTerms(b);
     referenceBatch(b).forEach((want, i) => {
-      for (const k of ['bce', 'dice', 'polydice1'] as const) expectClose(got[k][i]!, want[k], `${k}, ${NAMES[i]}, ε=${eps[i]}`);
+      for (const k of ['bce', 'dice', 'polydice1'] as const)
+        expectClose(got[k][i]!, want[k], `${k}, ${NAMES[i]}, ε=${eps[i]}`);
     });
   });
 
-  const WEIGHTS: [string, LossWeights][] = [...Object.entries(LOSS_PRESETS), ['mixed', { bce: 0.5, dice: 0.25, polydice1: 2 }]];
+  const WEIGHTS: [string, LossWeights][] = [
+    ...Object.entries(LOSS_PRESETS),
+    ['mixed', { bce: 0.5, dice: 0.25, polydice1: 2 }],
+  ];
   it.each(WEIGHTS)('lossGraph %s: per image and batch mean', async (_, weights) => {
     const b = goldenBatch(EPS_SETS[3]![1]);
     const { perImage, batch } = await runLoss(b, weights);
     const want = referenceBatch(b).map((r) => weighted(r, weights));
-    want.forEach((w, i) => { expectClose(perImage[i]!, w, `${NAMES[i]}`); });
+    want.forEach((w, i) => {
+      expectClose(perImage[i]!, w, `${NAMES[i]}`);
+    });
     expectClose(batch, want.reduce((a, c) => a + c, 0) / want.length, 'batch');
   });
 
@@ -304,7 +334,9 @@ describe('PolyDice-1 with ε = 0 is Dice to second order', () => {
     expect(gaps[0]!.gap, 'the coarsest error must be well above float32 noise').toBeGreaterThan(100 * NOISE);
     for (let i = 1; i < gaps.length; i++) {
       const [coarse, fine] = [gaps[i - 1]!, gaps[i]!];
-      expect(fine.gap, `error ${coarse.e} → ${fine.e}: gap ${coarse.gap} → ${fine.gap}`).toBeLessThanOrEqual(Math.max(coarse.gap / 100, NOISE));
+      expect(fine.gap, `error ${coarse.e} → ${fine.e}: gap ${coarse.gap} → ${fine.gap}`).toBeLessThanOrEqual(
+        Math.max(coarse.gap / 100, NOISE),
+      );
     }
     expect(gaps[1]!.gap).toBeLessThanOrEqual(gaps[0]!.gap / 100);
   });
@@ -352,7 +384,9 @@ describe('gradients (autodiff engine) at the edges', () => {
         return (loss(up) - loss(down)) / (2 * h);
       });
       const scale = Math.max(...fd.map(Math.abs));
-      fd.forEach((want, k) => { expect(Math.abs(grad[i * n + k]! - want), `${NAMES[i]}, pixel ${k}`).toBeLessThanOrEqual(1e-4 * scale); });
+      fd.forEach((want, k) => {
+        expect(Math.abs(grad[i * n + k]! - want), `${NAMES[i]}, pixel ${k}`).toBeLessThanOrEqual(1e-4 * scale);
+      });
     }
   });
 
@@ -366,9 +400,14 @@ describe('gradients (autodiff engine) at the edges', () => {
     for (const weights of [LOSS_PRESETS.dice, LOSS_PRESETS.polydice1]) {
       const { grad } = await runLossGrad(b, weights);
       // empty target: every prediction is pushed down
-      at(grad, 2).forEach((v, k) => { expect(v, `${JSON.stringify(weights)} empty target, pixel ${k}`).toBeGreaterThan(0); });
+      at(grad, 2).forEach((v, k) => {
+        expect(v, `${JSON.stringify(weights)} empty target, pixel ${k}`).toBeGreaterThan(0);
+      });
       // (near) all-zero prediction: every target pixel is pushed up
-      at(grad, 3).forEach((v, k) => { if (b.target[3 * n + k]) expect(v, `${JSON.stringify(weights)} near-zero prediction, pixel ${k}`).toBeLessThan(0); });
+      at(grad, 3).forEach((v, k) => {
+        if (b.target[3 * n + k])
+          expect(v, `${JSON.stringify(weights)} near-zero prediction, pixel ${k}`).toBeLessThan(0);
+      });
     }
   });
 
@@ -377,7 +416,9 @@ describe('gradients (autodiff engine) at the edges', () => {
     const target = Float32Array.from([0, 1, 0, 1, 1, 1, 0, 1]);
     const b: Batch = { shape: [2, 1, 2, 2], logits, target, eps: new Float32Array(2) };
     const { grad } = await runLossGrad(b, LOSS_PRESETS.bce);
-    logits.forEach((z, k) => { expectClose(grad[k]!, (sigmoid(z) - target[k]!) / 8, `pixel ${k}, z = ${z}, t = ${target[k]}`); });
+    logits.forEach((z, k) => {
+      expectClose(grad[k]!, (sigmoid(z) - target[k]!) / 8, `pixel ${k}, z = ${z}, t = ${target[k]}`);
+    });
   });
 });
 
@@ -400,7 +441,12 @@ describe('BCE with logits', () => {
   });
 
   it('stays finite for huge logits (the naive form would give log 0)', async () => {
-    const b: Batch = { shape: [1, 1, 1, 4], logits: Float32Array.from([200, -200, 200, -200]), target: Float32Array.from([1, 0, 0, 1]), eps: new Float32Array(1) };
+    const b: Batch = {
+      shape: [1, 1, 1, 4],
+      logits: Float32Array.from([200, -200, 200, -200]),
+      target: Float32Array.from([1, 0, 0, 1]),
+      eps: new Float32Array(1),
+    };
     // two correct pixels cost 0, two wrong ones cost 200: mean 100
     expectClose((await runTerms(b)).bce[0]!, 100, 'bce');
   });

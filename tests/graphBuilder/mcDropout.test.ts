@@ -18,7 +18,11 @@ const [B, N, S] = [config.batch, config.samples, config.imageSize];
 const pixels = S * S;
 
 const rng = prng(7);
-const image = new ort.Tensor('float32', Float32Array.from({ length: B * 3 * pixels }, () => rng.next()), [B, 3, S, S]);
+const image = new ort.Tensor(
+  'float32',
+  Float32Array.from({ length: B * 3 * pixels }, () => rng.next()),
+  [B, 3, S, S],
+);
 const ratio = (p: number): ort.Tensor => new ort.Tensor('float32', [p], []);
 
 /** Max |a - b| between sample i and sample j of image b. */
@@ -33,7 +37,10 @@ let mc: ort.InferenceSession;
 let optimizedPath: string;
 beforeAll(async () => {
   optimizedPath = join(mkdtempSync(join(tmpdir(), 'mc-')), 'optimized.onnx');
-  mc = await ort.InferenceSession.create(serialize(buildMcModel(config)), { optimizedModelFilePath: optimizedPath, logSeverityLevel: 3 });
+  mc = await ort.InferenceSession.create(serialize(buildMcModel(config)), {
+    optimizedModelFilePath: optimizedPath,
+    logSeverityLevel: 3,
+  });
 });
 
 describe('MC-Dropout graph', () => {
@@ -47,7 +54,12 @@ describe('MC-Dropout graph', () => {
     const g = createGraph('naive_dropout');
     const x = addInput(g, 'x', 'float32', [1, 1000]);
     // As in the U-Net, the Dropout follows another node (a Dropout right on a graph input survives).
-    const [y] = op(g, 'Dropout', [op1(g, 'Relu', [x]), constant(g, 'ratio', 'float32', [], [0.5]), constant(g, 'training', 'bool', [], [1])], { seed: 1 });
+    const [y] = op(
+      g,
+      'Dropout',
+      [op1(g, 'Relu', [x]), constant(g, 'ratio', 'float32', [], [0.5]), constant(g, 'training', 'bool', [], [1])],
+      { seed: 1 },
+    );
     addOutput(g, 'y', y!);
     const session = await ort.InferenceSession.create(serialize(g));
     const ones = new ort.Tensor('float32', new Float32Array(1000).fill(1), [1, 1000]);
@@ -66,7 +78,8 @@ describe('MC-Dropout graph', () => {
     expect(out.dims).toEqual([B, N, S, S]);
     const data = out.data as Float32Array;
     for (let b = 0; b < B; b++) {
-      for (let i = 0; i < N; i++) for (let j = i + 1; j < N; j++) expect(sampleDiff(data, b, i, j)).toBeGreaterThan(1e-3);
+      for (let i = 0; i < N; i++)
+        for (let j = i + 1; j < N; j++) expect(sampleDiff(data, b, i, j)).toBeGreaterThan(1e-3);
     }
   });
 
@@ -83,7 +96,8 @@ describe('MC-Dropout graph', () => {
     for (let b = 0; b < B; b++) {
       for (let i = 1; i < N; i++) expect(sampleDiff(data, b, 0, i)).toBe(0);
       let m = 0;
-      for (let k = 0; k < pixels; k++) m = Math.max(m, Math.abs(data[b * N * pixels + k]! - probability[b * pixels + k]!));
+      for (let k = 0; k < pixels; k++)
+        m = Math.max(m, Math.abs(data[b * N * pixels + k]! - probability[b * pixels + k]!));
       expect(m).toBeLessThan(1e-5);
     }
   });

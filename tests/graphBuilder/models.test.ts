@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, buildInferenceModel, buildMcModel, presetConfig, validateConfig } from '../../src/graphBuilder/models.js';
+import {
+  ConfigError,
+  buildInferenceModel,
+  buildMcModel,
+  presetConfig,
+  validateConfig,
+} from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
 import { flatLayout } from '../../src/graphBuilder/graph.js';
 
@@ -10,7 +16,9 @@ describe('determinism', () => {
   it('the same config serializes to the same bytes', () => {
     for (const norm of ['none', 'batch', 'group'] as const) {
       const c = presetConfig('tiny', { unet: { norm } });
-      expect(sha(serialize(buildInferenceModel(c)))).toBe(sha(serialize(buildInferenceModel(presetConfig('tiny', { unet: { norm } })))));
+      expect(sha(serialize(buildInferenceModel(c)))).toBe(
+        sha(serialize(buildInferenceModel(presetConfig('tiny', { unet: { norm } })))),
+      );
       expect(sha(serialize(buildMcModel(c)))).toBe(sha(serialize(buildMcModel(c))));
     }
   });
@@ -23,7 +31,8 @@ describe('determinism', () => {
 
   it('inference and MC models share every parameter, name and value', () => {
     const c = presetConfig('tiny');
-    const params = (g: ReturnType<typeof buildInferenceModel>) => g.initializers.filter((i) => i.trainable).map((i) => [i.name, sha(new Uint8Array(i.constant.data.buffer))]);
+    const params = (g: ReturnType<typeof buildInferenceModel>) =>
+      g.initializers.filter((i) => i.trainable).map((i) => [i.name, sha(new Uint8Array(i.constant.data.buffer))]);
     expect(params(buildMcModel(c))).toEqual(params(buildInferenceModel(c)));
   });
 });
@@ -37,7 +46,9 @@ describe('building with given weights', () => {
       expect(flatLayout(g).values).toEqual(trained);
     }
     expect(() => buildInferenceModel(c, { weights: trained.subarray(1) })).toThrow(/needs \d+ more values/);
-    expect(() => buildInferenceModel(c, { weights: Float32Array.of(...trained, 0) })).toThrow(/weights given, the network has/);
+    expect(() => buildInferenceModel(c, { weights: Float32Array.of(...trained, 0) })).toThrow(
+      /weights given, the network has/,
+    );
   });
 });
 
@@ -63,7 +74,9 @@ describe('U-Net', () => {
 
   it('places Dropout where the config says, never in the inference model', () => {
     const count = (bottleneck: boolean, decoder: boolean) =>
-      buildMcModel(presetConfig('tiny', { unet: { dropout: { bottleneck, decoder, p: 0.5 } } })).nodes.filter((n) => n.op === 'Dropout').length;
+      buildMcModel(presetConfig('tiny', { unet: { dropout: { bottleneck, decoder, p: 0.5 } } })).nodes.filter(
+        (n) => n.op === 'Dropout',
+      ).length;
     expect(count(true, false)).toBe(1);
     expect(count(false, true)).toBe(2);
     expect(count(true, true)).toBe(3);
@@ -73,12 +86,28 @@ describe('U-Net', () => {
 
 describe('impossible configurations', () => {
   it.each([
-    ['size', presetConfig('tiny', { imageSize: 30 }), /invalid size: 30 \(valid: a positive multiple of 2\^depth = 4\)/],
+    [
+      'size',
+      presetConfig('tiny', { imageSize: 30 }),
+      /invalid size: 30 \(valid: a positive multiple of 2\^depth = 4\)/,
+    ],
     ['base', presetConfig('tiny', { unet: { base: 0 } }), /invalid base: 0/],
     ['depth', presetConfig('tiny', { unet: { depth: 0 } }), /invalid depth/],
-    ['dropout-p', presetConfig('tiny', { unet: { dropout: { bottleneck: true, decoder: true, p: 1 } } }), /invalid dropout-p: 1 \(valid: a number in \[0, 1\)\)/],
-    ['dropout-p', presetConfig('tiny', { unet: { dropout: { bottleneck: true, decoder: true, p: -0.1 } } }), /invalid dropout-p/],
-    ['groups', presetConfig('tiny', { unet: { norm: 'group', groups: 3 } }), /invalid groups: 3 \(valid: a positive divisor of base = 4\)/],
+    [
+      'dropout-p',
+      presetConfig('tiny', { unet: { dropout: { bottleneck: true, decoder: true, p: 1 } } }),
+      /invalid dropout-p: 1 \(valid: a number in \[0, 1\)\)/,
+    ],
+    [
+      'dropout-p',
+      presetConfig('tiny', { unet: { dropout: { bottleneck: true, decoder: true, p: -0.1 } } }),
+      /invalid dropout-p/,
+    ],
+    [
+      'groups',
+      presetConfig('tiny', { unet: { norm: 'group', groups: 3 } }),
+      /invalid groups: 3 \(valid: a positive divisor of base = 4\)/,
+    ],
     ['batch', presetConfig('tiny', { batch: 0 }), /invalid batch/],
   ])('%s', (option, config, message) => {
     expect(() => validateConfig(config)).toThrow(message);
@@ -91,6 +120,8 @@ describe('impossible configurations', () => {
   });
 
   it('unknown preset', () => {
-    expect(() => presetConfig('huge' as 'tiny')).toThrow(/invalid preset: "huge" \(valid: one of tiny, study, small, paper\)/);
+    expect(() => presetConfig('huge' as 'tiny')).toThrow(
+      /invalid preset: "huge" \(valid: one of tiny, study, small, paper\)/,
+    );
   });
 });

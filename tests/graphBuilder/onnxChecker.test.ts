@@ -33,9 +33,14 @@ describe('official ONNX checker', () => {
       out = execFileSync(PYTHON, ['tests/graphBuilder/check_onnx.py', ...files], { encoding: 'utf8' });
     } catch (e) {
       const err = e as { stdout?: string; stderr?: string; message: string };
-      throw new Error(`ONNX checker failed (needs Debian's python3-onnx at ${PYTHON}):\n${err.stdout ?? ''}${err.stderr ?? err.message}`);
+      throw new Error(
+        `ONNX checker failed (needs Debian's python3-onnx at ${PYTHON}):\n${err.stdout ?? ''}${err.stderr ?? err.message}`,
+      );
     }
-    const results = out.trim().split('\n').map((l) => JSON.parse(l) as { file: string; ok: boolean; values: number; unknown: string[] });
+    const results = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { file: string; ok: boolean; values: number; unknown: string[] });
     expect(results).toHaveLength(files.length);
     for (const r of results) {
       expect(r.ok, JSON.stringify(r)).toBe(true);

@@ -14,7 +14,8 @@ function referenceStep(p: number[], g: number[], m: number[], v: number[], t: nu
     out.v[i] = c.beta2 * v[i]! + (1 - c.beta2) * gi * gi;
     const mHat = out.m[i]! / (1 - c.beta1 ** t);
     const vHat = out.v[i]! / (1 - c.beta2 ** t);
-    out.p[i] = p[i]! - lr * mHat / (Math.sqrt(vHat) + c.epsilon) - (c.kind === 'adamw' ? lr * c.weightDecay * p[i]! : 0);
+    out.p[i] =
+      p[i]! - (lr * mHat) / (Math.sqrt(vHat) + c.epsilon) - (c.kind === 'adamw' ? lr * c.weightDecay * p[i]! : 0);
   }
   return out;
 }
@@ -27,7 +28,12 @@ describe.each<OptimizerConfig>([
   it('matches a float64 reference over 5 steps', async () => {
     const P = 64;
     const g = createGraph('opt');
-    const [params, grad, m, v] = ['params', 'gradient', 'm', 'v'].map((n) => addInput(g, n, 'float32', [P])) as [never, never, never, never];
+    const [params, grad, m, v] = ['params', 'gradient', 'm', 'v'].map((n) => addInput(g, n, 'float32', [P])) as [
+      never,
+      never,
+      never,
+      never,
+    ];
     const step = addInput(g, 'step', 'float32', []);
     const lr = addInput(g, 'lr', 'float32', []);
     const next = adamStep(g, { params, m, v }, grad, step, lr, cfg);
@@ -36,13 +42,24 @@ describe.each<OptimizerConfig>([
     addOutput(g, 'v_out', next.v);
     const session = await ort.InferenceSession.create(serialize(g));
     const rng = prng(5);
-    let ours: { p: Float32Array; m: Float32Array; v: Float32Array } = { p: Float32Array.from({ length: P }, () => rng.next() - 0.5), m: new Float32Array(P), v: new Float32Array(P) };
+    let ours: { p: Float32Array; m: Float32Array; v: Float32Array } = {
+      p: Float32Array.from({ length: P }, () => rng.next() - 0.5),
+      m: new Float32Array(P),
+      v: new Float32Array(P),
+    };
     const start = ours.p.slice();
     let ref = { p: Array.from(ours.p), m: new Array<number>(P).fill(0), v: new Array<number>(P).fill(0) };
     for (let t = 1; t <= 5; t++) {
       const grads = Float32Array.from({ length: P }, () => (rng.next() - 0.5) * 10 ** (rng.next() * 4 - 2));
       const f = (a: Float32Array) => new ort.Tensor('float32', a, [P]);
-      const out = await session.run({ params: f(ours.p), gradient: f(grads), m: f(ours.m), v: f(ours.v), step: new ort.Tensor('float32', [t], []), lr: new ort.Tensor('float32', [0.01], []) });
+      const out = await session.run({
+        params: f(ours.p),
+        gradient: f(grads),
+        m: f(ours.m),
+        v: f(ours.v),
+        step: new ort.Tensor('float32', [t], []),
+        lr: new ort.Tensor('float32', [0.01], []),
+      });
       ours = { p: out.p!.data as Float32Array, m: out.m_out!.data as Float32Array, v: out.v_out!.data as Float32Array };
       ref = referenceStep(ref.p, Array.from(grads), ref.m, ref.v, t, 0.01, cfg);
     }

@@ -25,11 +25,17 @@ const RUNTIMES = { node: { ort: ortNode, ep: 'cpu' }, web: { ort: ortWeb, ep: 'w
 type Runtime = keyof typeof RUNTIMES;
 type Outputs = Record<string, Float32Array>;
 
-async function run(runtime: Runtime, model: Uint8Array, feeds: Record<string, { data: Float32Array; dims: number[] }>): Promise<Outputs> {
+async function run(
+  runtime: Runtime,
+  model: Uint8Array,
+  feeds: Record<string, { data: Float32Array; dims: number[] }>,
+): Promise<Outputs> {
   const { ort, ep } = RUNTIMES[runtime];
   const session = await ort.InferenceSession.create(model, { executionProviders: [ep] });
   try {
-    const inputs = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, new ort.Tensor('float32', f.data, f.dims)]));
+    const inputs = Object.fromEntries(
+      Object.entries(feeds).map(([k, f]) => [k, new ort.Tensor('float32', f.data, f.dims)]),
+    );
     const out = await session.run(inputs);
     return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, t.data as Float32Array]));
   } finally {
@@ -60,11 +66,12 @@ function perturb(g: Graph, seed: number): Params {
   for (const init of g.initializers) {
     if (init.dtype !== 'float32') continue;
     const data = init.constant.data as Float32Array;
-    const draw = init.name.endsWith('.norm.weight') || init.name.endsWith('.running_var')
-      ? () => 0.5 + rng.next() // positive scales and variances in [0.5, 1.5)
-      : init.name.endsWith('.bias') || init.name.endsWith('.running_mean')
-        ? () => 0.2 * normal(rng)
-        : undefined;
+    const draw =
+      init.name.endsWith('.norm.weight') || init.name.endsWith('.running_var')
+        ? () => 0.5 + rng.next() // positive scales and variances in [0.5, 1.5)
+        : init.name.endsWith('.bias') || init.name.endsWith('.running_mean')
+          ? () => 0.2 * normal(rng)
+          : undefined;
     if (draw) for (let i = 0; i < data.length; i++) data[i] = draw();
     params.set(init.name, data);
   }
@@ -120,15 +127,22 @@ describe.each<NormKind>(['none', 'batch', 'group'])('tiny U-Net, norm = %s', (no
     expectClose(results.node.inference[out]!, reference[out].data, `${norm} ${out} node vs reference`);
   });
 
-  it.each(Object.keys(RUNTIMES) as Runtime[])('MC-Dropout at ratio 0 in %s: every sample is the inference probability', (runtime) => {
-    const samples = results[runtime].mc.samples!; // [B, N, H, W]
-    const probability = results.node.inference.probability!; // [B, 1, H, W]
-    const plane = size * size;
-    expect(samples.length).toBe(batch * SAMPLES * plane);
-    for (let b = 0; b < batch; b++)
-      for (let s = 0; s < SAMPLES; s++) {
-        const sample = samples.subarray((b * SAMPLES + s) * plane, (b * SAMPLES + s + 1) * plane);
-        expectClose(sample, probability.subarray(b * plane, (b + 1) * plane), `${norm} ${runtime} MC image ${b} sample ${s} vs node inference`);
-      }
-  });
+  it.each(Object.keys(RUNTIMES) as Runtime[])(
+    'MC-Dropout at ratio 0 in %s: every sample is the inference probability',
+    (runtime) => {
+      const samples = results[runtime].mc.samples!; // [B, N, H, W]
+      const probability = results.node.inference.probability!; // [B, 1, H, W]
+      const plane = size * size;
+      expect(samples.length).toBe(batch * SAMPLES * plane);
+      for (let b = 0; b < batch; b++)
+        for (let s = 0; s < SAMPLES; s++) {
+          const sample = samples.subarray((b * SAMPLES + s) * plane, (b * SAMPLES + s + 1) * plane);
+          expectClose(
+            sample,
+            probability.subarray(b * plane, (b + 1) * plane),
+            `${norm} ${runtime} MC image ${b} sample ${s} vs node inference`,
+          );
+        }
+    },
+  );
 });

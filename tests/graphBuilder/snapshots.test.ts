@@ -12,7 +12,9 @@ import type { Graph } from '../../src/graphBuilder/graph.js';
 import { toText } from '../../src/graphBuilder/printer.js';
 
 const root = 'graphs';
-const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.txt')).sort();
+const files = readdirSync(root, { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.txt'))
+  .sort();
 
 /** One build per config: the paper preset alone takes seconds to initialize 31M weights. */
 const built = new Map<string, Graph[]>();
@@ -24,7 +26,14 @@ const graphsOf = (config: string): Graph[] => {
 describe('graph snapshots', () => {
   it('cover every shipped graph of every preset', () => {
     for (const [preset, p] of Object.entries(PRESETS)) {
-      for (const g of ['unet_inference', 'unet_mc_dropout', 'unet_train_step', 'unet_training', 'adam_optimizer', 'unet_eval']) {
+      for (const g of [
+        'unet_inference',
+        'unet_mc_dropout',
+        'unet_train_step',
+        'unet_training',
+        'adam_optimizer',
+        'unet_eval',
+      ]) {
         expect(files).toContain(join(`${preset}-${p.imageSize}`, `${g}.txt`));
       }
     }

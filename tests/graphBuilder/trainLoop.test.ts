@@ -14,7 +14,14 @@ import { presetConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
 import { buildTrainLoopModel, buildTrainStepModel, paramLayout } from '../../src/graphBuilder/trainingModels.js';
 import { toBatch } from '../../src/training/batches.js';
-import { type Batch, type TrainState, createSession, initialState, trainStep, trainSteps } from '../../src/runtime/runtime.js';
+import {
+  type Batch,
+  type TrainState,
+  createSession,
+  initialState,
+  trainStep,
+  trainSteps,
+} from '../../src/runtime/runtime.js';
 import { syntheticSet } from '../../src/data/synthetic.js';
 
 const c = presetConfig('tiny', { imageSize: 16, batch: 2 });
@@ -66,7 +73,9 @@ describe('K-step Loop model', () => {
 
   it('refuses more batches than K', async () => {
     const session = await createSession(serialize(buildTrainLoopModel(c, 2, layout)));
-    await expect(trainSteps(session, initialState(layout.values), batches, 2, 1e-3, 0)).rejects.toThrow(/3 batches for a 2-step model/);
+    await expect(trainSteps(session, initialState(layout.values), batches, 2, 1e-3, 0)).rejects.toThrow(
+      /3 batches for a 2-step model/,
+    );
   });
 
   it('is accepted by the official ONNX checker, with the same shapes as ours', () => {
@@ -74,7 +83,11 @@ describe('K-step Loop model', () => {
     try {
       const file = join(dir, 'loop.onnx');
       writeFileSync(file, serialize(buildTrainLoopModel(c, K, layout)));
-      const out = execFileSync(process.env.ONNX_PYTHON ?? '/usr/bin/python3', ['tests/graphBuilder/check_onnx.py', file], { encoding: 'utf8' });
+      const out = execFileSync(
+        process.env.ONNX_PYTHON ?? '/usr/bin/python3',
+        ['tests/graphBuilder/check_onnx.py', file],
+        { encoding: 'utf8' },
+      );
       const r = JSON.parse(out.trim()) as { ok: boolean; unknown: string[] };
       expect(r.ok, out).toBe(true);
       // ONNX 1.12 leaves Loop outputs' shapes open: exactly the six carried outputs.

@@ -9,12 +9,27 @@ import { prng } from '../../src/common/prng.js';
 import { LOSS_PRESETS, type LossName } from '../../src/graphBuilder/losses.js';
 import { presetConfig } from '../../src/graphBuilder/models.js';
 import { serialize } from '../../src/graphBuilder/serialize.js';
-import { buildEvalModel, buildOptimizerModel, buildTrainStepModel, buildTrainingModel, paramLayout } from '../../src/graphBuilder/trainingModels.js';
-import { type Batch, createSession, evaluate, f32, initialState, scalar, trainStep } from '../../src/runtime/runtime.js';
+import {
+  buildEvalModel,
+  buildOptimizerModel,
+  buildTrainStepModel,
+  buildTrainingModel,
+  paramLayout,
+} from '../../src/graphBuilder/trainingModels.js';
+import {
+  type Batch,
+  createSession,
+  evaluate,
+  f32,
+  initialState,
+  scalar,
+  trainStep,
+} from '../../src/runtime/runtime.js';
 import { syntheticSet } from '../../src/data/synthetic.js';
 import { toBatch } from '../../src/training/batches.js';
 
-const syntheticBatch = (count: number, size: number, seed: number, eps = 0): Batch => toBatch(syntheticSet(count, size, seed), new Array<number>(count).fill(eps), size);
+const syntheticBatch = (count: number, size: number, seed: number, eps = 0): Batch =>
+  toBatch(syntheticSet(count, size, seed), new Array<number>(count).fill(eps), size);
 
 const feedsOf = (b: Batch, params: Float32Array) => ({
   image: f32(b.image, b.dims),
@@ -38,7 +53,11 @@ const NOISE = 5e-7 / (2 * H);
 
 describe.each(Object.keys(LOSS_PRESETS) as LossName[])('training model, loss %s', (loss) => {
   it('whole-model gradient matches finite differences', async () => {
-    const c = presetConfig('tiny', { imageSize: 16, batch: 2, training: { loss: LOSS_PRESETS[loss], optimizer: presetConfig('tiny').training.optimizer } });
+    const c = presetConfig('tiny', {
+      imageSize: 16,
+      batch: 2,
+      training: { loss: LOSS_PRESETS[loss], optimizer: presetConfig('tiny').training.optimizer },
+    });
     const layout = paramLayout(c);
     const rng = prng(9);
     // Random biases too: zero biases on dead features give logits exactly 0, a kink of its own.
@@ -58,7 +77,9 @@ describe.each(Object.keys(LOSS_PRESETS) as LossName[])('training model, loss %s'
     let [checked, conclusive] = [0, 0];
     for (const slot of layout.slots) {
       const n = slot.shape.reduce((a, d) => a * d, 1);
-      const order = [...Array(n).keys()].sort((x, y) => Math.abs(grad[slot.offset + y]!) - Math.abs(grad[slot.offset + x]!));
+      const order = [...Array(n).keys()].sort(
+        (x, y) => Math.abs(grad[slot.offset + y]!) - Math.abs(grad[slot.offset + x]!),
+      );
       for (const k of new Set([...order.slice(0, 2), Math.floor(rng.next() * n)])) {
         const i = slot.offset + k;
         const [coarse, fine] = [await fd(i, 3 * H), await fd(i, H)];
@@ -66,7 +87,9 @@ describe.each(Object.keys(LOSS_PRESETS) as LossName[])('training model, loss %s'
         checked++;
         if (Math.abs(coarse - fine) > tolerance) continue; // a kink within the step: inconclusive
         conclusive++;
-        expect(Math.abs(grad[i]! - fine), `${slot.name}[${k}]: numeric ${fine}, analytic ${grad[i]}`).toBeLessThan(tolerance);
+        expect(Math.abs(grad[i]! - fine), `${slot.name}[${k}]: numeric ${fine}, analytic ${grad[i]}`).toBeLessThan(
+          tolerance,
+        );
       }
     }
     expect(conclusive).toBeGreaterThanOrEqual(0.8 * checked);
@@ -86,7 +109,14 @@ describe('train-step model', () => {
     const one = await trainStep(fused, s0, b, 1e-3, 0);
     const P = layout.values.length;
     const g = await training.run(feedsOf(b, s0.params));
-    const o = await optimizer.run({ params: f32(s0.params, [P]), gradient: g.gradient!, adam_m: f32(s0.m, [P]), adam_v: f32(s0.v, [P]), step: scalar(1), lr: scalar(1e-3) });
+    const o = await optimizer.run({
+      params: f32(s0.params, [P]),
+      gradient: g.gradient!,
+      adam_m: f32(s0.m, [P]),
+      adam_v: f32(s0.v, [P]),
+      step: scalar(1),
+      lr: scalar(1e-3),
+    });
     const split = o.params_out!.data as Float32Array;
     let diff = 0;
     for (let i = 0; i < P; i++) diff = Math.max(diff, Math.abs(split[i]! - one.state.params[i]!));

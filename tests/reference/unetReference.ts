@@ -19,7 +19,13 @@ export type Params = ReadonlyMap<string, Float32Array>;
 
 const EPS = 1e-5; // BatchNormalization and group norm
 
-const zeros = (n: number, c: number, h: number, w: number): Tensor => ({ n, c, h, w, data: new Float32Array(n * c * h * w) });
+const zeros = (n: number, c: number, h: number, w: number): Tensor => ({
+  n,
+  c,
+  h,
+  w,
+  data: new Float32Array(n * c * h * w),
+});
 const at = (t: Tensor, n: number, c: number, y: number, x: number): number => ((n * t.c + c) * t.h + y) * t.w + x;
 const map = (t: Tensor, f: (v: number) => number): Tensor => ({ ...t, data: t.data.map(f) });
 
@@ -66,7 +72,8 @@ function upConv(x: Tensor, params: Params, name: string, out: number): Tensor {
       for (let i = 0; i < y.h; i++)
         for (let j = 0; j < y.w; j++) {
           let s = b[o]!;
-          for (let c = 0; c < x.c; c++) s += x.data[at(x, n, c, i >> 1, j >> 1)]! * w[((c * out + o) * 2 + (i & 1)) * 2 + (j & 1)]!;
+          for (let c = 0; c < x.c; c++)
+            s += x.data[at(x, n, c, i >> 1, j >> 1)]! * w[((c * out + o) * 2 + (i & 1)) * 2 + (j & 1)]!;
           y.data[at(y, n, o, i, j)] = s;
         }
   return y;
@@ -99,14 +106,20 @@ function concat(a: Tensor, b: Tensor): Tensor {
  * (x − mean) / sqrt(var + eps) · gamma_c + beta_c, the form shared by both norms; they differ only in
  * where mean and var come from (`stats` per image and channel).
  */
-function normalize(x: Tensor, stats: (n: number, c: number) => [number, number], gamma: Float32Array, beta: Float32Array): Tensor {
+function normalize(
+  x: Tensor,
+  stats: (n: number, c: number) => [number, number],
+  gamma: Float32Array,
+  beta: Float32Array,
+): Tensor {
   const y = zeros(x.n, x.c, x.h, x.w);
   const plane = x.h * x.w;
   for (let n = 0; n < x.n; n++)
     for (let c = 0; c < x.c; c++) {
       const [mean, variance] = stats(n, c);
       const scale = gamma[c]! / Math.sqrt(variance + EPS);
-      for (let i = (n * x.c + c) * plane, end = i + plane; i < end; i++) y.data[i] = (x.data[i]! - mean) * scale + beta[c]!;
+      for (let i = (n * x.c + c) * plane, end = i + plane; i < end; i++)
+        y.data[i] = (x.data[i]! - mean) * scale + beta[c]!;
     }
   return y;
 }
@@ -139,7 +152,8 @@ const relu = (t: Tensor): Tensor => map(t, (v) => Math.max(v, 0));
 
 /** conv3x3 → norm → ReLU, twice. */
 function doubleConv(x: Tensor, cfg: UNetConfig, params: Params, scope: string, channels: number): Tensor {
-  for (const c of ['conv1', 'conv2']) x = relu(norm(conv(x, params, `${scope}.${c}`, channels, 3), cfg, params, `${scope}.${c}.norm`));
+  for (const c of ['conv1', 'conv2'])
+    x = relu(norm(conv(x, params, `${scope}.${c}`, channels, 3), cfg, params, `${scope}.${c}.norm`));
   return x;
 }
 

@@ -26,7 +26,12 @@ interface Reply {
 }
 
 /** A request with the path sent exactly as given (no normalization). */
-function request(method: string, path: string, body?: Uint8Array, headers: Record<string, string | number> = {}): Promise<Reply> {
+function request(
+  method: string,
+  path: string,
+  body?: Uint8Array,
+  headers: Record<string, string | number> = {},
+): Promise<Reply> {
   return new Promise((ok, fail) => {
     const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
       const chunks: Buffer[] = [];
@@ -52,31 +57,56 @@ function rawRequest(text: string): Promise<string> {
 
 const json = (r: Reply): { error?: string; status?: number; [k: string]: unknown } => JSON.parse(r.body.toString());
 const png = (w: number, h: number): Promise<Buffer> =>
-  sharp(Buffer.alloc(w * h * 3, 120), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+  sharp(Buffer.alloc(w * h * 3, 120), { raw: { width: w, height: h, channels: 3 } })
+    .png()
+    .toBuffer();
 
 /** POST /api/predict of `body` as image/png to the server on `p`. */
 function post(p: number, body: Buffer): Promise<Reply> {
   return new Promise((ok, fail) => {
-    const req = http.request({ host: '127.0.0.1', port: p, method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/png', 'content-length': body.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: p,
+        method: 'POST',
+        path: '/api/predict',
+        headers: { 'content-type': 'image/png', 'content-length': body.length },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      },
+    );
     req.on('error', fail);
     req.end(body);
   });
 }
 
 /** A POST that sends `first` bytes of `body` now (`sent` resolves when they left) and the rest on `finish()`. */
-function trickle(p: number, body: Buffer, first: number, headers: Record<string, string | number>): { sent: Promise<void>; finish: () => void; reply: Promise<Reply> } {
+function trickle(
+  p: number,
+  body: Buffer,
+  first: number,
+  headers: Record<string, string | number>,
+): { sent: Promise<void>; finish: () => void; reply: Promise<Reply> } {
   let finish!: () => void;
   let sent!: Promise<void>;
   const reply = new Promise<Reply>((ok, fail) => {
-    const req = http.request({ host: '127.0.0.1', port: p, method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/png', ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: p,
+        method: 'POST',
+        path: '/api/predict',
+        headers: { 'content-type': 'image/png', ...headers },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      },
+    );
     req.on('error', fail);
     sent = new Promise((done) => req.write(body.subarray(0, first), () => setTimeout(done, 150)));
     finish = () => req.end(body.subarray(first));
@@ -99,7 +129,9 @@ describe('POST /api/predict', () => {
   });
 
   it('returns the mask PNG with ?format=png, for JPEG input too', async () => {
-    const jpeg = await sharp(await png(33, 21)).jpeg().toBuffer();
+    const jpeg = await sharp(await png(33, 21))
+      .jpeg()
+      .toBuffer();
     const r = await request('POST', '/api/predict?format=png', jpeg, { 'content-type': 'image/jpeg' });
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('image/png');
@@ -127,26 +159,48 @@ describe('POST /api/predict', () => {
   });
 
   it('413 above the upload limit, declared or streamed (chunked)', async () => {
-    const declared = await request('POST', '/api/predict', undefined, { 'content-type': 'image/png', 'content-length': 0 }).then(() =>
-      new Promise<Reply>((ok, fail) => {
-        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/png', 'content-length': 5_000_000 } }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-        });
-        req.on('error', () => undefined); // the server closes after answering
-        req.write(Buffer.alloc(1000));
-        setTimeout(() => fail(new Error('no answer')), 10_000).unref();
-      }),
+    const declared = await request('POST', '/api/predict', undefined, {
+      'content-type': 'image/png',
+      'content-length': 0,
+    }).then(
+      () =>
+        new Promise<Reply>((ok, fail) => {
+          const req = http.request(
+            {
+              host: '127.0.0.1',
+              port,
+              method: 'POST',
+              path: '/api/predict',
+              headers: { 'content-type': 'image/png', 'content-length': 5_000_000 },
+            },
+            (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (c: Buffer) => chunks.push(c));
+              res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+            },
+          );
+          req.on('error', () => undefined); // the server closes after answering
+          req.write(Buffer.alloc(1000));
+          setTimeout(() => fail(new Error('no answer')), 10_000).unref();
+        }),
     );
     expect(declared.status).toBe(413);
     expect(json(declared).error).toMatch(/too large/);
     const streamed = await new Promise<Reply>((ok) => {
-      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/predict', headers: { 'content-type': 'image/png', 'transfer-encoding': 'chunked' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      });
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/api/predict',
+          headers: { 'content-type': 'image/png', 'transfer-encoding': 'chunked' },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => ok({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+        },
+      );
       req.on('error', () => undefined);
       req.end(Buffer.alloc(2 * 1024 * 1024));
     });
@@ -171,7 +225,9 @@ describe('static files and models', () => {
     expect((await request('GET', '/style.css')).status).toBe(200);
     const ort = await request('GET', '/ort/ort.all.min.mjs');
     expect(ort.status).toBe(200);
-    expect((await request('GET', '/ort/ort-wasm-simd-threaded.jsep.wasm')).headers['content-type']).toBe('application/wasm');
+    expect((await request('GET', '/ort/ort-wasm-simd-threaded.jsep.wasm')).headers['content-type']).toBe(
+      'application/wasm',
+    );
     expect((await request('GET', '/model.onnx')).body.length).toBeGreaterThan(1000);
     expect((await request('GET', '/model_mc.onnx')).status).toBe(200);
     const sample = await request('GET', '/samples/0.png');
@@ -188,7 +244,20 @@ describe('static files and models', () => {
     const unknown = await request('GET', '/nope');
     expect(unknown.status).toBe(404);
     expect(json(unknown).status).toBe(404);
-    for (const path of ['/../package.json', '/%2e%2e/package.json', '/%2E%2E/%2E%2E/package.json', '/..%2fpackage.json', '/%2e%2e%5cpackage.json', '//etc/passwd', '/%2fetc%2fpasswd', '/ort/../../package.json', '/ort/%2e%2e/package.json', '/ort/ort.node.min.js', '/%00', '/%']) {
+    for (const path of [
+      '/../package.json',
+      '/%2e%2e/package.json',
+      '/%2E%2E/%2E%2E/package.json',
+      '/..%2fpackage.json',
+      '/%2e%2e%5cpackage.json',
+      '//etc/passwd',
+      '/%2fetc%2fpasswd',
+      '/ort/../../package.json',
+      '/ort/%2e%2e/package.json',
+      '/ort/ort.node.min.js',
+      '/%00',
+      '/%',
+    ]) {
       const r = await request('GET', path);
       expect(r.status, path).toBe(404);
       expect(r.body.toString()).not.toMatch(/"name": "polyseg"|root:/);
@@ -217,7 +286,12 @@ describe('static files and models', () => {
 
 describe('server bounds', () => {
   it('a slow upload holds no prediction slot: another prediction gets 200 while it trickles', async () => {
-    const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { maxConcurrent: 1, maxQueued: 0 }, mcSamples: 0 });
+    const one = await startServer({
+      modelPath: tinyModel(),
+      port: 0,
+      limits: { maxConcurrent: 1, maxQueued: 0 },
+      mcSamples: 0,
+    });
     try {
       const p = Number(new URL(one.url).port);
       const body = await png(16, 16);
@@ -232,18 +306,29 @@ describe('server bounds', () => {
   });
 
   it('503 with Retry-After when the slot and the queue are full, and serves again after', async () => {
-    const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { maxConcurrent: 1, maxQueued: 0 }, mcSamples: 0 });
+    const one = await startServer({
+      modelPath: tinyModel(),
+      port: 0,
+      limits: { maxConcurrent: 1, maxQueued: 0 },
+      mcSamples: 0,
+    });
     try {
       const p = Number(new URL(one.url).port);
       // 7000×7000 of one colour: a small upload whose decode (49 MP, under the limit) holds the slot for a while.
-      const heavy = await sharp({ create: { width: 7000, height: 7000, channels: 3, background: { r: 90, g: 40, b: 40 } } }).png({ compressionLevel: 9 }).toBuffer();
+      const heavy = await sharp({
+        create: { width: 7000, height: 7000, channels: 3, background: { r: 90, g: 40, b: 40 } },
+      })
+        .png({ compressionLevel: 9 })
+        .toBuffer();
       const small = await png(16, 16);
       const first = post(p, heavy);
       await new Promise((ok) => setTimeout(ok, 150));
       const busy = await post(p, small);
       expect(busy.status).toBe(503);
       expect(busy.headers['retry-after']).toBe('1');
-      expect(JSON.parse(busy.body.toString()).error).toMatch(/busy: 1 predictions running and 0 waiting \(the limits are 1 and 0\)/);
+      expect(JSON.parse(busy.body.toString()).error).toMatch(
+        /busy: 1 predictions running and 0 waiting \(the limits are 1 and 0\)/,
+      );
       expect((await first).status).toBe(200);
       expect((await post(p, small)).status).toBe(200);
     } finally {
@@ -252,7 +337,12 @@ describe('server bounds', () => {
   });
 
   it('bounds the upload bytes held at once: 503 for a declared length over the free budget, and mid-body when a chunk would pass it', async () => {
-    const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { maxBufferedBytes: 1000 }, mcSamples: 0 });
+    const one = await startServer({
+      modelPath: tinyModel(),
+      port: 0,
+      limits: { maxBufferedBytes: 1000 },
+      mcSamples: 0,
+    });
     try {
       const p = Number(new URL(one.url).port);
       const declared = await post(p, Buffer.alloc(1500, 1));
@@ -291,9 +381,14 @@ describe('server bounds', () => {
         });
       const [headers, body] = await Promise.all([
         closedAfter('POST /api/predict HTTP/1.1\r\nHost: x\r\n'),
-        closedAfter('POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 5000\r\n\r\n0123456789'),
+        closedAfter(
+          'POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 5000\r\n\r\n0123456789',
+        ),
       ]);
-      for (const r of [headers, body]) expect(r.text).toMatch(/^HTTP\/1.1 408 [\s\S]*too slow: headers are due within 0.4 s and the whole request within 1.2 s/);
+      for (const r of [headers, body])
+        expect(r.text).toMatch(
+          /^HTTP\/1.1 408 [\s\S]*too slow: headers are due within 0.4 s and the whole request within 1.2 s/,
+        );
       expect(headers.ms).toBeLessThan(timeouts.headers + 2000); // checked every second
       expect(body.ms).toBeLessThan(timeouts.request + 2000);
       expect((await post(p, await png(16, 16))).status).toBe(200);
@@ -303,10 +398,19 @@ describe('server bounds', () => {
   });
 
   it('a prediction that runs longer than the idle and request timeouts still gets its answer', async () => {
-    const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { timeouts: { headers: 200, request: 300, idle: 200 } }, mcSamples: 0 });
+    const one = await startServer({
+      modelPath: tinyModel(),
+      port: 0,
+      limits: { timeouts: { headers: 200, request: 300, idle: 200 } },
+      mcSamples: 0,
+    });
     try {
       // 7000×7000: ~1 s of decoding on this project's machine, after the body arrived at once.
-      const heavy = await sharp({ create: { width: 7000, height: 7000, channels: 3, background: { r: 90, g: 40, b: 40 } } }).png({ compressionLevel: 9 }).toBuffer();
+      const heavy = await sharp({
+        create: { width: 7000, height: 7000, channels: 3, background: { r: 90, g: 40, b: 40 } },
+      })
+        .png({ compressionLevel: 9 })
+        .toBuffer();
       const t0 = performance.now();
       const r = await post(Number(new URL(one.url).port), heavy);
       expect(r.status).toBe(200);
@@ -317,11 +421,20 @@ describe('server bounds', () => {
   });
 
   it('closes a reader that stops reading a streamed file after the idle timeout', async () => {
-    const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { timeouts: { idle: 800 } }, mcSamples: 0 });
+    const one = await startServer({
+      modelPath: tinyModel(),
+      port: 0,
+      limits: { timeouts: { idle: 800 } },
+      mcSamples: 0,
+    });
     try {
       const p = Number(new URL(one.url).port);
-      const wasm = readdirSync(new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url)).find((f) => /^ort[\w.-]*\.wasm$/.test(f));
-      const serverClosed = new Promise<number>((ok) => one.server.once('connection', (s) => s.on('close', () => ok(performance.now()))));
+      const wasm = readdirSync(new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url)).find((f) =>
+        /^ort[\w.-]*\.wasm$/.test(f),
+      );
+      const serverClosed = new Promise<number>((ok) =>
+        one.server.once('connection', (s) => s.on('close', () => ok(performance.now()))),
+      );
       const sock = net.connect(p, '127.0.0.1', () => sock.write(`GET /ort/${wasm} HTTP/1.1\r\nHost: x\r\n\r\n`));
       sock.once('data', () => sock.pause()); // reads the first chunk, then never again
       const t0 = performance.now();
@@ -338,7 +451,9 @@ describe('server bounds', () => {
     const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { maxConcurrent: 1 }, mcSamples: 0 });
     try {
       const p = Number(new URL(one.url).port);
-      const body = await sharp(Buffer.alloc(16 * 16 * 3, 60), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer();
+      const body = await sharp(Buffer.alloc(16 * 16 * 3, 60), { raw: { width: 16, height: 16, channels: 3 } })
+        .png()
+        .toBuffer();
       const replies = await Promise.all(Array.from({ length: 6 }, () => post(p, body)));
       expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
     } finally {
@@ -347,7 +462,9 @@ describe('server bounds', () => {
   });
 
   it('400 for an SVG (or anything not PNG, JPEG or TIFF) sent as image/png', async () => {
-    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64" fill="red"/></svg>');
+    const svg = Buffer.from(
+      '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64" fill="red"/></svg>',
+    );
     const r = await request('POST', '/api/predict', svg, { 'content-type': 'image/png' });
     expect(r.status).toBe(400);
     expect(JSON.parse(r.body.toString()).error).toMatch(/unsupported image format "svg".*PNG, JPEG or TIFF/);
@@ -355,7 +472,9 @@ describe('server bounds', () => {
 
   it('400 for a decompression bomb: more pixels than MAX_DECODED_PIXELS, refused from the header', async () => {
     // 7200×7200 = 51.8 MP of one colour: a small PNG.
-    const bomb = await sharp({ create: { width: 7200, height: 7200, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png({ compressionLevel: 9 }).toBuffer();
+    const bomb = await sharp({ create: { width: 7200, height: 7200, channels: 3, background: { r: 0, g: 0, b: 0 } } })
+      .png({ compressionLevel: 9 })
+      .toBuffer();
     expect(bomb.length).toBeLessThan(1024 * 1024);
     const r = await request('POST', '/api/predict', bomb, { 'content-type': 'image/png' });
     expect(r.status).toBe(400);
@@ -364,12 +483,16 @@ describe('server bounds', () => {
 
   it('414 for a request target over 8 kB, 431 for headers over 16 kB', async () => {
     expect((await request('GET', `/${'a'.repeat(9000)}`)).status).toBe(414);
-    expect(await rawRequest(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1.1 431/);
+    expect(await rawRequest(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`)).toMatch(
+      /^HTTP\/1.1 431/,
+    );
     expect((await request('GET', '/api/info')).status).toBe(200);
   });
 
   it('streams static files: the 10+ MB wasm arrives whole, with its length', async () => {
-    const files = readdirSync(new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url)).filter((f) => /^ort[\w.-]*\.wasm$/.test(f));
+    const files = readdirSync(new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url)).filter((f) =>
+      /^ort[\w.-]*\.wasm$/.test(f),
+    );
     const r = await request('GET', `/ort/${files[0]}`);
     expect(r.status).toBe(200);
     expect(Number(r.headers['content-length'])).toBe(r.body.length);
@@ -378,19 +501,30 @@ describe('server bounds', () => {
 });
 
 describe.skipIf(!haveCvc)('POST /api/predict with a trained model on a real frame', () => {
-  it('offers the run\'s own test-fold frames as samples, at their size, and its test Dice', async () => {
+  it("offers the run's own test-fold frames as samples, at their size, and its test Dice", async () => {
     const run = trainedCvcRun();
-    const metrics = JSON.parse(readFileSync(join(run, 'fold-0', 'metrics.json'), 'utf8')) as { mean: { dice: number }; images: { name: string }[] };
+    const metrics = JSON.parse(readFileSync(join(run, 'fold-0', 'metrics.json'), 'utf8')) as {
+      mean: { dice: number };
+      images: { name: string }[];
+    };
     const one = await startServer({ modelPath: join(run, 'fold-0', 'model.onnx'), port: 0, mcSamples: 0 });
     try {
       const p = Number(new URL(one.url).port);
       const get = (path: string): Promise<Buffer> =>
-        new Promise((ok, fail) => http.get({ host: '127.0.0.1', port: p, path }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => ok(Buffer.concat(chunks)));
-        }).on('error', fail));
-      const info = JSON.parse((await get('/api/info')).toString()) as { sampleSource: string; testDice: number; samples: { name: string; url: string }[] };
+        new Promise((ok, fail) =>
+          http
+            .get({ host: '127.0.0.1', port: p, path }, (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (c: Buffer) => chunks.push(c));
+              res.on('end', () => ok(Buffer.concat(chunks)));
+            })
+            .on('error', fail),
+        );
+      const info = JSON.parse((await get('/api/info')).toString()) as {
+        sampleSource: string;
+        testDice: number;
+        samples: { name: string; url: string }[];
+      };
       expect(info.sampleSource).toBe('CVC-ClinicDB, test fold 0');
       expect(info.testDice).toBe(metrics.mean.dice);
       const testNames = new Set(metrics.images.map((i) => i.name));
@@ -399,7 +533,9 @@ describe.skipIf(!haveCvc)('POST /api/predict with a trained model on a real fram
         expect(testNames.has(sample.name), sample.name).toBe(true);
         const png = await get(sample.url);
         // The frame's own pixels, at its own size.
-        const frame = await sharp(join(CVC_DIR, 'images', `${sample.name}.png`)).raw().toBuffer();
+        const frame = await sharp(join(CVC_DIR, 'images', `${sample.name}.png`))
+          .raw()
+          .toBuffer();
         expect((await sharp(png).raw().toBuffer()).equals(frame)).toBe(true);
       }
     } finally {

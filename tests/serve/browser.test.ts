@@ -50,13 +50,22 @@ describe.skipIf(!haveChrome)(`browser demo (${CHROMIUM_PATH})`, () => {
     await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', { timeout: 30_000 });
     expect(await page.textContent('#status')).toMatch(/^Ready/);
     await page.click('#sample-1');
-    await page.waitForFunction(() => (window as unknown as { lastResult: unknown }).lastResult !== null || document.querySelector('#status')?.getAttribute('data-state') === 'error', undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      () =>
+        (window as unknown as { lastResult: unknown }).lastResult !== null ||
+        document.querySelector('#status')?.getAttribute('data-state') === 'error',
+      undefined,
+      { timeout: 30_000 },
+    );
     const r = (await page.evaluate(() => (window as unknown as { lastResult: unknown }).lastResult)) as LastResult;
     expect(r, (await page.textContent('#status')) ?? '').not.toBeNull();
     expect(['wasm', 'webgpu']).toContain(r.provider);
     expect(await page.textContent('#provider')).toMatch(new RegExp(`^${r.provider}`));
     // Cross-origin isolated (COOP/COEP from the server): wasm threads on every core.
-    const demo = (await page.evaluate(() => (window as unknown as { demo: unknown }).demo)) as { isolated: boolean; threads: number };
+    const demo = (await page.evaluate(() => (window as unknown as { demo: unknown }).demo)) as {
+      isolated: boolean;
+      threads: number;
+    };
     const cores = await page.evaluate(() => navigator.hardwareConcurrency);
     expect(demo.isolated).toBe(true);
     expect(demo.threads).toBe(Math.min(16, cores));

@@ -17,9 +17,14 @@ const tsx = join(process.cwd(), 'node_modules', '.bin', 'tsx');
 
 /** Ground truth at full size, foreground where the max of R, G, B ≥ 128 (as the dataset loader reads masks). */
 async function truth(path: string): Promise<Uint8Array> {
-  const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(path)
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   const out = new Uint8Array(info.width * info.height);
-  for (let p = 0; p < out.length; p++) out[p] = Math.max(data[p * 3]!, data[p * 3 + 1]!, data[p * 3 + 2]!) >= 128 ? 1 : 0;
+  for (let p = 0; p < out.length; p++)
+    out[p] = Math.max(data[p * 3]!, data[p * 3 + 1]!, data[p * 3 + 2]!) >= 128 ? 1 : 0;
   return out;
 }
 
@@ -29,15 +34,25 @@ describe.skipIf(!haveCvc)('npm run predict on real frames with a trained model',
     const out = mkdtempSync(join(tmpdir(), 'polyseg-overlay-'));
     const frames = [
       { image: join(CVC_DIR, 'images', '10.png'), mask: join(CVC_DIR, 'masks', '10.png') },
-      { image: join(KVASIR_SAMPLE_DIR, 'images', 'cju0qkwl35piu0993l0dewei2.jpg'), mask: join(KVASIR_SAMPLE_DIR, 'masks', 'cju0qkwl35piu0993l0dewei2.jpg') },
+      {
+        image: join(KVASIR_SAMPLE_DIR, 'images', 'cju0qkwl35piu0993l0dewei2.jpg'),
+        mask: join(KVASIR_SAMPLE_DIR, 'masks', 'cju0qkwl35piu0993l0dewei2.jpg'),
+      },
     ];
     for (const f of frames) {
-      const r = spawnSync(tsx, ['src/cli/predict.ts', '--model', model, '--input', f.image, '--out', out], { encoding: 'utf8' });
+      const r = spawnSync(tsx, ['src/cli/predict.ts', '--model', model, '--input', f.image, '--out', out], {
+        encoding: 'utf8',
+      });
       expect(r.status, r.stderr).toBe(0);
       const stem = basename(f.image).replace(/\.[^.]+$/, '');
       const maskMeta = await sharp(join(out, `${stem}-mask.png`)).metadata();
-      const mask = await sharp(join(out, `${stem}-mask.png`)).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
-      const over = await sharp(join(out, `${stem}-overlay.png`)).raw().toBuffer({ resolveWithObject: true });
+      const mask = await sharp(join(out, `${stem}-mask.png`))
+        .extractChannel(0)
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      const over = await sharp(join(out, `${stem}-overlay.png`))
+        .raw()
+        .toBuffer({ resolveWithObject: true });
       const orig = await sharp(f.image).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
       const { width: w, height: h } = orig.info;
       expect([maskMeta.width, maskMeta.height, maskMeta.channels]).toEqual([w, h, 1]);

@@ -15,8 +15,12 @@ describe('npm run predict', () => {
     const input = join(dir, 'in');
     const out = join(dir, 'out');
     mkdirSync(input);
-    await sharp(Buffer.alloc(40 * 30 * 3, 90), { raw: { width: 40, height: 30, channels: 3 } }).png().toFile(join(input, 'a.png'));
-    await sharp(Buffer.alloc(24 * 24 * 3, 200), { raw: { width: 24, height: 24, channels: 3 } }).jpeg().toFile(join(input, 'b.jpg'));
+    await sharp(Buffer.alloc(40 * 30 * 3, 90), { raw: { width: 40, height: 30, channels: 3 } })
+      .png()
+      .toFile(join(input, 'a.png'));
+    await sharp(Buffer.alloc(24 * 24 * 3, 200), { raw: { width: 24, height: 24, channels: 3 } })
+      .jpeg()
+      .toFile(join(input, 'b.jpg'));
     execFileSync(tsx, ['src/cli/predict.ts', '--model', model, '--input', input, '--out', out], { stdio: 'pipe' });
     expect(readdirSync(out).sort()).toEqual(['a-mask.png', 'a-overlay.png', 'b-mask.png', 'b-overlay.png']);
     const meta = await sharp(join(out, 'a-mask.png')).metadata();
@@ -33,19 +37,32 @@ describe('npm run predict', () => {
     const input = join(dir, 'in');
     const out = join(dir, 'out');
     mkdirSync(input);
-    await sharp(Buffer.alloc(20 * 20 * 3, 90), { raw: { width: 20, height: 20, channels: 3 } }).png().toFile(join(input, 'a.png'));
-    await sharp(Buffer.alloc(20 * 20 * 3, 200), { raw: { width: 20, height: 20, channels: 3 } }).jpeg().toFile(join(input, 'a.jpg'));
+    await sharp(Buffer.alloc(20 * 20 * 3, 90), { raw: { width: 20, height: 20, channels: 3 } })
+      .png()
+      .toFile(join(input, 'a.png'));
+    await sharp(Buffer.alloc(20 * 20 * 3, 200), { raw: { width: 20, height: 20, channels: 3 } })
+      .jpeg()
+      .toFile(join(input, 'a.jpg'));
     writeFileSync(join(input, 'z.png'), 'not a png');
-    const r = spawnSync(tsx, ['src/cli/predict.ts', '--model', model, '--input', input, '--out', out], { encoding: 'utf8' });
+    const r = spawnSync(tsx, ['src/cli/predict.ts', '--model', model, '--input', input, '--out', out], {
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/z\.png: /);
     expect(r.stderr).toMatch(/1 of 3 image\(s\) failed/);
-    expect(readdirSync(out).sort()).toEqual(['a_jpg-mask.png', 'a_jpg-overlay.png', 'a_png-mask.png', 'a_png-overlay.png']);
+    expect(readdirSync(out).sort()).toEqual([
+      'a_jpg-mask.png',
+      'a_jpg-overlay.png',
+      'a_png-mask.png',
+      'a_png-overlay.png',
+    ]);
   });
 
   it('fails with a clear message for a missing input and without --input', () => {
     const model = tinyModel();
-    const missing = spawnSync(tsx, ['src/cli/predict.ts', '--model', model, '--input', '/nonexistent/x.png'], { encoding: 'utf8' });
+    const missing = spawnSync(tsx, ['src/cli/predict.ts', '--model', model, '--input', '/nonexistent/x.png'], {
+      encoding: 'utf8',
+    });
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/--input \/nonexistent\/x.png does not exist/);
     const none = spawnSync(tsx, ['src/cli/predict.ts', '--model', model], { encoding: 'utf8' });

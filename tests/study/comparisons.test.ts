@@ -76,7 +76,11 @@ describe('model-level comparisons', () => {
   });
 
   it('Holm adjusts within the family', () => {
-    const all = [...models('a', (i) => 0.6 + i / 1000), ...models('b', () => 0.5), ...models('c', (i) => 0.5 + ((i % 3) - 1) / 100)];
+    const all = [
+      ...models('a', (i) => 0.6 + i / 1000),
+      ...models('b', () => 0.5),
+      ...models('c', (i) => 0.5 + ((i % 3) - 1) / 100),
+    ];
     const fam = adjustFamily([
       compareArms(all, 'a', 'b', 'meanDice', null, prng(1)),
       compareArms(all, 'c', 'b', 'meanDice', null, prng(1)),

@@ -1,9 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { CONFIG_NAMES, MAIN_CONFIG_NAMES, chooseFixedEps, configFlags, getConfig, parseConfigList, selectedValDice } from '../../src/study/configs.js';
+import {
+  CONFIG_NAMES,
+  MAIN_CONFIG_NAMES,
+  chooseFixedEps,
+  configFlags,
+  getConfig,
+  parseConfigList,
+  selectedValDice,
+} from '../../src/study/configs.js';
 
 describe('study configurations', () => {
   it('names the six configurations of the issue and their train flags', () => {
-    expect(MAIN_CONFIG_NAMES).toEqual(['bce', 'dice', 'polydice1-e0', 'polydice1-fixed', 'adaptive-up', 'adaptive-down']);
+    expect(MAIN_CONFIG_NAMES).toEqual([
+      'bce',
+      'dice',
+      'polydice1-e0',
+      'polydice1-fixed',
+      'adaptive-up',
+      'adaptive-down',
+    ]);
     // Follow-ups are selectable by name but not part of --configs all.
     expect(CONFIG_NAMES).toEqual([...MAIN_CONFIG_NAMES, 'adaptive-up-0.25', 'adaptive-down-0.25']);
     expect(getConfig('adaptive-up-0.25').flags).toContain('linear:0,0.25:up');
@@ -11,8 +26,20 @@ describe('study configurations', () => {
     expect(configFlags(getConfig('dice'))).toEqual(['--loss', 'dice']);
     expect(configFlags(getConfig('polydice1-e0'))).toEqual(['--loss', 'polydice1', '--eps', '0']);
     expect(configFlags(getConfig('polydice1-fixed'), 0.5)).toEqual(['--loss', 'polydice1', '--eps', '0.5']);
-    expect(configFlags(getConfig('adaptive-up'))).toEqual(['--loss', 'polydice1', '--adaptive', '--eps-map', 'linear:0,1:up']);
-    expect(configFlags(getConfig('adaptive-down'))).toEqual(['--loss', 'polydice1', '--adaptive', '--eps-map', 'linear:0,1:down']);
+    expect(configFlags(getConfig('adaptive-up'))).toEqual([
+      '--loss',
+      'polydice1',
+      '--adaptive',
+      '--eps-map',
+      'linear:0,1:up',
+    ]);
+    expect(configFlags(getConfig('adaptive-down'))).toEqual([
+      '--loss',
+      'polydice1',
+      '--adaptive',
+      '--eps-map',
+      'linear:0,1:down',
+    ]);
     expect(() => configFlags(getConfig('polydice1-fixed'))).toThrow(/needs its ε/);
   });
 
@@ -41,9 +68,24 @@ describe('study configurations', () => {
     const c = chooseFixedEps([0, 0.5, 1], byEps);
     expect(c.eps).toBe(0.5);
     expect(c.meanValDice.map((r) => r.meanValDice)).toEqual([0.75, 0.81, 0.75]);
-    const tie = chooseFixedEps([1, -0.25, 0.5], new Map([[1, [0.5]], [-0.25, [0.5]], [0.5, [0.5]]]));
+    const tie = chooseFixedEps(
+      [1, -0.25, 0.5],
+      new Map([
+        [1, [0.5]],
+        [-0.25, [0.5]],
+        [0.5, [0.5]],
+      ]),
+    );
     expect(tie.eps).toBe(-0.25);
     expect(() => chooseFixedEps([0, 1], new Map([[0, [0.5]]]))).toThrow(/no validation Dice for ε = 1/);
-    expect(() => chooseFixedEps([0, 1], new Map([[0, [0.5]], [1, [0.5, 0.6]]]))).toThrow(/different numbers of folds/);
+    expect(() =>
+      chooseFixedEps(
+        [0, 1],
+        new Map([
+          [0, [0.5]],
+          [1, [0.5, 0.6]],
+        ]),
+      ),
+    ).toThrow(/different numbers of folds/);
   });
 });

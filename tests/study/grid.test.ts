@@ -37,7 +37,9 @@ describe('study v2 grid', () => {
   });
 
   it('gives each arm its flags: ε* ± 0.25, warm-up until the first phase, shuffled ε₁, the mean control', () => {
-    const up = stage2(S, star).find((r) => r.split === 'random' && r.folder === 'adaptive-up' && r.seed === 2 && r.fold === 3)!;
+    const up = stage2(S, star).find(
+      (r) => r.split === 'random' && r.folder === 'adaptive-up' && r.seed === 2 && r.fold === 3,
+    )!;
     expect(up.flags.join(' ')).toBe(
       '--epochs 60 --split random --seed 2 --loss polydice1 --adaptive --eps-map linear:0,0.5:up --mc-every 5 --eps-warmup 5',
     );
@@ -48,8 +50,9 @@ describe('study v2 grid', () => {
     expect(down.flags).toContain('linear:-0.25,0.25:down');
     const fixed = stage2(S, star).filter((r) => r.folder === 'polydice1-fixed');
     expect(new Set(fixed.map((r) => r.seed))).toEqual(new Set([2, 3])); // seed 1 has the grid's run
-    const mean = stage3(S, (u) => (u.seed === 3 && u.fold === 1 && u.split === 'random' ? 0.3125 : 0))
-      .find((r) => r.split === 'random' && r.seed === 3 && r.fold === 1)!;
+    const mean = stage3(S, (u) => (u.seed === 3 && u.fold === 1 && u.split === 'random' ? 0.3125 : 0)).find(
+      (r) => r.split === 'random' && r.seed === 3 && r.fold === 1,
+    )!;
     expect(mean.flags.slice(-6)).toEqual(['--loss', 'polydice1', '--eps', '0.3125', '--eps-warmup', '5']);
     expect(armRunDir(S, 'random', 'polydice1-fixed', 1, 0, 0.25)).toBe('OUT/random/eps-grid/eps-0.25/seed-1/run-0');
     expect(armRunDir(S, 'random', 'polydice1-fixed', 2, 0, 0.25)).toBe('OUT/random/polydice1-fixed/seed-2/run-0');
@@ -68,7 +71,10 @@ describe('study v2 grid', () => {
       rows: eps.map((e, index) => ({ phase: 0, epoch, index, name: `i${index}`, difficulty: 0, eps: e, dice: 0 })),
     });
     // Phases after epochs 5, 10, 12 (last) of 12: 5 epochs at mean 0.2, 2 at mean 0.6, none after 12.
-    expect(meanEpsUsed([phase(5, [0.1, 0.3]), phase(10, [0.5, 0.7]), phase(12, [9, 9])], 12)).toBeCloseTo((5 * 0.2 + 2 * 0.6) / 7, 12);
+    expect(meanEpsUsed([phase(5, [0.1, 0.3]), phase(10, [0.5, 0.7]), phase(12, [9, 9])], 12)).toBeCloseTo(
+      (5 * 0.2 + 2 * 0.6) / 7,
+      12,
+    );
     expect(() => meanEpsUsed([phase(12, [1])], 12)).toThrow(/no MC phase/);
   });
 

@@ -5,8 +5,19 @@ import { describe, expect, it } from 'vitest';
 import { difficultyVsDice, readRunTiming, summarizeTiming } from '../../src/study/report.js';
 import type { FoldMetrics } from '../../src/study/results.js';
 
-const img = (name: string, dice: number, difficulty?: number) => ({ name, dice, iou: 0, precision: 0, recall: 0, ...(difficulty === undefined ? {} : { difficulty }) });
-const fold = (k: number, images: ReturnType<typeof img>[]): FoldMetrics => ({ fold: k, mean: { dice: 0, iou: 0, precision: 0, recall: 0 }, images });
+const img = (name: string, dice: number, difficulty?: number) => ({
+  name,
+  dice,
+  iou: 0,
+  precision: 0,
+  recall: 0,
+  ...(difficulty === undefined ? {} : { difficulty }),
+});
+const fold = (k: number, images: ReturnType<typeof img>[]): FoldMetrics => ({
+  fold: k,
+  mean: { dice: 0, iou: 0, precision: 0, recall: 0 },
+  images,
+});
 
 describe('study report', () => {
   it('run time: epochs.jsonl seconds and wall-time.json, summed and averaged', () => {
@@ -18,7 +29,9 @@ describe('study report', () => {
     expect(t).toEqual({ fold: 1, epochs: 2, epochSeconds: 6, wallSeconds: 10 });
     const s = summarizeTiming('dice', [t, { fold: 0, epochs: 2, epochSeconds: 2, wallSeconds: 6 }]);
     expect(s).toEqual({ config: 'dice', runs: 2, wallSecondsPerRun: 8, secondsPerEpoch: 2, wallSecondsTotal: 16 });
-    expect(summarizeTiming('dice', [t, { fold: 0, epochs: 2, epochSeconds: 2, wallSeconds: null }]).wallSecondsPerRun).toBeNull();
+    expect(
+      summarizeTiming('dice', [t, { fold: 0, epochs: 2, epochSeconds: 2, wallSeconds: null }]).wallSecondsPerRun,
+    ).toBeNull();
   });
 
   it('difficulty vs test Dice: Spearman per fold and pooled (hand-computed), null without difficulties', () => {

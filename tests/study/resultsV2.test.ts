@@ -17,7 +17,14 @@ const settings = (out: string): GridSettings => ({
   common: [],
   out,
 });
-const CHOICE = { eps: 0.25, meanValDice: [{ eps: 0, meanValDice: 0.5, folds: 3 }, { eps: 0.25, meanValDice: 0.6, folds: 3 }], rule: 'test' };
+const CHOICE = {
+  eps: 0.25,
+  meanValDice: [
+    { eps: 0, meanValDice: 0.5, folds: 3 },
+    { eps: 0.25, meanValDice: 0.6, folds: 3 },
+  ],
+  rule: 'test',
+};
 
 /** Writes every arm's metrics.json; adaptive-up scores `gain` above the others on every image. */
 function writeGrid(s: GridSettings, gain: number, skip?: string): void {
@@ -30,7 +37,15 @@ function writeGrid(s: GridSettings, gain: number, skip?: string): void {
         const images = Array.from({ length: 12 }, (_, j) => {
           const i = fold * 12 + j;
           const dice = Math.min(1, 0.3 + ((i * 7 + seed) % 10) / 20 + (arm === 'adaptive-up' ? gain : 0));
-          return { name: `f${i}`, dice, iou: dice, precision: dice, recall: dice, area: (i + 1) / 100, difficulty: 1 - dice };
+          return {
+            name: `f${i}`,
+            dice,
+            iou: dice,
+            precision: dice,
+            recall: dice,
+            area: (i + 1) / 100,
+            difficulty: 1 - dice,
+          };
         });
         writeFileSync(join(dir, 'metrics.json'), JSON.stringify({ mean: {}, train: { dice: 0.8 }, images }));
       }
@@ -45,7 +60,9 @@ describe('study v2 results', () => {
     expect(models).toHaveLength(V2_ARMS.length * 9);
     const r = splitResults('sequence', CHOICE, models, (name) => `v${Number(name.slice(1)) % 6}`);
     expect(r.comparisons).toHaveLength(FAMILY.length * 2);
-    const main = r.comparisons.find((c) => c.a === 'adaptive-up' && c.b === 'polydice1-fixed' && c.score === 'meanDice')!;
+    const main = r.comparisons.find(
+      (c) => c.a === 'adaptive-up' && c.b === 'polydice1-fixed' && c.score === 'meanDice',
+    )!;
     expect(main.pairs).toHaveLength(9);
     expect(main.delta.estimate).toBeGreaterThan(0.04);
     expect(main.pHolm).toBeGreaterThanOrEqual(main.wilcoxonP);

@@ -4,14 +4,35 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const study = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/study.ts', ...args], { encoding: 'utf8' });
-const tiny = ['--data', 'synthetic', '--preset', 'tiny', '--size', '32', '--epochs', '2', '--synthetic-count', '40', '--folds', '2', '--configs', 'dice,adaptive-up', '--mc-every', '1', '--workers', '2'];
+const study = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/study.ts', ...args], { encoding: 'utf8' });
+const tiny = [
+  '--data',
+  'synthetic',
+  '--preset',
+  'tiny',
+  '--size',
+  '32',
+  '--epochs',
+  '2',
+  '--synthetic-count',
+  '40',
+  '--folds',
+  '2',
+  '--configs',
+  'dice,adaptive-up',
+  '--mc-every',
+  '1',
+  '--workers',
+  '2',
+];
 
 describe('npm run study', () => {
   it('--help lists the options and configurations', () => {
     const r = study('--help');
     expect(r.status).toBe(0);
-    for (const s of ['--split', '--configs', '--workers', '--eps-grid', 'adaptive-down', 'polydice1-fixed']) expect(r.stdout).toContain(s);
+    for (const s of ['--split', '--configs', '--workers', '--eps-grid', 'adaptive-down', 'polydice1-fixed'])
+      expect(r.stdout).toContain(s);
   });
 
   it('rejects an unknown configuration', () => {
@@ -49,7 +70,11 @@ describe('npm run study', () => {
     expect(random.trajectory.phases.map((p: { epoch: number }) => p.epoch)).toEqual([1, 2]);
     expect(random.difficultyVsTestDice.map((d: { config: string }) => d.config)).toEqual(['adaptive-up']);
     expect(random.difficultyVsTestDice[0].pooled.images).toBe(40);
-    for (const svg of ['random-dice.svg', 'random-adaptive-up-difficulty-vs-dice.svg', 'random-adaptive-up-fold-0-difficulty.svg'])
+    for (const svg of [
+      'random-dice.svg',
+      'random-adaptive-up-difficulty-vs-dice.svg',
+      'random-adaptive-up-fold-0-difficulty.svg',
+    ])
       expect(readFileSync(join(res, svg), 'utf8')).toMatch(/^<svg [\s\S]*<\/svg>$/);
     expect(md).toContain('](random-adaptive-up-fold-0-difficulty.svg)');
 
@@ -77,7 +102,17 @@ describe('npm run study', () => {
 
   it('chooses polydice1-fixed on validation folds from the ε grid', () => {
     const out = mkdtempSync(join(tmpdir(), 'study-'));
-    const r = study(...tiny.slice(0, -4), '--configs', 'polydice1-fixed', '--eps-grid', '0,1', '--workers', '2', '--out', out);
+    const r = study(
+      ...tiny.slice(0, -4),
+      '--configs',
+      'polydice1-fixed',
+      '--eps-grid',
+      '0,1',
+      '--workers',
+      '2',
+      '--out',
+      out,
+    );
     expect(r.status, r.stderr).toBe(0);
     const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     const choice = json.splits.random.polydice1Fixed;

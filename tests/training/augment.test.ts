@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { type Prng, prng } from '../../src/common/prng.js';
-import { AUGMENT_DRAWS, type AugmentOptions, DEFAULT_AUGMENT, NO_AUGMENT, augment } from '../../src/training/augment.js';
+import {
+  AUGMENT_DRAWS,
+  type AugmentOptions,
+  DEFAULT_AUGMENT,
+  NO_AUGMENT,
+  augment,
+} from '../../src/training/augment.js';
 import { syntheticSample } from '../../src/data/synthetic.js';
 import type { Sample } from '../../src/data/sample.js';
 
@@ -21,15 +27,20 @@ function ramp(): Sample {
 }
 
 const only = (o: Partial<AugmentOptions>): AugmentOptions => ({ ...NO_AUGMENT, ...o });
-const px = (s: Sample, x: number, y: number): number[] => Array.from(s.image.subarray(3 * (y * s.width + x), 3 * (y * s.width + x) + 3));
+const px = (s: Sample, x: number, y: number): number[] =>
+  Array.from(s.image.subarray(3 * (y * s.width + x), 3 * (y * s.width + x) + 3));
 
 /** A stream that counts its draws. */
 function counting(seed: number): Prng & { draws: number } {
   const r = prng(seed);
-  const c = { draws: 0, next: () => {
+  const c = {
+    draws: 0,
+    next: () => {
       c.draws++;
       return r.next();
-    }, state: () => r.state() };
+    },
+    state: () => r.state(),
+  };
   return c;
 }
 
@@ -69,7 +80,8 @@ describe('augment', () => {
       expect(b.mask).toEqual(s.mask);
       // a uniform offset: every unclamped byte moves by the same amount, at most 0.2·255
       const diffs = new Set<number>();
-      for (let i = 0; i < s.image.length; i++) if (b.image[i]! > 0 && b.image[i]! < 255) diffs.add(b.image[i]! - s.image[i]!);
+      for (let i = 0; i < s.image.length; i++)
+        if (b.image[i]! > 0 && b.image[i]! < 255) diffs.add(b.image[i]! - s.image[i]!);
       expect(diffs.size).toBeLessThanOrEqual(2); // one offset, rounding of a fractional offset
       for (const d of diffs) expect(Math.abs(d)).toBeLessThanOrEqual(52);
 
@@ -124,7 +136,13 @@ describe('augment', () => {
 
   it('same seed, same output; the default options are DEFAULT_AUGMENT', () => {
     const s = syntheticSample(5, 16, 3);
-    const a = Array.from({ length: 8 }, (() => { const r = prng(9); return () => augment(s, r); })());
+    const a = Array.from(
+      { length: 8 },
+      (() => {
+        const r = prng(9);
+        return () => augment(s, r);
+      })(),
+    );
     const r2 = prng(9);
     const b = Array.from({ length: 8 }, () => augment(s, r2, DEFAULT_AUGMENT));
     expect(a).toEqual(b);

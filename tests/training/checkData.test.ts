@@ -10,10 +10,15 @@ const DATA = fileURLToPath(new URL('../../../shared/data', import.meta.url));
 const KVASIR = join(DATA, 'Kvasir-SEG-sample');
 const CVC = join(DATA, 'CVC-ClinicDB');
 
-const run = (...args: string[]) => spawnSync('node_modules/.bin/tsx', ['src/cli/check-data.ts', ...args], { encoding: 'utf8' });
+const run = (...args: string[]) =>
+  spawnSync('node_modules/.bin/tsx', ['src/cli/check-data.ts', ...args], { encoding: 'utf8' });
 
 const temps: string[] = [];
-afterAll(() => temps.forEach((d) => { rmSync(d, { recursive: true, force: true }); }));
+afterAll(() =>
+  temps.forEach((d) => {
+    rmSync(d, { recursive: true, force: true });
+  }),
+);
 
 /** images/ + masks/ with n 16×16 pairs named 1…n. */
 async function pairs(n: number): Promise<string> {
@@ -24,8 +29,13 @@ async function pairs(n: number): Promise<string> {
   const image = Buffer.alloc(16 * 16 * 3, 120);
   const mask = Buffer.from(Array.from({ length: 256 }, (_, p) => (p % 16 < 4 ? 255 : 0))); // a quarter
   for (let i = 1; i <= n; i++) {
-    await sharp(image, { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(join(dir, 'images', `${i}.png`));
-    await sharp(mask, { raw: { width: 16, height: 16, channels: 1 } }).toColourspace('b-w').png().toFile(join(dir, 'masks', `${i}.png`));
+    await sharp(image, { raw: { width: 16, height: 16, channels: 3 } })
+      .png()
+      .toFile(join(dir, 'images', `${i}.png`));
+    await sharp(mask, { raw: { width: 16, height: 16, channels: 1 } })
+      .toColourspace('b-w')
+      .png()
+      .toFile(join(dir, 'masks', `${i}.png`));
   }
   return dir;
 }
@@ -56,7 +66,15 @@ describe('npm run check-data', () => {
     const r = run('--data', dir, '--size', '8', '--json');
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(s).toMatchObject({ ok: true, format: 'pairs', pairs: 2, size: 8, sourceSizes: [{ width: 16, height: 16, count: 2 }], problems: [], errors: [] });
+    expect(s).toMatchObject({
+      ok: true,
+      format: 'pairs',
+      pairs: 2,
+      size: 8,
+      sourceSizes: [{ width: 16, height: 16, count: 2 }],
+      problems: [],
+      errors: [],
+    });
     expect(s.imageMean).toEqual([120 / 255, 120 / 255, 120 / 255]);
     expect(s.coverage).toMatchObject({ mean: 0.25, min: 0.25, max: 0.25, empty: 0 });
 
@@ -69,18 +87,31 @@ describe('npm run check-data', () => {
   it('a broken dataset: the summary lists every bad pair, stderr names the file, exit 1', async () => {
     const dir = await pairs(3);
     writeFileSync(join(dir, 'images', '2.png'), 'not a png');
-    await sharp(Buffer.alloc(10 * 10), { raw: { width: 10, height: 10, channels: 1 } }).toColourspace('b-w').png().toFile(join(dir, 'masks', '3.png'));
+    await sharp(Buffer.alloc(10 * 10), { raw: { width: 10, height: 10, channels: 1 } })
+      .toColourspace('b-w')
+      .png()
+      .toFile(join(dir, 'masks', '3.png'));
     const r = run('--data', dir, '--size', '8');
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/^pairs\s+1$/m);
-    expect(r.stdout).toMatch(/^errors\s+2 pairs could not be loaded\n {2}! unreadable image .*images\/2\.png.*\n {2}! mask .*masks\/3\.png is 10×10 but its image .*images\/3\.png is 16×16$/m);
+    expect(r.stdout).toMatch(
+      /^errors\s+2 pairs could not be loaded\n {2}! unreadable image .*images\/2\.png.*\n {2}! mask .*masks\/3\.png is 10×10 but its image .*images\/3\.png is 16×16$/m,
+    );
     expect(r.stderr).toMatch(/error: 2 of 3 pairs could not be loaded; first: unreadable image .*images\/2\.png/);
   });
 
   it.each([
     [['--data', '/no/such/folder'], 1, /error: dataset folder not found: \/no\/such\/folder/],
-    [['--data', '.', '--format', 'cvc-original'], 1, /error: \. is not in the cvc-original layout: no Original\/ folder in it/],
-    [['--format', 'bmp'], 2, /error: --format must be one of auto, cvc, cvc-original, kvasir, pairs, synthetic, got "bmp"/],
+    [
+      ['--data', '.', '--format', 'cvc-original'],
+      1,
+      /error: \. is not in the cvc-original layout: no Original\/ folder in it/,
+    ],
+    [
+      ['--format', 'bmp'],
+      2,
+      /error: --format must be one of auto, cvc, cvc-original, kvasir, pairs, synthetic, got "bmp"/,
+    ],
     [['--size', '0'], 2, /error: --size must be a positive integer, got "0"/],
     [['--size', 'big'], 2, /error: --size must be a number, got "big"/],
   ])('%j fails with a clear error (exit %i)', (args, status, message) => {

@@ -15,7 +15,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { prng } from '../../src/common/prng.js';
 import { type FileOps, NODE_FS } from '../../src/common/files.js';
 import { packSlots } from '../../src/graphBuilder/graph.js';
-import { type CheckpointState, LEGACY_TENSORS_FILE, loadCheckpoint, saveCheckpoint } from '../../src/training/checkpoint.js';
+import {
+  type CheckpointState,
+  LEGACY_TENSORS_FILE,
+  loadCheckpoint,
+  saveCheckpoint,
+} from '../../src/training/checkpoint.js';
 
 const made: string[] = [];
 afterAll(() => {
@@ -31,7 +36,15 @@ const layout = packSlots([{ name: 'w', shape: [6, 5] }]);
 function state(epoch: number): CheckpointState {
   const r = prng(epoch);
   const fill = (): Float32Array => Float32Array.from({ length: 30 }, () => r.next());
-  return { step: 10 * epoch, epoch, config: { epoch }, rng: { words: [epoch] }, layout, params: fill(), adam: { m: fill(), v: fill() } };
+  return {
+    step: 10 * epoch,
+    epoch,
+    config: { epoch },
+    rng: { words: [epoch] },
+    layout,
+    params: fill(),
+    adam: { m: fill(), v: fill() },
+  };
 }
 
 class Killed extends Error {}
@@ -49,7 +62,11 @@ function dyingFs(killAt: number): FileOps & { calls: number } {
 }
 
 const same = (a: CheckpointState, b: CheckpointState): boolean =>
-  a.epoch === b.epoch && a.step === b.step && [a.params, a.adam.m, a.adam.v].every((x, i) => Buffer.from(x.buffer).equals(Buffer.from([b.params, b.adam.m, b.adam.v][i]!.buffer)));
+  a.epoch === b.epoch &&
+  a.step === b.step &&
+  [a.params, a.adam.m, a.adam.v].every((x, i) =>
+    Buffer.from(x.buffer).equals(Buffer.from([b.params, b.adam.m, b.adam.v][i]!.buffer)),
+  );
 
 describe('checkpoint writes killed at every step', () => {
   const count = dyingFs(Number.POSITIVE_INFINITY);
@@ -85,7 +102,9 @@ describe('checkpoint writes killed at every step', () => {
     const dir = join(tmp(), 'v1');
     saveCheckpoint(dir, state(3));
     renameSync(join(dir, 'checkpoint-3.safetensors'), join(dir, LEGACY_TENSORS_FILE));
-    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown> & { tensors: { file: string } };
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown> & {
+      tensors: { file: string };
+    };
     manifest.version = 1;
     manifest.tensors.file = LEGACY_TENSORS_FILE;
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));

@@ -71,7 +71,9 @@ describe('summarize', () => {
   });
 
   it('accepts entries with extra fields; an empty list gives NaN', () => {
-    expect(summarize([{ name: 'a', dice: 0.2, iou: 0.1, precision: 0.3, recall: 0.4 } as ImageMetrics]).recall).toBeCloseTo(0.4, 12);
+    expect(
+      summarize([{ name: 'a', dice: 0.2, iou: 0.1, precision: 0.3, recall: 0.4 } as ImageMetrics]).recall,
+    ).toBeCloseTo(0.4, 12);
     const e = summarize([]);
     expect([e.dice, e.iou, e.precision, e.recall].every(Number.isNaN)).toBe(true);
   });

@@ -135,43 +135,132 @@ describe('safetensors', () => {
   });
 
   it.each<[string, NamedSafetensorsTensor[], RegExp]>([
-    ['duplicate names', [{ name: 'a', dtype: 'U8', shape: [1], data: new Uint8Array(1) }, { name: 'a', dtype: 'U8', shape: [1], data: new Uint8Array(1) }], /"a": duplicate name/],
+    [
+      'duplicate names',
+      [
+        { name: 'a', dtype: 'U8', shape: [1], data: new Uint8Array(1) },
+        { name: 'a', dtype: 'U8', shape: [1], data: new Uint8Array(1) },
+      ],
+      /"a": duplicate name/,
+    ],
     ['reserved name', [{ name: '__metadata__', dtype: 'U8', shape: [1], data: new Uint8Array(1) }], /reserved/],
-    ['length mismatch', [{ name: 'a', dtype: 'F32', shape: [2, 2], data: new Float32Array(3) }], /shape \[2,2\] has 4 elements but data has 3/],
-    ['array type mismatch', [{ name: 'a', dtype: 'F32', data: new Uint8Array(1), shape: [1] } as unknown as NamedSafetensorsTensor], /F32 needs a Float32Array, got Uint8Array/],
-    ['unknown dtype', [{ name: 'a', dtype: 'BF16', shape: [1], data: new Uint8Array(2) } as unknown as NamedSafetensorsTensor], /unknown dtype "BF16"/],
+    [
+      'length mismatch',
+      [{ name: 'a', dtype: 'F32', shape: [2, 2], data: new Float32Array(3) }],
+      /shape \[2,2\] has 4 elements but data has 3/,
+    ],
+    [
+      'array type mismatch',
+      [{ name: 'a', dtype: 'F32', data: new Uint8Array(1), shape: [1] } as unknown as NamedSafetensorsTensor],
+      /F32 needs a Float32Array, got Uint8Array/,
+    ],
+    [
+      'unknown dtype',
+      [{ name: 'a', dtype: 'BF16', shape: [1], data: new Uint8Array(2) } as unknown as NamedSafetensorsTensor],
+      /unknown dtype "BF16"/,
+    ],
     ['bad shape', [{ name: 'a', dtype: 'U8', shape: [-1], data: new Uint8Array(1) }], /invalid shape \[-1\]/],
   ])('encode refuses %s', (_, tensors, message) => {
     expect(() => encodeSafetensors(tensors)).toThrow(message);
   });
 
-  const f32 = (name: string, shape: number[], offsets: [number, number]) => ({ [name]: { dtype: 'F32', shape, data_offsets: offsets } });
+  const f32 = (name: string, shape: number[], offsets: [number, number]) => ({
+    [name]: { dtype: 'F32', shape, data_offsets: offsets },
+  });
 
   it.each<[string, () => Uint8Array, RegExp]>([
     ['an empty file', () => new Uint8Array(0), /bad\.st: truncated: 0 bytes, need at least 8/],
     ['a file shorter than the length prefix', () => new Uint8Array(5), /bad\.st: truncated: 5 bytes/],
-    ['a header length past the end', () => build(f32('t', [1], [0, 4]), [0, 0, 0, 0], 1000n), /bad\.st: header length 1000 runs past the end of the file \(68 bytes, so at most 60\)/],
-    ['a header length near 2^64', () => build({}, [], 2n ** 64n - 1n), /bad\.st: header length 18446744073709551615 runs past the end/],
-    ['a file cut inside the header', () => build(f32('t', [1], [0, 4]), [0, 0, 0, 0]).subarray(0, 30), /bad\.st: header length 56 runs past the end of the file \(30 bytes/],
-    ['a file cut inside the data', () => build(f32('t', [2], [0, 8]), [0, 0, 0, 0, 0, 0, 0, 0]).subarray(0, 70), /bad\.st: tensor "t": data_offsets \[0,8\] out of range: the data section has 6 bytes/],
+    [
+      'a header length past the end',
+      () => build(f32('t', [1], [0, 4]), [0, 0, 0, 0], 1000n),
+      /bad\.st: header length 1000 runs past the end of the file \(68 bytes, so at most 60\)/,
+    ],
+    [
+      'a header length near 2^64',
+      () => build({}, [], 2n ** 64n - 1n),
+      /bad\.st: header length 18446744073709551615 runs past the end/,
+    ],
+    [
+      'a file cut inside the header',
+      () => build(f32('t', [1], [0, 4]), [0, 0, 0, 0]).subarray(0, 30),
+      /bad\.st: header length 56 runs past the end of the file \(30 bytes/,
+    ],
+    [
+      'a file cut inside the data',
+      () => build(f32('t', [2], [0, 8]), [0, 0, 0, 0, 0, 0, 0, 0]).subarray(0, 70),
+      /bad\.st: tensor "t": data_offsets \[0,8\] out of range: the data section has 6 bytes/,
+    ],
     ['invalid JSON', () => build('{"t": {"dtype": "F32",'), /bad\.st: header is not valid JSON/],
     ['an empty header', () => build(''), /bad\.st: header is not valid JSON/],
-    ['invalid UTF-8', () => build('{"ab":1}').map((b, i) => (i === 10 ? 0xff : b)), /bad\.st: header is not valid UTF-8/], // 'a' → 0xff
+    [
+      'invalid UTF-8',
+      () => build('{"ab":1}').map((b, i) => (i === 10 ? 0xff : b)),
+      /bad\.st: header is not valid UTF-8/,
+    ], // 'a' → 0xff
     ['a JSON array header', () => build('[1,2]'), /bad\.st: header must be a JSON object/],
     ['a non-object tensor entry', () => build({ t: 5 }), /tensor "t": entry must be an object/],
-    ['an unknown dtype', () => build({ t: { dtype: 'BF16', shape: [1], data_offsets: [0, 2] } }, [0, 0]), /bad\.st: tensor "t": unknown dtype "BF16" \(supported: F32, I64, U8\)/],
+    [
+      'an unknown dtype',
+      () => build({ t: { dtype: 'BF16', shape: [1], data_offsets: [0, 2] } }, [0, 0]),
+      /bad\.st: tensor "t": unknown dtype "BF16" \(supported: F32, I64, U8\)/,
+    ],
     ['a missing dtype', () => build({ t: { shape: [1], data_offsets: [0, 2] } }, [0, 0]), /tensor "t": missing dtype/],
-    ['a bad shape', () => build({ t: { dtype: 'U8', shape: [1.5], data_offsets: [0, 1] } }, [0]), /tensor "t": invalid shape \[1.5\]/],
-    ['bad data_offsets', () => build({ t: { dtype: 'U8', shape: [1], data_offsets: [1, 0] } }, [0]), /tensor "t": invalid data_offsets \[1,0\]/],
-    ['missing data_offsets', () => build({ t: { dtype: 'U8', shape: [1] } }, [0]), /tensor "t": invalid data_offsets undefined/],
-    ['an unexpected field', () => build({ t: { dtype: 'U8', shape: [1], data_offsets: [0, 1], extra: 1 } }, [0]), /tensor "t": unexpected field\(s\) extra/],
-    ['offsets out of range', () => build(f32('t', [2], [4, 12]), new Uint8Array(8)), /bad\.st: tensor "t": data_offsets \[4,12\] out of range: the data section has 8 bytes/],
-    ['offsets not matching dtype × shape', () => build(f32('t', [3], [0, 8]), new Uint8Array(8)), /bad\.st: tensor "t": data_offsets \[0,8\] span 8 bytes but F32\[3\] needs 12/],
-    ['I64 offsets not matching', () => build({ t: { dtype: 'I64', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)), /span 4 bytes but I64\[1\] needs 8/],
-    ['overlapping tensors', () => build({ ...f32('a', [2], [0, 8]), ...f32('b', [2], [4, 12]) }, new Uint8Array(12)), /bad\.st: tensor "b": data_offsets \[4,12\] overlap tensor "a" \(which ends at 8\)/],
-    ['a gap between tensors', () => build({ ...f32('a', [1], [0, 4]), ...f32('b', [1], [8, 12]) }, new Uint8Array(12)), /bad\.st: tensor "b": data_offsets \[8,12\] leave a gap: bytes 4\.\.8/],
-    ['trailing bytes', () => build(f32('a', [1], [0, 4]), new Uint8Array(6)), /bad\.st: 2 trailing byte\(s\) after the last tensor/],
-    ['non-string metadata', () => build({ __metadata__: { n: 1 } }), /bad\.st: "__metadata__" value "n" must be a string, got 1/],
+    [
+      'a bad shape',
+      () => build({ t: { dtype: 'U8', shape: [1.5], data_offsets: [0, 1] } }, [0]),
+      /tensor "t": invalid shape \[1.5\]/,
+    ],
+    [
+      'bad data_offsets',
+      () => build({ t: { dtype: 'U8', shape: [1], data_offsets: [1, 0] } }, [0]),
+      /tensor "t": invalid data_offsets \[1,0\]/,
+    ],
+    [
+      'missing data_offsets',
+      () => build({ t: { dtype: 'U8', shape: [1] } }, [0]),
+      /tensor "t": invalid data_offsets undefined/,
+    ],
+    [
+      'an unexpected field',
+      () => build({ t: { dtype: 'U8', shape: [1], data_offsets: [0, 1], extra: 1 } }, [0]),
+      /tensor "t": unexpected field\(s\) extra/,
+    ],
+    [
+      'offsets out of range',
+      () => build(f32('t', [2], [4, 12]), new Uint8Array(8)),
+      /bad\.st: tensor "t": data_offsets \[4,12\] out of range: the data section has 8 bytes/,
+    ],
+    [
+      'offsets not matching dtype × shape',
+      () => build(f32('t', [3], [0, 8]), new Uint8Array(8)),
+      /bad\.st: tensor "t": data_offsets \[0,8\] span 8 bytes but F32\[3\] needs 12/,
+    ],
+    [
+      'I64 offsets not matching',
+      () => build({ t: { dtype: 'I64', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)),
+      /span 4 bytes but I64\[1\] needs 8/,
+    ],
+    [
+      'overlapping tensors',
+      () => build({ ...f32('a', [2], [0, 8]), ...f32('b', [2], [4, 12]) }, new Uint8Array(12)),
+      /bad\.st: tensor "b": data_offsets \[4,12\] overlap tensor "a" \(which ends at 8\)/,
+    ],
+    [
+      'a gap between tensors',
+      () => build({ ...f32('a', [1], [0, 4]), ...f32('b', [1], [8, 12]) }, new Uint8Array(12)),
+      /bad\.st: tensor "b": data_offsets \[8,12\] leave a gap: bytes 4\.\.8/,
+    ],
+    [
+      'trailing bytes',
+      () => build(f32('a', [1], [0, 4]), new Uint8Array(6)),
+      /bad\.st: 2 trailing byte\(s\) after the last tensor/,
+    ],
+    [
+      'non-string metadata',
+      () => build({ __metadata__: { n: 1 } }),
+      /bad\.st: "__metadata__" value "n" must be a string, got 1/,
+    ],
     ['non-object metadata', () => build({ __metadata__: 'x' }), /"__metadata__" must be an object of strings/],
   ])('decode rejects %s, naming the file', (_, bytes, message) => {
     expect(() => decodeSafetensors(bytes(), 'bad.st')).toThrow(message);
@@ -179,7 +268,10 @@ describe('safetensors', () => {
 
   it('accepts a hand-built file whose tensors are listed out of data order, and returns them in data order', () => {
     const data = [...new Uint8Array(new Float32Array([3]).buffer), 7];
-    const back = decodeSafetensors(build({ u: { dtype: 'U8', shape: [1], data_offsets: [4, 5] }, ...f32('f', [1], [0, 4]) }, data), 'ok.st');
+    const back = decodeSafetensors(
+      build({ u: { dtype: 'U8', shape: [1], data_offsets: [4, 5] }, ...f32('f', [1], [0, 4]) }, data),
+      'ok.st',
+    );
     expect([...back.tensors.keys()]).toEqual(['f', 'u']);
     expect([...back.tensors.get('u')!.data]).toEqual([7]);
   });

@@ -17,12 +17,20 @@ function checkPartition(folds: Fold[], n: number): void {
 }
 
 /** CVC-ClinicDB-like: 29 sequences of 10..50 frames, 612 frames in all. */
-const CVC_SIZES = [50, 45, 40, 35, 36, 32, 30, 29, 28, 24, 20, 20, 19, 18, 17, 16, 15, 15, 14, 13, 12, 12, 11, 11, 10, 10, 10, 10, 10];
+const CVC_SIZES = [
+  50, 45, 40, 35, 36, 32, 30, 29, 28, 24, 20, 20, 19, 18, 17, 16, 15, 15, 14, 13, 12, 12, 11, 11, 10, 10, 10, 10, 10,
+];
 const cvcGroups = (): number[] => CVC_SIZES.flatMap((s, g) => new Array<number>(s).fill(g));
 
 describe('kFoldSplits', () => {
   it('partitions every index, test sizes within 1, val 10% of train (at least 1)', () => {
-    for (const [n, k] of [[100, 5], [612, 5], [17, 4], [10, 10], [23, 2]] as const) {
+    for (const [n, k] of [
+      [100, 5],
+      [612, 5],
+      [17, 4],
+      [10, 10],
+      [23, 2],
+    ] as const) {
       const folds = kFoldSplits(n, k, 7);
       expect(folds).toHaveLength(k);
       checkPartition(folds, n);

@@ -37,10 +37,17 @@ describe('imageDifficulty', () => {
     // N = 2, 2 pixels: variances 0.04 and 0; p̄ = 0.4 and 0.9
     const s = Float32Array.of(0.2, 0.9, 0.6, 0.9);
     expect(imageDifficulty(s, 2).difficulty).toBeCloseTo(0.02, 7); // default: variance, mean
-    expect(imageDifficulty(s, 2, { uncertainty: 'variance', aggregate: 'max', q: 0.9 }).difficulty).toBeCloseTo(0.04, 7);
+    expect(imageDifficulty(s, 2, { uncertainty: 'variance', aggregate: 'max', q: 0.9 }).difficulty).toBeCloseTo(
+      0.04,
+      7,
+    );
     // Foreground is pixel 1 only (p̄ = 0.9), whose variance is 0.
-    expect(imageDifficulty(s, 2, { uncertainty: 'variance', aggregate: 'foreground-mean', q: 0.9 }).difficulty).toBeCloseTo(0, 7);
-    expect(imageDifficulty(s, 2, { uncertainty: 'mutual-information', aggregate: 'sum', q: 0.9 }).difficulty).toBeCloseTo(0.08630462173553433, 6);
+    expect(
+      imageDifficulty(s, 2, { uncertainty: 'variance', aggregate: 'foreground-mean', q: 0.9 }).difficulty,
+    ).toBeCloseTo(0, 7);
+    expect(
+      imageDifficulty(s, 2, { uncertainty: 'mutual-information', aggregate: 'sum', q: 0.9 }).difficulty,
+    ).toBeCloseTo(0.08630462173553433, 6);
     expect(imageDifficulty(s, 2).meanProb[1]).toBeCloseTo(0.9, 7);
   });
 });

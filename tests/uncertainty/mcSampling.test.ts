@@ -13,7 +13,11 @@ import { imageSamples } from '../../src/uncertainty/pixel.js';
 
 const image = (size: number) => {
   const r = prng(5);
-  return new ort.Tensor('float32', Float32Array.from({ length: 3 * size * size }, () => r.next()), [1, 3, size, size]);
+  return new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: 3 * size * size }, () => r.next()),
+    [1, 3, size, size],
+  );
 };
 const run = async (s: ort.InferenceSession, x: ort.Tensor, p: number) =>
   (await s.run({ image: x, dropout_ratio: new ort.Tensor('float32', [p], []) })).samples!.data as Float32Array;
@@ -27,7 +31,9 @@ describe('MC-Dropout difficulty on the shipped MC graph (small preset, 128², N 
     for (const aggregate of AGGREGATES) {
       const spec = { uncertainty: 'variance' as const, aggregate, q: 0.9 };
       expect(imageDifficulty(imageSamples(await run(s, x, 0), 0, c.samples, px), c.samples, spec).difficulty).toBe(0);
-      expect(imageDifficulty(imageSamples(await run(s, x, 0.5), 0, c.samples, px), c.samples, spec).difficulty).toBeGreaterThan(0);
+      expect(
+        imageDifficulty(imageSamples(await run(s, x, 0.5), 0, c.samples, px), c.samples, spec).difficulty,
+      ).toBeGreaterThan(0);
     }
   });
 });

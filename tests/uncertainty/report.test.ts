@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { extremeImages, summarizePhases, writeReport } from '../../src/uncertainty/report.js';
-import { type TrajectoryPhase, type TrajectoryRow, appendTrajectory, readTrajectory } from '../../src/uncertainty/trajectory.js';
+import {
+  type TrajectoryPhase,
+  type TrajectoryRow,
+  appendTrajectory,
+  readTrajectory,
+} from '../../src/uncertainty/trajectory.js';
 
 /** 12 images, 4 MC phases every 10 epochs; image i's difficulty falls with epochs and grows with i; Dice falls with difficulty. */
 function synthetic(dir: string, images = 12, phases = 4): void {
@@ -13,7 +18,15 @@ function synthetic(dir: string, images = 12, phases = 4): void {
     const rows: TrajectoryRow[] = [];
     for (let i = 0; i < images; i++) {
       const difficulty = (0.001 + 0.0005 * i) / (1 + p);
-      rows.push({ phase: p, epoch: 10 * (p + 1), index: i, name: `frame <${i}>`, difficulty, eps: i / images, dice: 1 - 100 * difficulty });
+      rows.push({
+        phase: p,
+        epoch: 10 * (p + 1),
+        index: i,
+        name: `frame <${i}>`,
+        difficulty,
+        eps: i / images,
+        dice: 1 - 100 * difficulty,
+      });
     }
     appendTrajectory(dir, rows);
   }
@@ -32,7 +45,10 @@ describe('report statistics', () => {
     expect(s[0]!.q1).toBeCloseTo(0.001 + 0.0005 * 2.75, 12);
     expect(s.every((p) => Math.abs(p.spearman + 1) < 1e-12)).toBe(true); // Dice strictly decreasing in difficulty
     expect(extremeImages(phases)).toEqual({ hardest: [11, 10, 9, 8, 7], easiest: [0, 1, 2, 3, 4] });
-    expect(extremeImages(phases.map((p) => ({ ...p, rows: p.rows.slice(0, 7) })))).toEqual({ hardest: [6, 5, 4, 3, 2], easiest: [0, 1] });
+    expect(extremeImages(phases.map((p) => ({ ...p, rows: p.rows.slice(0, 7) })))).toEqual({
+      hardest: [6, 5, 4, 3, 2],
+      easiest: [0, 1],
+    });
   });
 });
 
@@ -45,7 +61,8 @@ describe('writeReport', () => {
     expect(r.html).toBe(join(run, 'report.html'));
     const html = readFileSync(r.html, 'utf8');
     for (const fold of ['fold-0', 'fold-1']) {
-      for (const fig of ['difficulty', 'trajectories', 'spearman']) expect(html).toContain(`<figure id="${fold}-${fig}"><svg`);
+      for (const fig of ['difficulty', 'trajectories', 'spearman'])
+        expect(html).toContain(`<figure id="${fold}-${fig}"><svg`);
     }
     expect(html.match(/<svg /g)).toHaveLength(6);
     expect(html).toContain('Spearman ρ(difficulty, Dice)');
@@ -66,7 +83,8 @@ describe('writeReport', () => {
   it('npm run report: --help, missing RUN_DIR, --out', () => {
     const run = mkdtempSync(join(tmpdir(), 'report-'));
     synthetic(run, 6, 2);
-    const cli = (...args: string[]) => spawnSync('node_modules/.bin/tsx', ['src/cli/report.ts', ...args], { encoding: 'utf8' });
+    const cli = (...args: string[]) =>
+      spawnSync('node_modules/.bin/tsx', ['src/cli/report.ts', ...args], { encoding: 'utf8' });
     const help = cli('--help');
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('Usage: npm run report -- RUN_DIR [--out FILE]');

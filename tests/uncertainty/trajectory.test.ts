@@ -2,9 +2,23 @@ import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type TrajectoryRow, appendTrajectory, latestDifficulties, readTrajectory, trimTrajectory } from '../../src/uncertainty/trajectory.js';
+import {
+  type TrajectoryRow,
+  appendTrajectory,
+  latestDifficulties,
+  readTrajectory,
+  trimTrajectory,
+} from '../../src/uncertainty/trajectory.js';
 
-const row = (phase: number, epoch: number, index: number, difficulty: number, name = `img${index}`): TrajectoryRow => ({ phase, epoch, index, name, difficulty, eps: 0.1 * index, dice: 0.9 });
+const row = (phase: number, epoch: number, index: number, difficulty: number, name = `img${index}`): TrajectoryRow => ({
+  phase,
+  epoch,
+  index,
+  name,
+  difficulty,
+  eps: 0.1 * index,
+  dice: 0.9,
+});
 
 describe('trajectory files', () => {
   it('appends phases to jsonl and csv (header once) and reads phases back', () => {
@@ -26,7 +40,10 @@ describe('trajectory files', () => {
     ]);
     expect(phases[0]!.rows[0]!.name).toBe('a,"b"');
     expect(phases[1]!.rows[1]!.difficulty).toBeNaN();
-    expect([...latestDifficulties(phases).entries()]).toEqual([[0, 0.05], [1, Number.NaN]]);
+    expect([...latestDifficulties(phases).entries()]).toEqual([
+      [0, 0.05],
+      [1, Number.NaN],
+    ]);
     expect(readTrajectory(join(dir, 'trajectory.jsonl'))).toEqual(phases);
   });
 

@@ -8,7 +8,8 @@ import { buildInferenceModel, buildMcModel, presetConfig } from '../../src/graph
 import { serialize } from '../../src/graphBuilder/serialize.js';
 import { copyWeightsByName, loadTrainedModel } from '../../src/runtime/modelFile.js';
 
-const run = (...args: string[]) => spawnSync('node_modules/.bin/tsx', ['src/cli/uncertainty.ts', ...args], { encoding: 'utf8' });
+const run = (...args: string[]) =>
+  spawnSync('node_modules/.bin/tsx', ['src/cli/uncertainty.ts', ...args], { encoding: 'utf8' });
 
 interface Summary {
   uncertainty: string;
@@ -28,14 +29,17 @@ beforeAll(async () => {
   const rgb = Buffer.alloc(40 * 30 * 3);
   for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 37) % 256;
   image = join(dir, 'frame.png');
-  await sharp(rgb, { raw: { width: 40, height: 30, channels: 3 } }).png().toFile(image);
+  await sharp(rgb, { raw: { width: 40, height: 30, channels: 3 } })
+    .png()
+    .toFile(image);
 });
 
 describe('npm run uncertainty', () => {
   it('--help lists the options', () => {
     const r = run('--help');
     expect(r.status).toBe(0);
-    for (const flag of ['--model', '--input', '--out', '--samples', '--p', '--uncertainty', '--aggregate']) expect(r.stdout).toContain(flag);
+    for (const flag of ['--model', '--input', '--out', '--samples', '--p', '--uncertainty', '--aggregate'])
+      expect(r.stdout).toContain(flag);
     expect(r.stdout).toMatch(/Exit status: 0 done, 1 failed .*, 2 usage error/); // every script's --help ends with it (cli.ts)
   });
 
@@ -68,13 +72,33 @@ describe('npm run uncertainty', () => {
     copyFileSync(image, join(inputs, 'b.png'));
     writeFileSync(join(inputs, 'notes.txt'), 'not an image');
     const out = join(dir, 'out2');
-    const r = run('--model', join(dir, 'run'), '--input', inputs, '--out', out, '--samples', '3', '--uncertainty', 'entropy', '--aggregate', 'quantile:0.5');
+    const r = run(
+      '--model',
+      join(dir, 'run'),
+      '--input',
+      inputs,
+      '--out',
+      out,
+      '--samples',
+      '3',
+      '--uncertainty',
+      'entropy',
+      '--aggregate',
+      'quantile:0.5',
+    );
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as Summary;
     expect(s.images.map((i) => i.name)).toEqual(['a', 'b']);
     expect(s.pngScale.uncertaintyMax).toBeCloseTo(Math.LN2);
     for (const i of s.images) expect(i.difficulty).toBeGreaterThan(0);
-    expect(readdirSync(out).sort()).toEqual(['a-mean.png', 'a-prediction.png', 'a-uncertainty.png', 'b-mean.png', 'b-prediction.png', 'b-uncertainty.png']);
+    expect(readdirSync(out).sort()).toEqual([
+      'a-mean.png',
+      'a-prediction.png',
+      'a-uncertainty.png',
+      'b-mean.png',
+      'b-prediction.png',
+      'b-uncertainty.png',
+    ]);
   });
 
   it.each([
@@ -128,13 +152,19 @@ describe('npm run uncertainty', () => {
     const s = JSON.parse(r.stdout) as Summary & { failures: { input: string; error: string }[] };
     expect(s.images.map((i) => i.name)).toEqual(['a_jpg', 'a_png', 'c']);
     expect(s.failures.map((f) => f.input)).toEqual([join(folder, 'b.png')]);
-    expect(readdirSync(out).filter((f) => f.endsWith('-prediction.png')).sort()).toEqual(['a_jpg-prediction.png', 'a_png-prediction.png', 'c-prediction.png']);
+    expect(
+      readdirSync(out)
+        .filter((f) => f.endsWith('-prediction.png'))
+        .sort(),
+    ).toEqual(['a_jpg-prediction.png', 'a_png-prediction.png', 'c-prediction.png']);
   });
 
   it('--ep cuda,cpu says that CUDA is not available and which provider it used', () => {
     const r = run('--model', model, '--input', image, '--out', join(dir, 'ep'), '--samples', '2', '--ep', 'cuda,cpu');
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/execution provider: cuda is not available \(onnxruntime-node's CUDA provider library is not installed/);
+    expect(r.stderr).toMatch(
+      /execution provider: cuda is not available \(onnxruntime-node's CUDA provider library is not installed/,
+    );
     expect(r.stderr).toMatch(/execution provider: using cpu/);
   });
 
@@ -160,7 +190,9 @@ describe('copyWeightsByName', () => {
 
     const missing = new Map(loaded.weights);
     missing.delete(trained[1]!.name);
-    expect(() => copyWeightsByName(mc, missing)).toThrow(new RegExp(`${trained[1]!.name.replace(/\./g, '\\.')} .* is missing`));
+    expect(() => copyWeightsByName(mc, missing)).toThrow(
+      new RegExp(`${trained[1]!.name.replace(/\./g, '\\.')} .* is missing`),
+    );
     const wrong = new Map(loaded.weights);
     wrong.set(trained[0]!.name, { shape: [1], data: new Float32Array(1) });
     expect(() => copyWeightsByName(mc, wrong)).toThrow(/is \[1\] in the weights/);

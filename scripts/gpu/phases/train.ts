@@ -35,7 +35,9 @@ function copyProbeModel(c: ModelConfig, P: number): Uint8Array {
   const image = addInput(g, INPUT.image, 'float32', [c.batch, 3, c.imageSize, c.imageSize]);
   const target = addInput(g, INPUT.target, 'float32', [c.batch, 1, c.imageSize, c.imageSize]);
   const outs = [OUTPUT.params, OUTPUT.adamM, OUTPUT.adamV];
-  vec.forEach((v, i) => { addOutput(g, outs[i]!, op1(g, 'Neg', [v])); });
+  vec.forEach((v, i) => {
+    addOutput(g, outs[i]!, op1(g, 'Neg', [v]));
+  });
   const maxOf = (x: typeof image) => op1(g, 'ReduceMax', [x], { keepdims: 0 });
   addOutput(g, OUTPUT.loss, op1(g, 'Add', [maxOf(image), maxOf(target)]));
   return serialize(g);

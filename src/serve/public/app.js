@@ -55,7 +55,12 @@ async function loadRuntime(adapter) {
   // COOP/COEP, so every core can work (onnxruntime-web's own default stops at 4). Without isolation
   // (another server, a file:// page) one thread. ?threads=N overrides (the browser bench uses it).
   const threadsParam = Number(params.get('threads'));
-  mod.env.wasm.numThreads = Number.isInteger(threadsParam) && threadsParam > 0 ? threadsParam : crossOriginIsolated ? Math.min(16, navigator.hardwareConcurrency || 1) : 1;
+  mod.env.wasm.numThreads =
+    Number.isInteger(threadsParam) && threadsParam > 0
+      ? threadsParam
+      : crossOriginIsolated
+        ? Math.min(16, navigator.hardwareConcurrency || 1)
+        : 1;
   mod.env.logLevel = 'error';
   return mod;
 }
@@ -63,7 +68,10 @@ async function loadRuntime(adapter) {
 async function createSession(url, adapter) {
   if (adapter) {
     try {
-      return { session: await ort.InferenceSession.create(url, { executionProviders: ['webgpu'] }), provider: 'webgpu' };
+      return {
+        session: await ort.InferenceSession.create(url, { executionProviders: ['webgpu'] }),
+        provider: 'webgpu',
+      };
     } catch (e) {
       if (params.get('provider') === 'webgpu') throw e;
       console.warn(`WebGPU session failed, using wasm: ${e.message ?? e}`);
@@ -176,7 +184,10 @@ async function predict(blob, label) {
     if (mc) {
       const n = info.mc.samples;
       const t1 = performance.now();
-      const r = await mc.session.run({ image: new mc.ort.Tensor('float32', input, [1, 3, size, size]), dropout_ratio: new mc.ort.Tensor('float32', Float32Array.of(info.mc.dropoutRatio), []) });
+      const r = await mc.session.run({
+        image: new mc.ort.Tensor('float32', input, [1, 3, size, size]),
+        dropout_ratio: new mc.ort.Tensor('float32', Float32Array.of(info.mc.dropoutRatio), []),
+      });
       mcMs = performance.now() - t1;
       const samples = await r.samples.getData();
       const px = size * size;
@@ -194,7 +205,8 @@ async function predict(blob, label) {
       }
       drawMap('uncertainty', uncertainty, size, heat);
     }
-    $('time').textContent = `${ms.toFixed(1)} ms${mcMs !== null ? ` (MC-Dropout, ${info.mc.samples} samples on ${mc.provider}: ${mcMs.toFixed(1)} ms)` : ''}`;
+    $('time').textContent =
+      `${ms.toFixed(1)} ms${mcMs !== null ? ` (MC-Dropout, ${info.mc.samples} samples on ${mc.provider}: ${mcMs.toFixed(1)} ms)` : ''}`;
     $('foreground').textContent = `${((100 * fg) / probability.length).toFixed(1)} % of pixels`;
     window.lastResult = {
       label,
@@ -238,12 +250,19 @@ async function predictSample(i) {
 async function start() {
   try {
     info = await (await fetch('/api/info')).json();
-    $('model-name').textContent = `${info.model} (${info.imageSize}×${info.imageSize})${info.testDice !== null ? `, test Dice ${info.testDice.toFixed(3)}` : ''}`;
-    $('sample-source').textContent = info.sampleSource === 'synthetic' ? 'Samples (synthetic):' : `Samples (${info.sampleSource}, unseen in training):`;
+    $('model-name').textContent =
+      `${info.model} (${info.imageSize}×${info.imageSize})${info.testDice !== null ? `, test Dice ${info.testDice.toFixed(3)}` : ''}`;
+    $('sample-source').textContent =
+      info.sampleSource === 'synthetic'
+        ? 'Samples (synthetic):'
+        : `Samples (${info.sampleSource}, unseen in training):`;
     const adapter = await gpuAdapter();
     ort = await loadRuntime(adapter);
     main = await createSession('/model.onnx', adapter);
-    $('provider').textContent = main.provider === 'wasm' ? `wasm, ${ort.env.wasm.numThreads} thread${ort.env.wasm.numThreads > 1 ? 's' : ''}` : main.provider;
+    $('provider').textContent =
+      main.provider === 'wasm'
+        ? `wasm, ${ort.env.wasm.numThreads} thread${ort.env.wasm.numThreads > 1 ? 's' : ''}`
+        : main.provider;
     if (info.mc) {
       // onnxruntime-web 1.30's WebGPU provider cannot place a training-mode Dropout ("Provider type for
       // Dropout node ... is not set"), and its WebGPU build has no CPU Dropout kernel: the MC model then
@@ -251,7 +270,11 @@ async function start() {
       for (const provider of main.provider === 'wasm' ? ['wasm'] : [main.provider, 'wasm']) {
         try {
           const rt = provider === main.provider ? ort : await loadRuntime(null);
-          mc = { session: await rt.InferenceSession.create('/model_mc.onnx', { executionProviders: [provider] }), provider, ort: rt };
+          mc = {
+            session: await rt.InferenceSession.create('/model_mc.onnx', { executionProviders: [provider] }),
+            provider,
+            ort: rt,
+          };
           $('mc-n').textContent = String(info.mc.samples);
           $('uncertainty-figure').hidden = false;
           break;
@@ -284,7 +307,13 @@ async function start() {
       drop.classList.remove('over');
       predictFile(e.dataTransfer.files[0]);
     });
-    window.demo = { provider: main.provider, mcProvider: mc?.provider ?? null, threads: ort.env.wasm.numThreads, isolated: crossOriginIsolated, predictSample };
+    window.demo = {
+      provider: main.provider,
+      mcProvider: mc?.provider ?? null,
+      threads: ort.env.wasm.numThreads,
+      isolated: crossOriginIsolated,
+      predictSample,
+    };
     status(`Ready (${main.provider}). Pick an image or a sample.`, 'ready');
   } catch (e) {
     window.demoError = String(e?.message ?? e);
