@@ -19,7 +19,7 @@ import {
 } from '../graphBuilder/models.js';
 import { serialize } from '../graphBuilder/serialize.js';
 import { numel } from '../graphBuilder/types.js';
-import { type SummaryStats, round, summaryStats } from '../common/stats.js';
+import { type SummaryStats, round, summaryStats, timingRecord } from '../common/stats.js';
 import { formatMs, textTable } from '../common/table.js';
 import { type machineInfo, otherCpuMeter } from '../runtime/machine.js';
 
@@ -160,15 +160,7 @@ async function runCase(spec: CaseSpec, requested: number, limitRepeats: boolean,
     dropoutRatio: spec.kind === 'mc-dropout' ? DROPOUT_RATIO : null,
     model,
     flops: { perRun: flops.total, conv: flops.conv, convTranspose: flops.convTranspose },
-    latencyMs: {
-      median: round(st.median),
-      p10: round(st.p10),
-      p90: round(st.p90),
-      mean: round(st.mean),
-      min: round(st.min),
-      max: round(st.max),
-      runs: runs.map((x) => round(x)),
-    },
+    latencyMs: timingRecord(runs),
     warmup: WARMUP,
     repeats,
     ...(repeatsReduced ? { repeatsReduced } : {}),

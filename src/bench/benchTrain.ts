@@ -33,7 +33,7 @@ import {
 import { kFoldSplits } from '../training/splits.js';
 import { batchesOf, toBatch } from '../training/batches.js';
 import { syntheticSet } from '../data/synthetic.js';
-import { type SummaryStats, round, summaryStats } from '../common/stats.js';
+import { type SummaryStats, round, summaryStats, timingRecord } from '../common/stats.js';
 import { formatMs, textTable } from '../common/table.js';
 import { otherCpuMeter } from '../runtime/machine.js';
 import { type ProfileEvent, lastRunKernels } from './ortProfile.js';
@@ -286,15 +286,7 @@ async function runTrainCase(tc: TrainCase): Promise<TrainResult> {
     buildMs: round(buildMs, 1),
     sessionMs: round(sessionMs, 1),
     warmup: WARMUP,
-    stepMs: {
-      median: round(st.median),
-      p10: round(st.p10),
-      p90: round(st.p90),
-      mean: round(st.mean),
-      min: round(st.min),
-      max: round(st.max),
-      runs: times.map((x) => round(x)),
-    },
+    stepMs: timingRecord(times),
     imagesPerS: round((tc.batch * 1000) / st.median, 2),
     flopsPerStep,
     gflopPerS: round(flopsPerStep / 1e9 / (st.median / 1000), 1),

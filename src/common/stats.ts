@@ -86,6 +86,20 @@ export function summaryStats(xs: readonly number[]): SummaryStats {
   };
 }
 
+/** A timing record as the benches write it: the summary of `xs` and every run, rounded (ms, 3 decimals). */
+export function timingRecord(xs: readonly number[]): SummaryStats & { runs: number[] } {
+  const st = summaryStats(xs);
+  return {
+    median: round(st.median),
+    p10: round(st.p10),
+    p90: round(st.p90),
+    mean: round(st.mean),
+    min: round(st.min),
+    max: round(st.max),
+    runs: xs.map((x) => round(x)),
+  };
+}
+
 // ---- ranks and correlation -----------------------------------------------------------------------
 
 /**
