@@ -1,49 +1,32 @@
 /**
- * npm run study: the grid of issue 9 (split × configuration × fold), each run an independent
- * `src/cli/train.ts` process, K at a time; resumable; then the results tables.
- *
- * Layout: OUT/<split>/<config>/run-<k>/ is one train.ts run folder per configuration × fold
- * (train.json, summary.json, fold-<k>/{metrics.json, epochs.jsonl, model.onnx, checkpoint/}).
- * One run folder per fold, not per configuration, because train.ts writes the run's options
- * (including --fold) to <run>/train.json and --resume reads every option back from it: folds of
- * one configuration sharing a folder would overwrite each other's train.json when run concurrently,
- * and a resumed fold could read another fold's options. The ε selection grid of `polydice1-fixed`
- * lives in OUT/<split>/eps-grid/eps-<E>/run-<k>/.
+ * npm run study: study v2 (docs/results/v2/DESIGN.md). Runs the grid's three stages (src/study/grid.ts)
+ * as train processes (src/study/runner.ts), each stage once the one before it is complete, then
+ * tabulates the model-level comparisons (src/study/resultsV2.ts). Resumable: finished runs are
+ * skipped, interrupted ones resume. `--shard i/n` runs a deterministic share of each stage (a job
+ * array on a cluster); a shard that finds an earlier stage incomplete says what it waits for and stops.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import {
-  CONFIGS,
-  CONFIG_NAMES,
-  DEFAULT_EPS_GRID,
-  MAIN_CONFIG_NAMES,
-  type EpsChoice,
-  type StudyConfig,
-  chooseFixedEps,
-  configFlags,
-  epsCandidateFlags,
-  epsCandidateName,
-  parseConfigList,
-  selectedValDice,
-} from '../study/configs.js';
-import { type FoldMetrics, computeResults, readFoldMetrics, resultsMarkdown } from '../study/results.js';
-import {
-  diceFigure,
-  difficultyDiceFigure,
-  difficultyVsDice,
-  difficultyVsDiceMarkdown,
-  readRunTiming,
-  summarizeTiming,
-  timingMarkdown,
-  trajectoryMarkdown,
-  trajectoryReport,
-} from '../study/report.js';
-import type { Figure } from '../uncertainty/report.js';
+import { join } from 'node:path';
+import { listDataset } from '../data/datasets.js';
 import { machineInfo } from '../runtime/machine.js';
 import { type ExecutionProvider, parseProviders } from '../runtime/runtime.js';
+import { type EpsChoice, chooseFixedEps, selectedValDice } from '../study/configs.js';
+import {
+  type GridRun,
+  type GridSettings,
+  type Split,
+  V2_EPS_GRID,
+  epsGridFolder,
+  meanEpsUsed,
+  shard,
+  stage1,
+  stage2,
+  stage3,
+} from '../study/grid.js';
+import { type SplitResultsV2, readModels, splitMarkdown, splitResults } from '../study/resultsV2.js';
+import { type TrainRun, claimRunFolders, isFinished, runAll } from '../study/runner.js';
+import { readTrajectory } from '../uncertainty/trajectory.js';
 import {
   UsageError,
   asNumber,
@@ -54,421 +37,276 @@ import {
   parseFlags,
   progress,
   runMain,
+  usage,
   writeFileAtomic,
 } from './cli.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '..', '..');
-const trainScript = join(here, 'train.ts');
 
 /** The project's copy of CVC-ClinicDB (see ../shared/data/README.md), relative to the repository root. */
 const DEFAULT_DATA = '../shared/data/CVC-ClinicDB';
 
-/**
- * The CPU study preset (issue 9): all 40 runs of one split (6 configurations, ε grid of 4 with ε = 0
- * shared, 5 folds) took 41–42 min on 2 cores, 2 runs at a time with one thread each (4.3 s per epoch,
- * 5.7 s with MC phases). The `small` preset at 128² takes 24 s per epoch: about 6.7 h per split.
- */
-const CPU_STUDY = { preset: 'study', epochs: 25, size: 64, mcEvery: 5 } as const;
+/** The CPU scale of the design (DESIGN.md "Scale"); on a GPU, train's own (the paper's) defaults. */
+const CPU_STUDY = { preset: 'study', epochs: 60, size: 64, mcEvery: 5 } as const;
 
-interface Run {
-  split: string;
-  /** folder under OUT/<split>/ (a configuration, or eps-grid/eps-E) */
-  name: string;
-  fold: number;
-  flags: string[];
-  dir: string;
-}
-
-const metricsFile = (r: Run): string => join(r.dir, `fold-${r.fold}`, 'metrics.json');
-const wallFile = (r: Run): string => join(r.dir, 'wall-time.json');
-
-/**
- * A run folder belongs to one set of train flags (kept in study-run.json): finding other flags there
- * means a different study was pointed at the same --out, and skipping or resuming would mix them.
- */
-function checkRunFlags(r: Run): void {
-  const file = join(r.dir, 'study-run.json');
-  const args = [...r.flags, '--fold', String(r.fold)];
-  if (existsSync(file)) {
-    const before = (JSON.parse(readFileSync(file, 'utf8')) as { args: string[] }).args;
-    if (before.join('\0') !== args.join('\0'))
-      throw new UsageError(
-        `${r.dir} holds a run with other options:\n  there: ${before.join(' ')}\n  now:   ${args.join(' ')}\nuse another --out (or the same options)`,
-      );
-  } else {
-    mkdirSync(r.dir, { recursive: true });
-    writeFileAtomic(file, `${JSON.stringify({ args })}\n`);
+const numberList = (raw: string, flag: string): number[] => raw.split(',').map((s) => asNumber(s.trim(), flag));
+const seedList = (raw: string, flag: string): number[] => {
+  const seeds = numberList(raw, flag);
+  if (seeds.some((s) => !Number.isInteger(s)) || new Set(seeds).size !== seeds.length) {
+    throw new UsageError(`--${flag} must be distinct integers, got "${raw}"`);
   }
+  return seeds;
+};
+function parseShard(raw: string, flag: string): { i: number; n: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(raw);
+  if (!m || !(Number(m[1]) < Number(m[2]))) throw new UsageError(`--${flag} must be i/n with 0 ≤ i < n, got "${raw}"`);
+  return { i: Number(m[1]), n: Number(m[2]) };
 }
 
-/** Wall-clock seconds of a run's train processes, summed over resumed invocations. */
-function addWallTime(r: Run, seconds: number, threads: string): void {
-  const before = existsSync(wallFile(r))
-    ? (JSON.parse(readFileSync(wallFile(r), 'utf8')) as { seconds: number; invocations: number })
-    : { seconds: 0, invocations: 0 };
-  writeFileAtomic(
-    wallFile(r),
-    `${JSON.stringify({ seconds: before.seconds + seconds, invocations: before.invocations + 1, threads })}\n`,
-  );
-}
+const SUMMARY =
+  'Runs study v2 (docs/results/v2/DESIGN.md): dice, bce, PolyDice-1 with ε₁ chosen on validation from a grid, ' +
+  'adaptive-up/down over ε* ± 0.25 with a warm-up, and two controls (shuffled ε₁, the adaptive mean), ' +
+  'on CVC-ClinicDB with sequence-grouped and random 5-fold splits and 3 seeds: 240 `npm run train` processes, ' +
+  '--workers at a time, in three stages. Resumable (finished runs are skipped, interrupted ones resume). ' +
+  'Then writes results.md and results.json to --results; an incomplete grid is not tabulated unless ' +
+  '--allow-incomplete. On CPU: the study preset (base 8), 64², 60 epochs, an MC phase every 5 epochs.';
 
-/** One ε₁ per value, comma-separated; each above -0.5. */
-function parseEpsGrid(raw: string, flag: string): number[] {
-  const grid = raw.split(',').map((s) => asNumber(s, flag));
-  if (grid.some((e) => !(e > -0.5))) throw new UsageError(`--${flag} values must be greater than -0.5`);
-  return grid;
-}
-
-const STUDY_SUMMARY =
-  'Runs the study grid (issue 9): every split × configuration × fold is one `npm run train` process, ' +
-  '--workers at a time.\n' +
-  'Resumable: runs with a metrics.json are skipped, runs with a checkpoint resume from it. Then writes results.md,\n' +
-  'results.json and SVG figures to --results. On CPU the defaults are the study preset ' +
-  '(base 8, 64², 25 epochs, MC phase\n' +
-  "every 5 epochs: one split in about 42 min on 2 cores); with --ep cuda the paper's " +
-  '(METHOD.md: base 64, 224², batch 32,\n' +
-  `200 epochs, M = 10). Configurations: ${CONFIGS.map((c) => `${c.name} (${c.description})`).join('; ')}.`;
-
-/** study's flags; `undefined` defaults are decided after parsing (CPU or GPU), or left to train. */
-const STUDY_FLAGS = {
+const FLAGS = {
   data: { help: 'dataset folder, or "synthetic" for the built-in synthetic set', parse: asText, default: DEFAULT_DATA },
-  split: { help: 'random, sequence or both', parse: oneOf(['random', 'sequence', 'both']), default: 'random' },
+  split: { help: 'sequence, random or both', parse: oneOf(['sequence', 'random', 'both']), default: 'both' },
+  seeds: {
+    help: 'seeds of every arm (comma-separated)',
+    parse: seedList,
+    default: [1, 2, 3] as number[],
+    defaultHelp: '1,2,3',
+  },
+  'grid-seeds': {
+    help: 'seeds that train the ε₁ selection grid (ε* is chosen on their validation folds)',
+    parse: seedList,
+    default: [1] as number[],
+    defaultHelp: '1',
+  },
   folds: { help: 'k of k-fold cross-validation (every fold is run)', parse: integerFrom(2), default: 5 },
-  configs: {
-    help: `comma-separated configurations: ${CONFIG_NAMES.join(', ')}; all = ${MAIN_CONFIG_NAMES.join(', ')}`,
-    parse: (raw: string): StudyConfig[] => parseConfigList(raw === 'all' ? MAIN_CONFIG_NAMES.join(',') : raw),
-    default: parseConfigList(MAIN_CONFIG_NAMES.join(',')),
-    defaultHelp: 'all',
-  },
   'eps-grid': {
-    help: 'ε₁ values tried (on validation folds) for polydice1-fixed',
-    parse: parseEpsGrid,
-    default: DEFAULT_EPS_GRID,
-    defaultHelp: DEFAULT_EPS_GRID.join(','),
+    help: 'ε₁ values of the selection grid',
+    parse: numberList,
+    default: V2_EPS_GRID,
+    defaultHelp: V2_EPS_GRID.join(','),
   },
-  preset: {
-    help: 'model preset (tiny, study, small, paper)',
-    parse: asText,
-    default: undefined,
-    defaultHelp: `${CPU_STUDY.preset} (CPU), train's GPU default (paper)`,
-  },
+  'half-width': { help: 'the adaptive range is ε* ± this', parse: asNumber, default: 0.25 },
+  preset: { help: 'model preset', parse: asText, default: undefined, defaultHelp: `${CPU_STUDY.preset} (CPU)` },
   epochs: {
     help: 'epochs per run',
-    parse: asNumber,
+    parse: integerFrom(1),
     default: undefined,
-    defaultHelp: `${CPU_STUDY.epochs} (CPU), train's GPU default (200)`,
+    defaultHelp: `${CPU_STUDY.epochs} (CPU)`,
   },
-  size: {
-    help: 'image size',
-    parse: asNumber,
+  size: { help: 'image size', parse: integerFrom(8), default: undefined, defaultHelp: `${CPU_STUDY.size} (CPU)` },
+  batch: { help: 'batch size', parse: integerFrom(1), default: undefined, defaultHelp: "train's default" },
+  'mc-every': {
+    help: 'MC phase every M epochs (also the warm-up of the adaptive arms and controls)',
+    parse: integerFrom(1),
     default: undefined,
-    defaultHelp: `${CPU_STUDY.size} (CPU), train's GPU default (224)`,
+    defaultHelp: `${CPU_STUDY.mcEvery} (CPU), 10 (GPU)`,
   },
-  batch: { help: 'batch size', parse: asNumber, default: undefined, defaultHelp: "train's default" },
   ep: {
-    help: 'execution providers of every run',
+    help: 'execution providers',
     parse: parseProviders,
     default: ['cpu'] as ExecutionProvider[],
     defaultHelp: 'cpu',
   },
-  seed: { help: 'seed of every run (weights, folds, shuffling, augmentation, dropout)', parse: asNumber, default: 1 },
-  'mc-every': {
-    help: 'MC phase every M epochs (adaptive configurations)',
-    parse: integerFrom(1),
-    default: undefined,
-    defaultHelp: `${CPU_STUDY.mcEvery} (CPU), 10 (GPU, METHOD.md)`,
-  },
-  'synthetic-count': {
-    help: 'images in the synthetic set',
-    parse: asNumber,
-    default: undefined,
-    defaultHelp: "train's default",
-  },
-  limit: {
-    help: 'use only the first N images',
-    parse: orWord('all', undefined, asNumber),
-    default: undefined,
-    defaultHelp: 'all',
-  },
-  out: { help: 'study folder (one run folder per split × configuration × fold)', parse: asText, default: 'runs/study' },
-  results: {
-    help: 'where results.md, results.json and the SVG figures go (small files, e.g. docs/results)',
-    parse: asText,
-    default: undefined,
-    defaultHelp: 'OUT',
-  },
+  'synthetic-count': { help: 'images in the synthetic set', parse: integerFrom(8), default: undefined },
+  limit: { help: 'use only the first N images', parse: orWord('all', undefined, integerFrom(1)), default: undefined },
+  out: { help: 'study folder (one run folder per split × arm × seed × fold)', parse: asText, default: 'runs/study-v2' },
+  results: { help: 'where results.md and results.json go', parse: asText, default: undefined, defaultHelp: 'OUT' },
   workers: {
-    help: 'runs at once (one per core or per GPU); each gets cores/workers onnxruntime threads',
+    help: 'runs at once; each gets cores/workers onnxruntime threads',
     parse: integerFrom(1),
     default: undefined,
     defaultHelp: 'cores (CPU), 1 (GPU)',
   },
+  shard: {
+    help: 'run share i of n of every stage (0 ≤ i < n), e.g. a Slurm array task: $SLURM_ARRAY_TASK_ID/N',
+    parse: parseShard,
+    default: { i: 0, n: 1 },
+    defaultHelp: '0/1',
+  },
+  'results-only': { help: 'train nothing: tabulate the run folders in --out', switch: true },
+  'allow-incomplete': { help: 'tabulate an incomplete grid (the pairs it has; the tables say so)', switch: true },
 } as const;
 
 function parseOptions() {
-  const f = parseFlags('study', STUDY_SUMMARY, STUDY_FLAGS);
-  const { folds, configs } = f;
+  const f = parseFlags('study', SUMMARY, FLAGS);
   const gpu = f.ep[0] !== 'cpu';
-  const workers = f.workers ?? (gpu ? 1 : availableParallelism());
-  const epsGrid = [...f['eps-grid']];
-  const common = ['--folds', String(folds), '--ep', f.ep.join(','), '--seed', String(f.seed)];
+  const common = ['--folds', String(f.folds), '--ep', f.ep.join(',')];
   if (f.data !== 'synthetic') {
-    if (!existsSync(f.data))
+    if (!existsSync(f.data)) {
       throw new UsageError(
         `--data: ${f.data} does not exist (pass --data DIR, or --data synthetic for the built-in set)`,
       );
+    }
     common.push('--data', f.data);
   }
-  // CPU: the study preset unless told otherwise; GPU: train's own (the paper's) defaults.
-  for (const k of ['preset', 'epochs', 'size'] as const) {
-    const v = f[k] ?? (gpu ? undefined : CPU_STUDY[k]);
-    if (v !== undefined) common.push(`--${k}`, String(v));
-  }
-  for (const k of ['batch', 'synthetic-count', 'limit'] as const) {
-    if (f[k] !== undefined) common.push(`--${k}`, String(f[k]));
-  }
-  const adaptiveExtra = ['--mc-every', String(f['mc-every'] ?? (gpu ? 10 : CPU_STUDY.mcEvery))];
-  const splits = f.split === 'both' ? ['random', 'sequence'] : [f.split];
-  return { splits, folds, workers, configs, epsGrid, common, adaptiveExtra, out: f.out, results: f.results ?? f.out };
+  const preset = f.preset ?? (gpu ? undefined : CPU_STUDY.preset);
+  const epochs = f.epochs ?? (gpu ? 200 : CPU_STUDY.epochs);
+  const size = f.size ?? (gpu ? undefined : CPU_STUDY.size);
+  if (preset !== undefined) common.push('--preset', preset);
+  common.push('--epochs', String(epochs));
+  if (size !== undefined) common.push('--size', String(size));
+  if (f.batch !== undefined) common.push('--batch', String(f.batch));
+  if (f['synthetic-count'] !== undefined) common.push('--synthetic-count', String(f['synthetic-count']));
+  if (f.limit !== undefined) common.push('--limit', String(f.limit));
+  const missingGridSeed = f['grid-seeds'].find((s) => !f.seeds.includes(s));
+  if (missingGridSeed !== undefined) throw new UsageError(`--grid-seeds: ${missingGridSeed} is not one of --seeds`);
+  const settings: GridSettings = {
+    splits: f.split === 'both' ? ['sequence', 'random'] : [f.split],
+    seeds: f.seeds,
+    gridSeeds: f['grid-seeds'],
+    folds: f.folds,
+    epsGrid: f['eps-grid'],
+    mcEvery: f['mc-every'] ?? (gpu ? 10 : CPU_STUDY.mcEvery),
+    halfWidth: f['half-width'],
+    epochs,
+    common,
+    out: f.out,
+  };
+  return {
+    settings,
+    data: f.data,
+    workers: f.workers ?? (gpu ? 1 : availableParallelism()),
+    shard: f.shard,
+    resultsOnly: f['results-only'],
+    allowIncomplete: f['allow-incomplete'],
+    results: f.results ?? f.out,
+  };
 }
 
-/** Run every run not finished yet, `workers` at a time. Returns the failures. */
-async function runAll(runs: Run[], workers: number): Promise<string[]> {
-  const todo = runs.filter((r) => {
-    checkRunFlags(r);
-    if (existsSync(metricsFile(r))) {
-      progress(`skip ${r.split}/${r.name} fold ${r.fold}: finished (${metricsFile(r)})`);
-      return false;
-    }
-    return true;
-  });
-  const failures: string[] = [];
-  // K runs share the cores: each gets cores/K onnxruntime threads (unless POLYSEG_THREADS is set).
-  const threads = process.env.POLYSEG_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / workers)));
-  let next = 0;
-  const children = new Set<ChildProcess>();
-  let stopped = false;
-  const stop = () => {
-    stopped = true; // no new runs; the running ones stop at their own signal handling (checkpoints are per epoch)
-    for (const c of children) c.kill('SIGTERM');
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  const worker = async (): Promise<void> => {
-    while (next < todo.length && !stopped) {
-      const r = todo[next++]!;
-      const resume =
-        existsSync(join(r.dir, 'train.json')) &&
-        existsSync(join(r.dir, `fold-${r.fold}`, 'checkpoint', 'manifest.json'));
-      const args = [
-        '--import',
-        'tsx',
-        trainScript,
-        ...r.flags,
-        '--fold',
-        String(r.fold),
-        '--out',
-        r.dir,
-        ...(resume ? ['--resume'] : []),
-      ];
-      const label = `${r.split}/${r.name} fold ${r.fold}`;
-      progress(`${resume ? 'resume' : 'start'} ${label}: ${r.dir}`);
-      mkdirSync(r.dir, { recursive: true });
-      const log = createWriteStream(join(r.dir, 'train.log'), { flags: 'a' });
-      log.write(`# node ${args.join(' ')}\n`);
-      const t0 = performance.now();
-      const code = await new Promise<number>((done) => {
-        const child = spawn(process.execPath, args, {
-          cwd: repoRoot,
-          stdio: ['ignore', 'ignore', 'pipe'],
-          env: { ...process.env, POLYSEG_THREADS: threads },
-        });
-        children.add(child);
-        let buf = '';
-        child.stderr!.on('data', (chunk: Buffer) => {
-          log.write(chunk);
-          buf += chunk.toString();
-          const lines = buf.split('\n');
-          buf = lines.pop()!;
-          for (const l of lines) if (l.trim()) progress(`[${label}] ${l}`);
-        });
-        child.on('close', (c, signal) => {
-          children.delete(child);
-          done(c ?? (signal ? 128 : 1));
-        });
-      });
-      await new Promise<void>((ok) => log.end(ok));
-      const seconds = (performance.now() - t0) / 1000;
-      addWallTime(r, seconds, threads);
-      const secs = seconds.toFixed(1);
-      if (code === 0 && existsSync(metricsFile(r))) progress(`done ${label} in ${secs} s`);
-      else {
-        failures.push(`${label} (exit ${code}; log: ${join(r.dir, 'train.log')})`);
-        progress(`FAILED ${label} after ${secs} s (exit ${code}); log: ${join(r.dir, 'train.log')}`);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(workers, Math.max(1, todo.length)) }, worker));
-  process.off('SIGINT', stop);
-  process.off('SIGTERM', stop);
-  if (stopped)
-    throw new Error(
-      'interrupted: finished runs are kept, interrupted ones resume from their last checkpoint on the next call',
+const asTrainRun = (r: GridRun): TrainRun & GridRun => ({
+  ...r,
+  label: `${r.split}/${r.folder} seed ${r.seed} fold ${r.fold}`,
+});
+
+/** Run this shard's share of a stage; throws on failures. */
+async function runStage(stage: string, runs: readonly GridRun[], o: ReturnType<typeof parseOptions>): Promise<void> {
+  const mine = shard(runs.map(asTrainRun), o.shard.i, o.shard.n);
+  usage(() => claimRunFolders(mine));
+  const left = mine.filter((r) => !isFinished(r)).length;
+  progress(`${stage}: ${runs.length} runs, ${mine.length} in this shard, ${left} to train`);
+  const failed = await runAll(mine, o.workers);
+  if (failed.length) throw new Error(`${failed.length} run(s) failed:\n  ${failed.join('\n  ')}`);
+}
+
+/** The stage's runs not finished (by any shard), or none. */
+const unfinished = (runs: readonly GridRun[]): GridRun[] => runs.filter((r) => !isFinished(asTrainRun(r)));
+
+/** ε* of each split from the grid seeds' validation Dice (DESIGN.md), kept in OUT/<split>/eps-star.json. */
+function chooseEpsStar(s: GridSettings): Map<Split, EpsChoice> {
+  const choices = new Map<Split, EpsChoice>();
+  for (const split of s.splits) {
+    const byEps = new Map(
+      s.epsGrid.map((eps) => [
+        eps,
+        s.gridSeeds.flatMap((seed) =>
+          Array.from({ length: s.folds }, (_, fold) => {
+            const dir = join(s.out, split, epsGridFolder(eps), `seed-${seed}`, `run-${fold}`);
+            return selectedValDice(readFileSync(join(dir, `fold-${fold}`, 'epochs.jsonl'), 'utf8'));
+          }),
+        ),
+      ]),
     );
-  return failures;
+    const choice = chooseFixedEps(s.epsGrid, byEps);
+    choices.set(split, choice);
+    mkdirSync(join(s.out, split), { recursive: true });
+    writeFileAtomic(join(s.out, split, 'eps-star.json'), `${JSON.stringify(choice, null, 2)}\n`);
+  }
+  return choices;
 }
 
-const foldMetrics = (runs: Run[]): FoldMetrics[] => runs.map((r) => readFoldMetrics(metricsFile(r), r.fold));
+/** The mean ε₁ an adaptive-up run applied after its warm-up (the mean-up control's fixed ε₁). */
+const meanEpsOf =
+  (s: GridSettings) =>
+  (up: GridRun): number =>
+    meanEpsUsed(readTrajectory(join(up.dir, `fold-${up.fold}`)), s.epochs);
+
+/** Video of each image (CVC's sequences; other data: each image its own cluster). */
+function videoMap(data: string): (name: string) => string {
+  if (data === 'synthetic') return (name) => name;
+  const seq = new Map(listDataset(data, 'auto').items.map((it) => [it.name, it.sequence]));
+  return (name) => {
+    const v = seq.get(name);
+    return v === undefined ? `image:${name}` : `video:${v}`;
+  };
+}
 
 runMain(async () => {
   const o = parseOptions();
+  const s = o.settings;
   const started = performance.now();
-  const foldList = Array.from({ length: o.folds }, (_, k) => k);
-  const mk = (split: string, name: string, flags: string[]): Run[] =>
-    foldList.map((fold) => ({
-      split,
-      name,
-      fold,
-      flags: [...o.common, '--split', split, ...flags],
-      dir: join(o.out, split, name, `run-${fold}`),
-    }));
-  const needGrid = o.configs.some((c) => c.name === 'polydice1-fixed');
-  // ε = 0 of the grid is exactly polydice1-e0 (same flags), so it is trained once, in that folder.
-  const gridFolder = (eps: number): string => (eps === 0 ? 'polydice1-e0' : join('eps-grid', epsCandidateName(eps)));
+  const wait = (what: string, missing: readonly GridRun[]): void =>
+    progress(`${what} waits for ${missing.length} unfinished run(s), e.g. ${missing[0]!.dir} (other shards?)`);
 
-  // Phase 1: the ε selection grid (validation folds only), if polydice1-fixed is asked for.
-  const choices = new Map<string, EpsChoice>();
-  if (needGrid) {
-    const grid = o.splits.flatMap((split) =>
-      o.epsGrid.flatMap((eps) => mk(split, gridFolder(eps), epsCandidateFlags(eps))),
+  let epsStar: Map<Split, EpsChoice> | null = null;
+  let complete = false;
+  if (!o.resultsOnly) {
+    const one = stage1(s);
+    await runStage('stage 1 (dice, bce, ε₁ grid)', one, o);
+    const missing1 = unfinished(one);
+    if (missing1.length) wait('stage 2', missing1);
+    else {
+      epsStar = chooseEpsStar(s);
+      for (const [split, c] of epsStar) progress(`${split}: ε* = ${c.eps} (chosen on validation folds)`);
+      const two = stage2(s, new Map([...epsStar].map(([k, c]) => [k, c.eps])));
+      await runStage('stage 2 (polydice1-fixed, adaptive-up/down, shuffled-up)', two, o);
+      const ups = two.filter((r) => r.folder === 'adaptive-up');
+      const missing2 = unfinished(ups);
+      if (missing2.length) wait('stage 3', missing2);
+      else {
+        const three = stage3(s, meanEpsOf(s));
+        await runStage('stage 3 (mean-up)', three, o);
+        complete = unfinished([...two, ...three]).length === 0;
+      }
+    }
+  }
+
+  // Results: every split's arms from the run folders.
+  const stage1Done = unfinished(stage1(s)).length === 0;
+  if (!epsStar && stage1Done) epsStar = chooseEpsStar(s);
+  if (!epsStar) {
+    progress('no results yet: stage 1 is unfinished');
+    return;
+  }
+  const videoOf = videoMap(o.data);
+  const splits: SplitResultsV2[] = [];
+  const missing: string[] = [];
+  for (const split of s.splits) {
+    const choice = epsStar.get(split)!;
+    const read = readModels(s, split, choice.eps);
+    missing.push(...read.missing);
+    if (read.missing.length === 0 || o.allowIncomplete) splits.push(splitResults(split, choice, read.models, videoOf));
+  }
+  if (missing.length && !o.allowIncomplete) {
+    progress(
+      `not tabulated: ${missing.length} run(s) have no metrics.json yet (e.g. ${missing[0]}); ` +
+        'run again to train them, or pass --allow-incomplete',
     );
-    progress(`ε selection grid for polydice1-fixed: ε₁ ∈ {${o.epsGrid.join(', ')}}, ${grid.length} runs`);
-    const failed = await runAll(grid, o.workers);
-    if (failed.length) throw new Error(`${failed.length} run(s) failed:\n  ${failed.join('\n  ')}`);
-    for (const split of o.splits) {
-      const byEps = new Map(
-        o.epsGrid.map((eps) => [
-          eps,
-          mk(split, gridFolder(eps), []).map((r) =>
-            selectedValDice(readFileSync(join(r.dir, `fold-${r.fold}`, 'epochs.jsonl'), 'utf8')),
-          ),
-        ]),
-      );
-      const choice = chooseFixedEps(o.epsGrid, byEps);
-      choices.set(split, choice);
-      progress(
-        `${split}: polydice1-fixed uses ε₁ = ${choice.eps} (${choice.meanValDice.map((m) => `${m.eps}: ${m.meanValDice.toFixed(4)}`).join(', ')})`,
-      );
-    }
+    return;
   }
-
-  // Phase 2: the configurations. polydice1-fixed is the grid's run of the chosen ε (same flags,
-  // seeds and folds), so it is not trained again.
-  const runsOf = new Map<string, Map<string, Run[]>>();
-  for (const split of o.splits) {
-    const m = new Map<string, Run[]>();
-    for (const c of o.configs) {
-      if (c.name === 'polydice1-fixed') {
-        m.set(c.name, mk(split, gridFolder(choices.get(split)!.eps), configFlags(c, choices.get(split)!.eps)));
-      } else
-        m.set(
-          c.name,
-          mk(split, c.name, [...configFlags(c), ...(c.name.startsWith('adaptive') ? o.adaptiveExtra : [])]),
-        );
-    }
-    runsOf.set(split, m);
-  }
-  const all = [...runsOf.values()].flatMap((m) =>
-    [...m.entries()].filter(([name]) => name !== 'polydice1-fixed').flatMap(([, r]) => r),
-  );
-  progress(
-    `study: ${o.splits.join(' + ')} split(s) × ${o.configs.length} configuration(s) × ${o.folds} folds = ${all.length} runs, ${o.workers} at a time → ${o.out}`,
-  );
-  const failed = await runAll(all, o.workers);
-  if (failed.length) throw new Error(`${failed.length} run(s) failed, no results written:\n  ${failed.join('\n  ')}`);
-
-  // Results: tables, run times, the difficulty trajectory of one fold, figures.
   const machine = machineInfo();
-  const json: Record<string, unknown> = {};
-  const figures: Figure[] = [];
-  const md: string[] = [
-    '# Study results',
+  const md = [
+    '# Study v2 results',
     '',
-    `Configurations: ${o.configs.map((c) => c.name).join(', ')}; ${o.folds} folds; train flags common to all runs: \`${o.common.join(' ')}\`` +
-      `${o.adaptiveExtra.length ? `; adaptive configurations also \`${o.adaptiveExtra.join(' ')}\`` : ''}.`,
-    `Machine: ${machine.cpuModel}, ${machine.availableParallelism} cores, ${machine.totalMemoryGiB} GiB, ${machine.os}, Node ${machine.node}, onnxruntime-node ${machine.onnxruntime}; ` +
-      `${o.workers} run(s) at a time; results written at commit ${machine.gitCommit ?? 'unknown'}${machine.gitDirty ? ' (with uncommitted changes)' : ''}.`,
+    `Design: docs/results/v2/DESIGN.md. Train flags common to all runs: \`${s.common.join(' ')}\`; seeds ${s.seeds.join(', ')}; ` +
+      `${s.folds} folds; MC phase every ${s.mcEvery} epochs.`,
+    `Machine: ${machine.cpuModel}, ${machine.availableParallelism} cores, ${machine.totalMemoryGiB} GiB; ` +
+      `tabulated at commit ${machine.gitCommit ?? 'unknown'}${machine.gitDirty ? ' (with uncommitted changes)' : ''}.`,
+    missing.length ? `**Incomplete grid: ${missing.length} run(s) missing; comparisons use the pairs present.**` : '',
     '',
+    ...splits.map(splitMarkdown),
   ];
-  for (const [split, m] of runsOf) {
-    const folds = new Map([...m].map(([name, runs]) => [name, foldMetrics(runs)]));
-    const results = computeResults(folds);
-    const choice = choices.get(split) ?? null;
-    const timing = [...m].map(([name, runs]) =>
-      summarizeTiming(
-        name,
-        runs.map((r) => readRunTiming(r.dir, r.fold)),
-      ),
-    );
-    const vsDice = [...folds].flatMap(([name, f]) => difficultyVsDice(name, f) ?? []);
-    md.push(resultsMarkdown(results, `${split} split`));
-    if (choice)
-      md.push(
-        `polydice1-fixed: ε₁ = ${choice.eps}, chosen on validation folds only from {${choice.meanValDice.map((r) => `${r.eps} (mean val Dice ${r.meanValDice.toFixed(4)})`).join(', ')}}; rule: ${choice.rule}.`,
-        '',
-      );
-    const diceSvg = `${split}-dice.svg`;
-    figures.push({ id: diceSvg, title: `Test Dice per configuration (${split})`, svg: diceFigure(split, results) });
-    md.push(
-      `![Test Dice per configuration, ${split} split](${diceSvg})`,
-      '',
-      `### Run time (${split} split)`,
-      '',
-      timingMarkdown(timing),
-    );
-
-    // The trajectory of fold 0 of the first adaptive configuration, if it had MC phases.
-    const adaptive = o.configs.find((c) => c.name.startsWith('adaptive'))?.name;
-    let trajectory = null;
-    if (adaptive) {
-      const run = m.get(adaptive)![0]!;
-      if (existsSync(join(run.dir, `fold-${run.fold}`, 'trajectory.jsonl'))) {
-        const t = trajectoryReport(split, adaptive, run.dir, run.fold);
-        trajectory = t.report;
-        md.push(`### MC-Dropout difficulty (${split} split)`, '', trajectoryMarkdown(t.report));
-        for (const f of t.figures) {
-          figures.push({ ...f, id: `${f.id}.svg` });
-          md.push(`![${f.title}](${f.id}.svg)`, '');
-        }
-      }
-      const scatter = `${split}-${adaptive}-difficulty-vs-dice.svg`;
-      if (vsDice.length) {
-        figures.push({
-          id: scatter,
-          title: 'Difficulty vs test Dice',
-          svg: difficultyDiceFigure(split, adaptive, folds.get(adaptive)!),
-        });
-        md.push(difficultyVsDiceMarkdown(vsDice), `![Test-image difficulty vs test Dice, ${adaptive}](${scatter})`, '');
-      }
-    }
-    json[split] = {
-      results,
-      polydice1Fixed: choice,
-      timing,
-      trajectory,
-      difficultyVsTestDice: vsDice,
-      runs: Object.fromEntries([...m].map(([name, runs]) => [name, runs.map((r) => r.dir)])),
-    };
-  }
   mkdirSync(o.results, { recursive: true });
-  for (const f of figures) writeFileAtomic(join(o.results, f.id), f.svg);
-  writeFileAtomic(
-    join(o.results, 'results.json'),
-    `${JSON.stringify({ options: { ...o, configs: o.configs.map((c) => c.name) }, machine, splits: json }, null, 2)}\n`,
-  );
-  writeFileAtomic(join(o.results, 'results.md'), md.join('\n'));
+  const json = { settings: s, machine, complete: missing.length === 0, missing, splits };
+  writeFileAtomic(join(o.results, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileAtomic(join(o.results, 'results.md'), `${md.join('\n')}\n`);
+  const secs = ((performance.now() - started) / 1000).toFixed(0);
   progress(
-    `study done in ${((performance.now() - started) / 1000).toFixed(0)} s: ${join(o.results, 'results.md')}, results.json and ${figures.length} SVG figure(s)`,
+    `study v2 ${complete || missing.length === 0 ? 'complete' : 'partial'} in ${secs} s: ${join(o.results, 'results.md')}`,
   );
 });

@@ -58,6 +58,9 @@ export interface GridRun {
   dir: string;
 }
 
+/** The design's ε₁ selection grid: v1's edge (0), both sides of it, and 0.5 (v1: −0.065 validation Dice). */
+export const V2_EPS_GRID: readonly number[] = [-0.25, 0, 0.25, 0.5];
+
 /** Lowest ε₁ an adaptive range may reach: the floor (−½) with a margin. */
 export const ADAPTIVE_EPS_MIN = EPS_FLOOR + 0.05;
 

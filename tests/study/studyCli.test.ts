@@ -1,123 +1,85 @@
+/**
+ * npm run study (v2): a tiny synthetic grid run as two shards, stage by stage, as a job array would:
+ * a shard trains its share, waits when an earlier stage is incomplete, and results are tabulated only
+ * for a complete grid unless --allow-incomplete.
+ */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const study = (...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/study.ts', ...args], { encoding: 'utf8' });
-const tiny = [
-  '--data',
-  'synthetic',
-  '--preset',
-  'tiny',
-  '--size',
-  '32',
-  '--epochs',
-  '2',
-  '--synthetic-count',
-  '40',
-  '--folds',
-  '2',
-  '--configs',
-  'dice,adaptive-up',
-  '--mc-every',
-  '1',
-  '--workers',
-  '2',
-];
+const TINY = [
+  ['--data', 'synthetic', '--synthetic-count', '40', '--preset', 'tiny', '--size', '32', '--epochs', '2'],
+  ['--mc-every', '1', '--seeds', '1,2', '--folds', '2', '--eps-grid', '0,0.25', '--split', 'random', '--workers', '2'],
+].flat();
 
 describe('npm run study', () => {
-  it('--help lists the options and configurations', () => {
+  it('--help names the design, the shards and the incomplete-grid switch', () => {
     const r = study('--help');
     expect(r.status).toBe(0);
-    for (const s of ['--split', '--configs', '--workers', '--eps-grid', 'adaptive-down', 'polydice1-fixed'])
+    for (const s of ['--shard', '--allow-incomplete', '--results-only', '--seeds', 'DESIGN.md'])
       expect(r.stdout).toContain(s);
   });
 
-  it('rejects an unknown configuration', () => {
-    const r = study('--configs', 'dice,focal');
+  it.each([
+    [['--shard', '2/2'], /--shard must be i\/n with 0 ≤ i < n/],
+    [['--seeds', '1,1'], /--seeds must be distinct integers/],
+    [['--grid-seeds', '4'], /--grid-seeds: 4 is not one of --seeds/],
+    [['--data', '/nonexistent'], /--data: \/nonexistent does not exist/],
+  ])('%j is a usage error', (args, message) => {
+    const r = study(...args);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/unknown configuration "focal"/);
+    expect(r.stderr).toMatch(message);
   });
 
-  it('runs a 2-config × 2-fold study, skips finished runs, resumes an interrupted one', () => {
-    const out = mkdtempSync(join(tmpdir(), 'study-'));
-    const res = join(out, 'results');
-    const first = study(...tiny, '--out', out, '--results', res);
-    expect(first.status, first.stderr).toBe(0);
-    for (const c of ['dice', 'adaptive-up'])
-      for (const k of [0, 1]) {
-        expect(existsSync(join(out, 'random', c, `run-${k}`, `fold-${k}`, 'metrics.json'))).toBe(true);
-        expect(JSON.parse(readFileSync(join(out, 'random', c, `run-${k}`, 'train.json'), 'utf8')).options.fold).toBe(k);
-      }
-    expect(existsSync(join(out, 'results.md'))).toBe(false); // results went to --results
-    const md = readFileSync(join(res, 'results.md'), 'utf8');
-    expect(md).toMatch(/\| dice \| 2 \|/);
-    expect(md).toMatch(/\| adaptive-up \| dice \| 40 \|/);
-    const json = JSON.parse(readFileSync(join(res, 'results.json'), 'utf8'));
-    const random = json.splits.random;
-    expect(random.results.summaries.map((s: { config: string }) => s.config)).toEqual(['dice', 'adaptive-up']);
-    // Run times, machine and commit, the trajectory of adaptive-up fold 0 (an MC phase after each of 2 epochs),
-    // and the test-image difficulty of every test image of the adaptive runs (none for dice: no MC phases).
-    expect(json.machine.cpuModel).toBeTruthy();
-    expect(json.machine.gitCommit).toMatch(/^[0-9a-f]{7,}$/);
-    for (const t of random.timing) {
-      expect(t.runs).toBe(2);
-      expect(t.secondsPerEpoch).toBeGreaterThan(0);
-      expect(t.wallSecondsPerRun).toBeGreaterThan(t.secondsPerEpoch);
-    }
-    expect(random.trajectory.phases.map((p: { epoch: number }) => p.epoch)).toEqual([1, 2]);
-    expect(random.difficultyVsTestDice.map((d: { config: string }) => d.config)).toEqual(['adaptive-up']);
-    expect(random.difficultyVsTestDice[0].pooled.images).toBe(40);
-    for (const svg of [
-      'random-dice.svg',
-      'random-adaptive-up-difficulty-vs-dice.svg',
-      'random-adaptive-up-fold-0-difficulty.svg',
-    ])
-      expect(readFileSync(join(res, svg), 'utf8')).toMatch(/^<svg [\s\S]*<\/svg>$/);
-    expect(md).toContain('](random-adaptive-up-fold-0-difficulty.svg)');
-
-    const second = study(...tiny, '--out', out);
-    expect(second.status, second.stderr).toBe(0);
-    expect(second.stderr.match(/^skip /gm)).toHaveLength(4);
-    expect(second.stderr).not.toMatch(/^start /m);
-
-    // An interrupted run: its checkpoint is there, its metrics are not.
-    const fold = join(out, 'random', 'dice', 'run-1', 'fold-1');
-    rmSync(join(fold, 'metrics.json'));
-    rmSync(join(fold, 'model.onnx'));
-    const third = study(...tiny, '--out', out);
-    expect(third.status, third.stderr).toBe(0);
-    expect(third.stderr).toMatch(/^resume random\/dice fold 1/m);
-    expect(third.stderr.match(/^skip /gm)).toHaveLength(3);
-    expect(readFileSync(join(out, 'random', 'dice', 'run-1', 'train.log'), 'utf8')).toMatch(/--resume/);
-    expect(existsSync(join(fold, 'metrics.json'))).toBe(true);
-
-    // The same --out with other training options is refused instead of mixing two studies.
-    const other = study(...tiny.map((a, i) => (tiny[i - 1] === '--epochs' ? '3' : a)), '--out', out);
-    expect(other.status).toBe(2);
-    expect(other.stderr).toMatch(/holds a run with other options/);
-  });
-
-  it('chooses polydice1-fixed on validation folds from the ε grid', () => {
-    const out = mkdtempSync(join(tmpdir(), 'study-'));
-    const r = study(
-      ...tiny.slice(0, -4),
-      '--configs',
-      'polydice1-fixed',
-      '--eps-grid',
-      '0,1',
-      '--workers',
-      '2',
-      '--out',
-      out,
-    );
-    expect(r.status, r.stderr).toBe(0);
+  it('two shards finish the grid stage by stage; results wait for a complete grid', () => {
+    const out = mkdtempSync(join(tmpdir(), 'study-v2-'));
+    const run = (...extra: string[]) => {
+      const r = study(...TINY, '--out', out, ...extra);
+      expect(r.status, r.stderr).toBe(0);
+      return r.stderr;
+    };
+    // Shard 0: half of stage 1; stage 2 waits for shard 1's half.
+    expect(run('--shard', '0/2')).toMatch(/stage 1 .*: 12 runs, 6 in this shard, 6 to train[\s\S]*stage 2 waits for 6/);
+    expect(existsSync(join(out, 'results.md'))).toBe(false);
+    // Shard 1: the rest of stage 1, then ε* and its half of stage 2; stage 3 waits for shard 0's adaptive-up runs.
+    const second = run('--shard', '1/2');
+    expect(second).toMatch(/random: ε\* = (0|0\.25) \(chosen on validation folds\)/);
+    expect(second).toMatch(/stage 2 .*: 14 runs, 7 in this shard, 7 to train[\s\S]*stage 3 waits for/);
+    // Shard 0 again: its half of stage 2 and of stage 3; shard 1's mean-up runs are missing, so no tables.
+    expect(run('--shard', '0/2')).toMatch(/stage 3 .*: 4 runs, 2 in this shard[\s\S]*not tabulated: 2 run\(s\)/);
+    expect(existsSync(join(out, 'results.md'))).toBe(false);
+    const partial = join(out, 'partial');
+    run('--results-only', '--allow-incomplete', '--results', partial);
+    expect(readFileSync(join(partial, 'results.md'), 'utf8')).toMatch(/Incomplete grid: 2 run\(s\) missing/);
+    // Shard 1 again: the grid is complete and tabulated.
+    expect(run('--shard', '1/2')).toMatch(/study v2 complete/);
     const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
-    const choice = json.splits.random.polydice1Fixed;
-    expect([0, 1]).toContain(choice.eps);
-    expect(choice.meanValDice).toHaveLength(2);
-    expect(readFileSync(join(out, 'results.md'), 'utf8')).toMatch(/polydice1-fixed: ε₁ = /);
+    expect(json.complete).toBe(true);
+    const split = json.splits[0];
+    expect(split.arms.map((a: { arm: string }) => a.arm)).toEqual([
+      'dice',
+      'bce',
+      'polydice1-fixed',
+      'adaptive-up',
+      'adaptive-down',
+      'shuffled-up',
+      'mean-up',
+    ]);
+    expect(split.comparisons).toHaveLength(12);
+    for (const c of split.comparisons) expect(c.pairs).toHaveLength(4);
+    // The mean-up control trains at the mean ε₁ its adaptive-up run applied after the warm-up.
+    const args = JSON.parse(
+      readFileSync(join(out, 'random', 'mean-up', 'seed-2', 'run-1', 'study-run.json'), 'utf8'),
+    ).args;
+    const eps = Number(args[args.indexOf('--eps') + 1]);
+    expect(args.slice(args.indexOf('--eps-warmup'), args.indexOf('--eps-warmup') + 2)).toEqual(['--eps-warmup', '1']);
+    expect(eps).toBeGreaterThanOrEqual(split.epsStar.eps - 0.25);
+    expect(eps).toBeLessThanOrEqual(split.epsStar.eps + 0.25);
+    // A second complete call trains nothing.
+    expect(run()).not.toMatch(/^start /m);
   });
 });
