@@ -1,5 +1,5 @@
 /**
- * npm run study-v1: the first study's grid (issue 9; its results are docs/results/README.md) (split × configuration × fold), each run an independent
+ * npm run study-v1: the first study's grid (issue 9; its results are docs/results/v1/README.md) (split × configuration × fold), each run an independent
  * `src/cli/train.ts` process, K at a time; resumable; then the results tables.
  *
  * Layout: OUT/<split>/<config>/run-<k>/ is one train.ts run folder per configuration × fold
@@ -88,7 +88,7 @@ function parseEpsGrid(raw: string, flag: string): number[] {
 }
 
 const STUDY_SUMMARY =
-  "Runs the first study's grid (issue 9; docs/results/README.md; `npm run study` runs v2): every split × configuration × fold is one `npm run train` process, " +
+  "Runs the first study's grid (issue 9; docs/results/v1/README.md; `npm run study` runs v2): every split × configuration × fold is one `npm run train` process, " +
   '--workers at a time.\n' +
   'Resumable: runs with a metrics.json are skipped, runs with a checkpoint resume from it. Then writes results.md,\n' +
   'results.json and SVG figures to --results. On CPU the defaults are the study preset ' +
