@@ -527,7 +527,6 @@ export interface TrainBench {
   cases: TrainCaseResult[];
 }
 
-export const CVC_DIR = '../shared/data/CVC-ClinicDB';
 /** Train cases: the small preset (profiled) and a larger one, or a tiny smoke case with --quick (no PyTorch). */
 export const TRAIN_CASES: TrainCase[] = [
   { base: 16, size: 128, batch: 8, steps: 10, profile: true },

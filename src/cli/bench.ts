@@ -26,7 +26,8 @@ import {
 } from '../bench/benchInference.js';
 import { benchServe, serveReport } from '../bench/benchServe.js';
 import { CONVGRAD_MODELS, benchConvGrad, convGradReport } from '../bench/benchConvGrad.js';
-import { CVC_DIR, QUICK_TRAIN_CASES, TRAIN_CASES, benchTrain, trainReport } from '../bench/benchTrain.js';
+import { QUICK_TRAIN_CASES, TRAIN_CASES, benchTrain, trainReport } from '../bench/benchTrain.js';
+import { PROJECT_CVC_DIR } from '../data/datasets.js';
 import { round } from '../common/stats.js';
 import { machineInfo } from '../runtime/machine.js';
 import { asText, integerFrom, oneOf, parseFlags, progress, runMain, writeFileAtomic } from './cli.js';
@@ -84,7 +85,7 @@ runMain(async () => {
   const train =
     f.only !== 'all' && f.only !== 'train'
       ? null
-      : await benchTrain(f.quick ? QUICK_TRAIN_CASES : TRAIN_CASES, !f.quick, f.quick ? null : CVC_DIR, rounds);
+      : await benchTrain(f.quick ? QUICK_TRAIN_CASES : TRAIN_CASES, !f.quick, f.quick ? null : PROJECT_CVC_DIR, rounds);
   const convgrad =
     f.only === 'all' || f.only === 'convgrad'
       ? await benchConvGrad(f.quick ? CONVGRAD_MODELS.slice(0, 1) : CONVGRAD_MODELS, f.quick ? 2 : 5)

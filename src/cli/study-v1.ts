@@ -13,6 +13,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { PROJECT_CVC_DIR } from '../data/datasets.js';
 import {
   CONFIGS,
   CONFIG_NAMES,
@@ -57,9 +58,6 @@ import {
   writeFileAtomic,
 } from './cli.js';
 
-/** The project's copy of CVC-ClinicDB (see ../shared/data/README.md), relative to the repository root. */
-const DEFAULT_DATA = '../shared/data/CVC-ClinicDB';
-
 /**
  * The CPU study preset (issue 9): all 40 runs of one split (6 configurations, ε grid of 4 with ε = 0
  * shared, 5 folds) took 41–42 min on 2 cores, 2 runs at a time with one thread each (4.3 s per epoch,
@@ -99,7 +97,11 @@ const STUDY_SUMMARY =
 
 /** study's flags; `undefined` defaults are decided after parsing (CPU or GPU), or left to train. */
 const STUDY_FLAGS = {
-  data: { help: 'dataset folder, or "synthetic" for the built-in synthetic set', parse: asText, default: DEFAULT_DATA },
+  data: {
+    help: 'dataset folder, or "synthetic" for the built-in synthetic set',
+    parse: asText,
+    default: PROJECT_CVC_DIR,
+  },
   split: { help: 'random, sequence or both', parse: oneOf(['random', 'sequence', 'both']), default: 'random' },
   folds: { help: 'k of k-fold cross-validation (every fold is run)', parse: integerFrom(2), default: 5 },
   configs: {

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { listDataset } from '../data/datasets.js';
+import { PROJECT_CVC_DIR, listDataset } from '../data/datasets.js';
 import { machineInfo } from '../runtime/machine.js';
 import { type ExecutionProvider, parseProviders } from '../runtime/runtime.js';
 import { type EpsChoice, chooseFixedEps, selectedValDice } from '../study/configs.js';
@@ -41,9 +41,6 @@ import {
   writeFileAtomic,
 } from './cli.js';
 
-/** The project's copy of CVC-ClinicDB (see ../shared/data/README.md), relative to the repository root. */
-const DEFAULT_DATA = '../shared/data/CVC-ClinicDB';
-
 /** The CPU scale of the design (DESIGN.md "Scale"); on a GPU, train's own (the paper's) defaults. */
 const CPU_STUDY = { preset: 'study', epochs: 60, size: 64, mcEvery: 5 } as const;
 
@@ -70,7 +67,11 @@ const SUMMARY =
   '--allow-incomplete. On CPU: the study preset (base 8), 64², 60 epochs, an MC phase every 5 epochs.';
 
 const FLAGS = {
-  data: { help: 'dataset folder, or "synthetic" for the built-in synthetic set', parse: asText, default: DEFAULT_DATA },
+  data: {
+    help: 'dataset folder, or "synthetic" for the built-in synthetic set',
+    parse: asText,
+    default: PROJECT_CVC_DIR,
+  },
   split: { help: 'sequence, random or both', parse: oneOf(['sequence', 'random', 'both']), default: 'both' },
   seeds: {
     help: 'seeds of every arm (comma-separated)',

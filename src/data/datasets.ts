@@ -51,6 +51,9 @@ export const DATASET_FORMATS: readonly DatasetFormat[] = [
 export const isDatasetFormat = (s: string): s is DatasetFormat => (DATASET_FORMATS as readonly string[]).includes(s);
 
 /** Images in the synthetic set unless told otherwise (the train CLI's default too). */
+/** The project's copy of CVC-ClinicDB (../shared/data/README.md), relative to the repository root. */
+export const PROJECT_CVC_DIR = '../shared/data/CVC-ClinicDB';
+
 export const DEFAULT_SYNTHETIC_COUNT = 80;
 export const DEFAULT_SYNTHETIC_SEED = 0;
 /** Mask pixels at or above this (0–255) are foreground. */
