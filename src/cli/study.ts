@@ -24,7 +24,7 @@ import {
   stage2,
   stage3,
 } from '../study/grid.js';
-import { type SplitResultsV2, readModels, splitMarkdown, splitResults } from '../study/resultsV2.js';
+import { type SplitResultsV2, readModels, splitFigures, splitMarkdown, splitResults } from '../study/resultsV2.js';
 import { type TrainRun, claimRunFolders, isFinished, runAll } from '../study/runner.js';
 import { readTrajectory } from '../uncertainty/trajectory.js';
 import {
@@ -306,6 +306,7 @@ runMain(async () => {
   const json = { settings: s, machine, complete: missing.length === 0, missing, splits };
   writeFileAtomic(join(o.results, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
   writeFileAtomic(join(o.results, 'results.md'), `${md.join('\n')}\n`);
+  for (const f of splits.flatMap(splitFigures)) writeFileAtomic(join(o.results, f.id), f.svg);
   const secs = ((performance.now() - started) / 1000).toFixed(0);
   progress(
     `study v2 ${complete || missing.length === 0 ? 'complete' : 'partial'} in ${secs} s: ${join(o.results, 'results.md')}`,

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prng } from '../common/prng.js';
 import { round } from '../common/stats.js';
+import { lineChart } from '../common/svg.js';
 import { markdownTable } from '../common/table.js';
 import type { ImageRow } from '../training/metrics.js';
 import {
@@ -99,6 +100,60 @@ const f3 = (x: number | null | undefined): string =>
   x === null || x === undefined || Number.isNaN(x) ? '–' : x.toFixed(3);
 const pFmt = (p: number): string => (p < 0.001 ? p.toExponential(1) : p.toFixed(3));
 
+/** Short arm names for crowded axes. */
+const SHORT: Record<V2Arm, string> = {
+  dice: 'dice',
+  bce: 'bce',
+  'polydice1-fixed': 'fixed',
+  'adaptive-up': 'up',
+  'adaptive-down': 'down',
+  'shuffled-up': 'shuffled',
+  'mean-up': 'mean',
+};
+
+/** Figures of a split: each arm's model-level numbers, and the mean-Dice comparisons with their intervals. */
+export function splitFigures(r: SplitResultsV2): { id: string; title: string; svg: string }[] {
+  const arms = r.arms.map((a) => a.arm);
+  const at = (f: (a: SplitResultsV2['arms'][number]) => number | null) =>
+    r.arms.map((a, i) => [i, f(a) ?? Number.NaN] as const);
+  const armsSvg = lineChart({
+    title: `Each arm's models (${r.split} split): mean over (seed, fold)`,
+    xLabel: 'arm',
+    yLabel: 'Dice',
+    xCategories: arms,
+    width: 900,
+    series: [
+      { label: 'training Dice', color: '#7f7f7f', markersOnly: true, points: at((a) => a.trainDice) },
+      { label: 'test mean Dice', color: '#1f77b4', markersOnly: true, width: 3, points: at((a) => a.meanDice) },
+      { label: 'own worst 25%', color: '#ff7f0e', markersOnly: true, points: at((a) => a.worst25) },
+      { label: 'own worst 10%', color: '#d62728', markersOnly: true, points: at((a) => a.worst10) },
+    ],
+  });
+  const mean = r.comparisons.filter((c) => c.score === 'meanDice');
+  const deltaSvg = lineChart({
+    title: `Paired Δ mean Dice per comparison (${r.split} split): mean over (seed, fold) with 95% t-interval`,
+    xLabel: 'comparison (A − B; up/down = adaptive-up/down, fixed = polydice1-fixed, shuffled/mean = the controls)',
+    yLabel: 'Δ mean Dice',
+    xCategories: mean.map((c) => `${SHORT[c.a as V2Arm]} − ${SHORT[c.b as V2Arm]}`),
+    width: 1100,
+    hLines: [0],
+    series: [
+      {
+        label: 'Δ ± 95% CI (models)',
+        color: '#1f77b4',
+        markersOnly: true,
+        width: 3,
+        points: mean.map((c, i) => [i, c.delta.estimate] as const),
+        errors: mean.map((c) => c.delta.high - c.delta.estimate),
+      },
+    ],
+  });
+  return [
+    { id: `${r.split}-arms.svg`, title: `Each arm's models, ${r.split} split`, svg: armsSvg },
+    { id: `${r.split}-comparisons.svg`, title: `Paired differences, ${r.split} split`, svg: deltaSvg },
+  ];
+}
+
 /** The split's tables: ε* choice, the arms, the family of comparisons. */
 export function splitMarkdown(r: SplitResultsV2): string {
   const arms = markdownTable(
@@ -156,6 +211,8 @@ export function splitMarkdown(r: SplitResultsV2): string {
     arms,
     '',
     comparisons,
+    '',
+    ...splitFigures(r).map((f) => `![${f.title}](${f.id})`),
     '',
   ].join('\n');
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type GridSettings, V2_ARMS, armRunDir } from '../../src/study/grid.js';
-import { FAMILY, readModels, splitMarkdown, splitResults } from '../../src/study/resultsV2.js';
+import { FAMILY, readModels, splitFigures, splitMarkdown, splitResults } from '../../src/study/resultsV2.js';
 
 const settings = (out: string): GridSettings => ({
   splits: ['sequence'],
@@ -72,6 +72,11 @@ describe('study v2 results', () => {
     const md = splitMarkdown(r);
     expect(md).toContain('ε* = 0.25');
     expect(md).toMatch(/\| adaptive-up − polydice1-fixed +\| mean Dice +\| 9 /);
+    const figures = splitFigures(r);
+    expect(figures.map((f) => f.id)).toEqual(['sequence-arms.svg', 'sequence-comparisons.svg']);
+    for (const f of figures) expect(f.svg).toMatch(/^<svg [\s\S]*<\/svg>\s*$/);
+    expect(figures[1]!.svg).toContain('up − fixed');
+    expect(md).toContain('![Paired differences, sequence split](sequence-comparisons.svg)');
   });
 
   it('lists what is missing; an incomplete grid compares the pairs it has', () => {
