@@ -67,3 +67,17 @@ export const OUTPUT = {
   losses: 'losses',
   perImageLosses: 'per_image_losses',
 } as const;
+
+/** Keys of a shipped model's metadata_props (models.ts writes them; modelFile.ts reads `config` back). */
+export const METADATA = {
+  /** which graph: inference, mc-dropout, … */
+  kind: 'kind',
+  /** the ModelConfig as JSON: what a trained model.onnx is rebuilt from */
+  config: 'config',
+  /** a description of the image input */
+  input: 'input',
+  /** MC-Dropout models: passes per image */
+  samples: 'samples',
+  /** MC-Dropout models: the Dropout ratio the model was built with */
+  defaultDropoutRatio: 'default_dropout_ratio',
+} as const;

@@ -6,7 +6,7 @@
 import { type Graph, addInput, addOutput, checkWeightsUsed, constant, createGraph, op1, useWeights } from './graph.js';
 import { type UNetConfig, unet } from './unet.js';
 import { type LossWeights, LOSS_PRESETS } from './losses.js';
-import { INPUT, OUTPUT } from './graphIO.js';
+import { INPUT, METADATA, OUTPUT } from './graphIO.js';
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from './optimizers.js';
 import type { Value } from './types.js';
 
@@ -99,9 +99,9 @@ function imageInput(g: Graph, c: ModelConfig): Value {
 }
 
 function describe(g: Graph, c: ModelConfig, kind: string): void {
-  g.metadata.kind = kind;
-  g.metadata.config = JSON.stringify(c);
-  g.metadata.input = `${INPUT.image}: float32 [B,3,H,W], RGB in [0,1]`;
+  g.metadata[METADATA.kind] = kind;
+  g.metadata[METADATA.config] = JSON.stringify(c);
+  g.metadata[METADATA.input] = `${INPUT.image}: float32 [B,3,H,W], RGB in [0,1]`;
 }
 
 /** Given (e.g. trained) weights, flat in the inference model's initializer order; default: He initialization. */
@@ -138,8 +138,8 @@ export function buildMcModel(c: ModelConfig, options: { shareEncoder?: boolean }
     throw new ConfigError('dropout', 'none', 'an MC-Dropout model needs dropout in the bottleneck and/or decoder');
   }
   const g = newModelGraph('unet_mc_dropout', c, 'mc-dropout', options);
-  g.metadata.samples = String(c.samples);
-  g.metadata.default_dropout_ratio = String(c.unet.dropout.p);
+  g.metadata[METADATA.samples] = String(c.samples);
+  g.metadata[METADATA.defaultDropoutRatio] = String(c.unet.dropout.p);
   const image = imageInput(g, c);
   const ratio = addInput(g, INPUT.dropoutRatio, 'float32', []);
   const training = constant(g, 'dropout_training_mode', 'bool', [], [1]);

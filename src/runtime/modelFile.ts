@@ -8,6 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { Graph } from '../graphBuilder/graph.js';
+import { METADATA } from '../graphBuilder/graphIO.js';
 import type { ModelConfig } from '../graphBuilder/models.js';
 import { numel } from '../graphBuilder/types.js';
 
@@ -56,7 +57,7 @@ export function loadTrainedModel(path: string): TrainedModel {
   } catch (e) {
     throw new PredictError(`--model ${path} is not an ONNX model: ${(e as Error).message}`);
   }
-  const entry = proto.metadataProps.find((m) => m.key === 'config');
+  const entry = proto.metadataProps.find((m) => m.key === METADATA.config);
   if (!entry?.value)
     throw new PredictError(`--model ${path} has no "config" in its metadata: not a model written by this project`);
   let config: ModelConfig;
