@@ -244,33 +244,39 @@ runMain(async () => {
   const wait = (what: string, missing: readonly GridRun[]): void =>
     progress(`${what} waits for ${missing.length} unfinished run(s), e.g. ${missing[0]!.dir} (other shards?)`);
 
-  let epsStar: Map<Split, EpsChoice> | null = null;
-  let complete = false;
+  // One split after the other (the sequence split, the primary result, first), each as far as its
+  // stages allow: a shard that waits in one split goes on with the next.
   if (!o.resultsOnly) {
-    const one = stage1(s);
-    await runStage('stage 1 (dice, bce, ε₁ grid)', one, o);
-    const missing1 = unfinished(one);
-    if (missing1.length) wait('stage 2', missing1);
-    else {
-      epsStar = chooseEpsStar(s);
-      for (const [split, c] of epsStar) progress(`${split}: ε* = ${c.eps} (chosen on validation folds)`);
-      const two = stage2(s, new Map([...epsStar].map(([k, c]) => [k, c.eps])));
-      await runStage('stage 2 (polydice1-fixed, adaptive-up/down, shuffled-up)', two, o);
-      const ups = two.filter((r) => r.folder === 'adaptive-up');
-      const missing2 = unfinished(ups);
-      if (missing2.length) wait('stage 3', missing2);
-      else {
-        const three = stage3(s, meanEpsOf(s));
-        await runStage('stage 3 (mean-up)', three, o);
-        complete = unfinished([...two, ...three]).length === 0;
+    for (const split of s.splits) {
+      const one = { ...s, splits: [split] };
+      const runs1 = stage1(one);
+      await runStage(`${split} stage 1 (dice, bce, ε₁ grid)`, runs1, o);
+      const missing1 = unfinished(runs1);
+      if (missing1.length) {
+        wait(`${split} stage 2`, missing1);
+        continue;
       }
+      const star = chooseEpsStar(one).get(split)!;
+      progress(`${split}: ε* = ${star.eps} (chosen on validation folds)`);
+      const runs2 = stage2(one, new Map([[split, star.eps]]));
+      await runStage(`${split} stage 2 (polydice1-fixed, adaptive-up/down, shuffled-up)`, runs2, o);
+      const missing2 = unfinished(runs2.filter((r) => r.folder === 'adaptive-up'));
+      if (missing2.length) {
+        wait(`${split} stage 3`, missing2);
+        continue;
+      }
+      const runs3 = stage3(one, meanEpsOf(s));
+      await runStage(`${split} stage 3 (mean-up)`, runs3, o);
     }
   }
 
-  // Results: every split's arms from the run folders.
-  const stage1Done = unfinished(stage1(s)).length === 0;
-  if (!epsStar && stage1Done) epsStar = chooseEpsStar(s);
-  if (!epsStar) {
+  // Results: every split whose stage 1 is complete (ε* is known), from the run folders.
+  const epsStar = new Map<Split, EpsChoice>();
+  for (const split of s.splits) {
+    const one = { ...s, splits: [split] };
+    if (unfinished(stage1(one)).length === 0) epsStar.set(split, chooseEpsStar(one).get(split)!);
+  }
+  if (epsStar.size === 0) {
     progress('no results yet: stage 1 is unfinished');
     return;
   }
@@ -278,7 +284,11 @@ runMain(async () => {
   const splits: SplitResultsV2[] = [];
   const missing: string[] = [];
   for (const split of s.splits) {
-    const choice = epsStar.get(split)!;
+    const choice = epsStar.get(split);
+    if (!choice) {
+      missing.push(`${split}: stage 1 unfinished`);
+      continue;
+    }
     const read = readModels(s, split, choice.eps);
     missing.push(...read.missing);
     if (read.missing.length === 0 || o.allowIncomplete) splits.push(splitResults(split, choice, read.models, videoOf));
@@ -308,7 +318,5 @@ runMain(async () => {
   writeFileAtomic(join(o.results, 'results.md'), `${md.join('\n')}\n`);
   for (const f of splits.flatMap(splitFigures)) writeFileAtomic(join(o.results, f.id), f.svg);
   const secs = ((performance.now() - started) / 1000).toFixed(0);
-  progress(
-    `study v2 ${complete || missing.length === 0 ? 'complete' : 'partial'} in ${secs} s: ${join(o.results, 'results.md')}`,
-  );
+  progress(`study v2 ${missing.length === 0 ? 'complete' : 'partial'} in ${secs} s: ${join(o.results, 'results.md')}`);
 });
