@@ -26,6 +26,8 @@ import {
 } from '../study/grid.js';
 import { type SplitResultsV2, readModels, splitFigures, splitMarkdown, splitResults } from '../study/resultsV2.js';
 import { type TrainRun, claimRunFolders, isFinished, runAll } from '../study/runner.js';
+import { textTable } from '../common/table.js';
+import { readRunTiming } from '../study/report.js';
 import { readTrajectory } from '../uncertainty/trajectory.js';
 import {
   UsageError,
@@ -131,6 +133,10 @@ const FLAGS = {
     defaultHelp: '0/1',
   },
   'results-only': { help: 'train nothing: tabulate the run folders in --out', switch: true },
+  status: {
+    help: 'train nothing: print how far the grid in --out is, per split and stage, and an estimate of the time left',
+    switch: true,
+  },
   'allow-incomplete': { help: 'tabulate an incomplete grid (the pairs it has; the tables say so)', switch: true },
 } as const;
 
@@ -175,6 +181,7 @@ function parseOptions() {
     workers: f.workers ?? (gpu ? 1 : availableParallelism()),
     shard: f.shard,
     resultsOnly: f['results-only'],
+    status: f.status,
     allowIncomplete: f['allow-incomplete'],
     results: f.results ?? f.out,
   };
@@ -237,9 +244,57 @@ function videoMap(data: string): (name: string) => string {
   };
 }
 
+/**
+ * How far the grid is: finished runs per split and stage (folders do not depend on ε*, so stages 2 and 3
+ * are counted before ε* is known), and the time left from the finished runs' wall times.
+ */
+function statusReport(o: ReturnType<typeof parseOptions>): string {
+  const s = o.settings;
+  const withMc = (r: GridRun): boolean => r.flags.includes('--adaptive');
+  const rows: string[][] = [];
+  const wall = { mc: [] as number[], plain: [] as number[] };
+  const left = { mc: 0, plain: 0 };
+  for (const split of s.splits) {
+    const one = { ...s, splits: [split] };
+    const stages: [string, GridRun[]][] = [
+      ['1', stage1(one)],
+      ['2', stage2(one, new Map([[split, 0]]))],
+      ['3', stage3(one, () => 0)],
+    ];
+    for (const [stage, runs] of stages) {
+      const done = runs.filter((r) => isFinished(asTrainRun(r)));
+      for (const r of runs) {
+        const kind = withMc(r) ? 'mc' : 'plain';
+        if (!isFinished(asTrainRun(r))) left[kind]++;
+        else {
+          const t = readRunTiming(r.dir, r.fold).wallSeconds;
+          if (t !== null) wall[kind].push(t);
+        }
+      }
+      rows.push([split, stage, `${done.length}/${runs.length}`]);
+    }
+  }
+  const avg = (xs: number[]): number | null => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+  const plain = avg(wall.plain);
+  const mc = avg(wall.mc) ?? (plain === null ? null : plain * 1.3);
+  const secondsLeft = plain === null || mc === null ? null : (left.plain * plain + left.mc * (mc ?? 0)) / o.workers;
+  const fmt = (x: number | null): string => (x === null ? '–' : `${x.toFixed(0)} s`);
+  return [
+    textTable(['split', 'stage', 'finished'], rows),
+    '',
+    `mean wall time per run: ${fmt(plain)} without MC phases, ${fmt(avg(wall.mc))} with them`,
+    `left: ${left.plain + left.mc} run(s); at ${o.workers} at a time about ` +
+      `${secondsLeft === null ? '– (no run finished yet)' : `${(secondsLeft / 3600).toFixed(1)} h`}`,
+  ].join('\n');
+}
+
 runMain(async () => {
   const o = parseOptions();
   const s = o.settings;
+  if (o.status) {
+    process.stdout.write(`${statusReport(o)}\n`);
+    return;
+  }
   const started = performance.now();
   const wait = (what: string, missing: readonly GridRun[]): void =>
     progress(`${what} waits for ${missing.length} unfinished run(s), e.g. ${missing[0]!.dir} (other shards?)`);

@@ -20,7 +20,7 @@ describe('npm run study', () => {
   it('--help names the design, the shards and the incomplete-grid switch', () => {
     const r = study('--help');
     expect(r.status).toBe(0);
-    for (const s of ['--shard', '--allow-incomplete', '--results-only', '--seeds', 'DESIGN.md'])
+    for (const s of ['--shard', '--allow-incomplete', '--results-only', '--status', '--seeds', 'DESIGN.md'])
       expect(r.stdout).toContain(s);
   });
 
@@ -81,5 +81,15 @@ describe('npm run study', () => {
     expect(eps).toBeLessThanOrEqual(split.epsStar.eps + 0.25);
     // A second complete call trains nothing.
     expect(run()).not.toMatch(/^start /m);
+    // --status: every stage finished, nothing left.
+    const status = study(...TINY, '--out', out, '--status');
+    expect(status.status).toBe(0);
+    for (const [stage, n] of [
+      ['1', 12],
+      ['2', 14],
+      ['3', 4],
+    ] as const)
+      expect(status.stdout).toMatch(new RegExp(`random +${stage} +${n}/${n}`));
+    expect(status.stdout).toMatch(/left: 0 run\(s\)/);
   });
 });
