@@ -1,7 +1,9 @@
 /** npm run serve: the browser demo and the prediction API (src/serve/server.ts). */
-import { asText, numberWhere, parseFlags, progress, runMain, UsageError } from './cli.js';
+import { asText, integerFrom, numberWhere, parseFlags, progress, runMain, UsageError } from './cli.js';
 import { ModelNotFoundError, chooseModel } from '../serve/predictNode.js';
-import { startServer } from '../serve/server.js';
+import { SERVER_LIMITS, startServer } from '../serve/server.js';
+
+const MIB = 2 ** 20;
 
 runMain(async () => {
   const flags = parseFlags(
@@ -19,8 +21,45 @@ runMain(async () => {
         parse: asText,
         default: '',
       },
+      'max-concurrent': {
+        help: 'predictions decoding and running at once (each decode holds up to ~0.3 GB)',
+        parse: integerFrom(1),
+        default: SERVER_LIMITS.maxConcurrent,
+      },
+      'max-queued': {
+        help: 'predictions waiting for a slot; more get 503 with Retry-After',
+        parse: integerFrom(0, 'a non-negative integer'),
+        default: SERVER_LIMITS.maxQueued,
+      },
+      'upload-mib': {
+        help: 'largest upload in MiB; more get 413',
+        parse: numberWhere((n) => n > 0, 'a positive number'),
+        default: SERVER_LIMITS.uploadLimit / MIB,
+      },
+      'buffered-mib': {
+        help: 'MiB of request bodies held at once (received, waiting or predicted); more get 503',
+        parse: numberWhere((n) => n > 0, 'a positive number'),
+        default: SERVER_LIMITS.maxBufferedBytes / MIB,
+      },
+      'max-connections': {
+        help: 'open sockets; Node closes the ones beyond at once',
+        parse: integerFrom(1),
+        default: SERVER_LIMITS.maxConnections,
+      },
     },
   );
+  if (flags['upload-mib'] > flags['buffered-mib']) {
+    throw new UsageError(
+      `--upload-mib (${flags['upload-mib']}) is more than --buffered-mib (${flags['buffered-mib']}): one upload could never fit`,
+    );
+  }
+  const limits = {
+    maxConcurrent: flags['max-concurrent'],
+    maxQueued: flags['max-queued'],
+    uploadLimit: Math.round(flags['upload-mib'] * MIB),
+    maxBufferedBytes: Math.round(flags['buffered-mib'] * MIB),
+    maxConnections: flags['max-connections'],
+  };
   const { port } = flags;
   let modelPath: string;
   try {
@@ -30,7 +69,7 @@ runMain(async () => {
     throw e;
   }
   progress(`serve: loading ${modelPath}`);
-  const s = await startServer({ modelPath, host: flags.host, port, log: progress });
+  const s = await startServer({ modelPath, host: flags.host, port, limits, log: progress });
   progress(`serve: MC-Dropout uncertainty ${s.hasMc ? 'on' : 'off'}; model ${s.predictor.size}×${s.predictor.size}`);
   process.stdout.write(`serving on ${s.url}\n`);
   const stop = (): void => {

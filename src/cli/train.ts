@@ -11,7 +11,7 @@ import { PRESETS, type PresetName, presetConfig, validateConfig } from '../graph
 import { DEFAULT_OPTIMIZER } from '../graphBuilder/optimizers.js';
 import { paramLayout } from '../graphBuilder/trainingModels.js';
 import { DEFAULT_AUGMENT, NO_AUGMENT } from '../training/augment.js';
-import { type ExecutionProvider, parseProviders, resolveProvider } from '../runtime/runtime.js';
+import { type ExecutionProvider, fallbackNote, parseProviders, resolveProvider } from '../runtime/runtime.js';
 import { groupedKFoldSplits, kFoldSplits } from '../training/splits.js';
 import {
   type EpochLog,
@@ -266,7 +266,7 @@ async function optionsFromFlags(): Promise<ParsedCommandLine> {
   const { values: f, given } = readFlags('train', SUMMARY, TRAIN_FLAGS);
   // The provider this run gets, before anything is loaded or written; the defaults follow it.
   const { provider, skipped } = await resolveProvider(f.ep);
-  for (const x of skipped) progress(`--ep: ${x.provider} is not available (${x.why.split('\n')[0]}); trying the next`);
+  for (const x of skipped) progress(fallbackNote(x.provider, x.why));
   if (f.ep.length > 1 || skipped.length) progress(`--ep: using ${provider}`);
   const d = provider !== 'cpu' ? GPU_DEFAULTS : CPU_DEFAULTS;
   const preset = f.preset ?? d.preset;

@@ -5,7 +5,7 @@
  * model is rebuilt this way) are shared by predict, uncertainty, evaluate and the server.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { Graph } from '../graphBuilder/graph.js';
 import { METADATA } from '../graphBuilder/graphIO.js';
@@ -47,6 +47,13 @@ function floatData(t: onnxProto.onnx.ITensorProto, count: number, where: string)
   const values = t.floatData ?? [];
   if (values.length !== count) throw new PredictError(`${where}: ${values.length} float values for ${count}`);
   return Float32Array.from(values);
+}
+
+/** How a model is named to users: "<run> (fold k)" for a run's <run>/fold-k/model.onnx, else its file name. */
+export function modelLabel(path: string): string {
+  const full = resolve(path);
+  const fold = /^fold-(\d+)$/.exec(basename(dirname(full)));
+  return fold ? `${basename(dirname(dirname(full)))} (fold ${fold[1]})` : basename(full);
 }
 
 /** Read config (metadata_props `config`) and float initializers from a trained inference model. */

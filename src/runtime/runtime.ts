@@ -113,8 +113,12 @@ export async function resolveProvider(
   );
 }
 
+/** The one line that says a provider in an --ep list was skipped (sessions here, the train CLI's choice). */
+export const fallbackNote = (p: ExecutionProvider, why: string): string =>
+  `--ep: ${p} is not available (${why.split('\n')[0]}); trying the next`;
+
 const reportFallback = (p: ExecutionProvider, why: string): void =>
-  void process.stderr.write(`execution provider: ${p} is not available (${why.split('\n')[0]}); trying the next\n`);
+  void process.stderr.write(`${fallbackNote(p, why)}\n`);
 
 export async function createSession(model: Uint8Array, options: SessionOptions = {}): Promise<ort.InferenceSession> {
   const providers = options.providers ?? ['cpu'];

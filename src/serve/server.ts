@@ -34,6 +34,7 @@ import { IMAGE_MIME_TYPES } from '../common/imageTypes.js';
 import { pageSamples } from './samples.js';
 import { maskPng } from '../uncertainty/predictUncertainty.js';
 import { DecodeError, type Predictor, loadPredictor, mcModelBytes, predictBytes } from './predictNode.js';
+import { modelLabel } from '../runtime/modelFile.js';
 
 export const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public');
 /** The one preprocessing (src/data/preprocess.ts), which the page imports as /lib/preprocess.js. */
@@ -313,7 +314,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const preprocessJs = Buffer.from(preprocessModuleJs());
   const dropoutP = predictor.config.unet.dropout?.p ?? 0.5;
   const info = {
-    model: `${basename(dirname(options.modelPath))}/${basename(options.modelPath)}`,
+    model: modelLabel(options.modelPath),
     imageSize: size,
     samples: samples.samples.map((x, i) => ({ name: x.name, url: `/samples/${i}.png` })),
     sampleSource: samples.source,

@@ -1,5 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import sharp from 'sharp';
@@ -521,10 +521,12 @@ describe.skipIf(!haveCvc)('POST /api/predict with a trained model on a real fram
             .on('error', fail),
         );
       const info = JSON.parse((await get('/api/info')).toString()) as {
+        model: string;
         sampleSource: string;
         testDice: number;
         samples: { name: string; url: string }[];
       };
+      expect(info.model).toBe(`${basename(run)} (fold 0)`); // the run's name, not fold-0/model.onnx
       expect(info.sampleSource).toBe('CVC-ClinicDB, test fold 0');
       expect(info.testDice).toBe(metrics.mean.dice);
       const testNames = new Set(metrics.images.map((i) => i.name));
