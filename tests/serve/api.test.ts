@@ -4,7 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningServer, safeJoin, startServer } from '../../src/serve/server.js';
+import { type RunningServer, type ServeOptions, safeJoin, startServer } from '../../src/serve/server.js';
 import { predictBytes } from '../../src/serve/predictNode.js';
 import { maskPng } from '../../src/uncertainty/predictUncertainty.js';
 import { CVC_DIR, haveCvc, trainedCvcModel, trainedCvcRun } from '../fixtures/trainedModel.js';
@@ -112,6 +112,19 @@ function trickle(
     finish = () => req.end(body.subarray(first));
   });
   return { sent, finish, reply };
+}
+
+/** A server on a free port (the tiny model, no MC model unless `options` say otherwise), closed after `use`. */
+async function withServer<T>(
+  options: Partial<ServeOptions>,
+  use: (port: number, server: RunningServer) => Promise<T>,
+): Promise<T> {
+  const one = await startServer({ modelPath: tinyModel(), port: 0, mcSamples: 0, ...options });
+  try {
+    return await use(Number(new URL(one.url).port), one);
+  } finally {
+    await one.close();
+  }
 }
 
 describe('POST /api/predict', () => {
@@ -286,90 +299,85 @@ describe('static files and models', () => {
 
 describe('server bounds', () => {
   it('a slow upload holds no prediction slot: another prediction gets 200 while it trickles', async () => {
-    const one = await startServer({
-      modelPath: tinyModel(),
-      port: 0,
-      limits: { maxConcurrent: 1, maxQueued: 0 },
-      mcSamples: 0,
-    });
-    try {
-      const p = Number(new URL(one.url).port);
-      const body = await png(16, 16);
-      const slow = trickle(p, body, 10, { 'content-length': body.length });
-      await slow.sent;
-      expect((await post(p, body)).status).toBe(200);
-      slow.finish();
-      expect((await slow.reply).status).toBe(200);
-    } finally {
-      await one.close();
-    }
+    await withServer(
+      {
+        modelPath: tinyModel(),
+        port: 0,
+        limits: { maxConcurrent: 1, maxQueued: 0 },
+        mcSamples: 0,
+      },
+      async (p) => {
+        const body = await png(16, 16);
+        const slow = trickle(p, body, 10, { 'content-length': body.length });
+        await slow.sent;
+        expect((await post(p, body)).status).toBe(200);
+        slow.finish();
+        expect((await slow.reply).status).toBe(200);
+      },
+    );
   });
 
   it('503 with Retry-After when the slot and the queue are full, and serves again after', async () => {
-    const one = await startServer({
-      modelPath: tinyModel(),
-      port: 0,
-      limits: { maxConcurrent: 1, maxQueued: 0 },
-      mcSamples: 0,
-    });
-    try {
-      const p = Number(new URL(one.url).port);
-      // 7000×7000 of one colour: a small upload whose decode (49 MP, under the limit) holds the slot for a while.
-      const heavy = await sharp({
-        create: { width: 7000, height: 7000, channels: 3, background: { r: 90, g: 40, b: 40 } },
-      })
-        .png({ compressionLevel: 9 })
-        .toBuffer();
-      const small = await png(16, 16);
-      const first = post(p, heavy);
-      await new Promise((ok) => setTimeout(ok, 150));
-      const busy = await post(p, small);
-      expect(busy.status).toBe(503);
-      expect(busy.headers['retry-after']).toBe('1');
-      expect(JSON.parse(busy.body.toString()).error).toMatch(
-        /busy: 1 predictions running and 0 waiting \(the limits are 1 and 0\)/,
-      );
-      expect((await first).status).toBe(200);
-      expect((await post(p, small)).status).toBe(200);
-    } finally {
-      await one.close();
-    }
+    await withServer(
+      {
+        modelPath: tinyModel(),
+        port: 0,
+        limits: { maxConcurrent: 1, maxQueued: 0 },
+        mcSamples: 0,
+      },
+      async (p) => {
+        // 7000×7000 of one colour: a small upload whose decode (49 MP, under the limit) holds the slot for a while.
+        const heavy = await sharp({
+          create: { width: 7000, height: 7000, channels: 3, background: { r: 90, g: 40, b: 40 } },
+        })
+          .png({ compressionLevel: 9 })
+          .toBuffer();
+        const small = await png(16, 16);
+        const first = post(p, heavy);
+        await new Promise((ok) => setTimeout(ok, 150));
+        const busy = await post(p, small);
+        expect(busy.status).toBe(503);
+        expect(busy.headers['retry-after']).toBe('1');
+        expect(JSON.parse(busy.body.toString()).error).toMatch(
+          /busy: 1 predictions running and 0 waiting \(the limits are 1 and 0\)/,
+        );
+        expect((await first).status).toBe(200);
+        expect((await post(p, small)).status).toBe(200);
+      },
+    );
   });
 
   it('bounds the upload bytes held at once: 503 for a declared length over the free budget, and mid-body when a chunk would pass it', async () => {
-    const one = await startServer({
-      modelPath: tinyModel(),
-      port: 0,
-      limits: { maxBufferedBytes: 1000 },
-      mcSamples: 0,
-    });
-    try {
-      const p = Number(new URL(one.url).port);
-      const declared = await post(p, Buffer.alloc(1500, 1));
-      expect(declared.status).toBe(503);
-      expect(JSON.parse(declared.body.toString()).error).toMatch(/uploads hold 0 bytes of the 1000-byte budget/);
-      // A chunked upload (no declared length) holds 800 bytes; another one's first 300 bytes would pass the budget.
-      const slow = trickle(p, Buffer.alloc(900, 7), 800, {});
-      await slow.sent;
-      const over = trickle(p, Buffer.alloc(300, 7), 300, {});
-      const overReply = await over.reply;
-      expect(overReply.status).toBe(503);
-      expect(overReply.headers['retry-after']).toBe('1');
-      expect(JSON.parse(overReply.body.toString()).error).toMatch(/uploads hold 800 bytes of the 1000-byte budget/);
-      slow.finish();
-      expect((await slow.reply).status).toBe(400); // not an image, but its bytes are given back:
-      const small = await png(16, 16);
-      expect((await post(p, small)).status).toBe(200);
-    } finally {
-      await one.close();
-    }
+    await withServer(
+      {
+        modelPath: tinyModel(),
+        port: 0,
+        limits: { maxBufferedBytes: 1000 },
+        mcSamples: 0,
+      },
+      async (p) => {
+        const declared = await post(p, Buffer.alloc(1500, 1));
+        expect(declared.status).toBe(503);
+        expect(JSON.parse(declared.body.toString()).error).toMatch(/uploads hold 0 bytes of the 1000-byte budget/);
+        // A chunked upload (no declared length) holds 800 bytes; another one's first 300 bytes would pass the budget.
+        const slow = trickle(p, Buffer.alloc(900, 7), 800, {});
+        await slow.sent;
+        const over = trickle(p, Buffer.alloc(300, 7), 300, {});
+        const overReply = await over.reply;
+        expect(overReply.status).toBe(503);
+        expect(overReply.headers['retry-after']).toBe('1');
+        expect(JSON.parse(overReply.body.toString()).error).toMatch(/uploads hold 800 bytes of the 1000-byte budget/);
+        slow.finish();
+        expect((await slow.reply).status).toBe(400); // not an image, but its bytes are given back:
+        const small = await png(16, 16);
+        expect((await post(p, small)).status).toBe(200);
+      },
+    );
   });
 
   it('408 and close for slow headers and slow bodies, within their timeouts', async () => {
     const timeouts = { headers: 400, request: 1200, idle: 10_000 };
-    const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { timeouts }, mcSamples: 0 });
-    try {
-      const p = Number(new URL(one.url).port);
+    await withServer({ modelPath: tinyModel(), port: 0, limits: { timeouts }, mcSamples: 0 }, async (p) => {
       const closedAfter = (first: string): Promise<{ ms: number; text: string }> =>
         new Promise((ok, fail) => {
           const t0 = performance.now();
@@ -392,73 +400,66 @@ describe('server bounds', () => {
       expect(headers.ms).toBeLessThan(timeouts.headers + 2000); // checked every second
       expect(body.ms).toBeLessThan(timeouts.request + 2000);
       expect((await post(p, await png(16, 16))).status).toBe(200);
-    } finally {
-      await one.close();
-    }
+    });
   });
 
   it('a prediction that runs longer than the idle and request timeouts still gets its answer', async () => {
-    const one = await startServer({
-      modelPath: tinyModel(),
-      port: 0,
-      limits: { timeouts: { headers: 200, request: 300, idle: 200 } },
-      mcSamples: 0,
-    });
-    try {
-      // 7000×7000: ~1 s of decoding on this project's machine, after the body arrived at once.
-      const heavy = await sharp({
-        create: { width: 7000, height: 7000, channels: 3, background: { r: 90, g: 40, b: 40 } },
-      })
-        .png({ compressionLevel: 9 })
-        .toBuffer();
-      const t0 = performance.now();
-      const r = await post(Number(new URL(one.url).port), heavy);
-      expect(r.status).toBe(200);
-      expect(performance.now() - t0).toBeGreaterThan(300); // else the test proves nothing
-    } finally {
-      await one.close();
-    }
+    await withServer(
+      {
+        modelPath: tinyModel(),
+        port: 0,
+        limits: { timeouts: { headers: 200, request: 300, idle: 200 } },
+        mcSamples: 0,
+      },
+      async (_port, one) => {
+        // 7000×7000: ~1 s of decoding on this project's machine, after the body arrived at once.
+        const heavy = await sharp({
+          create: { width: 7000, height: 7000, channels: 3, background: { r: 90, g: 40, b: 40 } },
+        })
+          .png({ compressionLevel: 9 })
+          .toBuffer();
+        const t0 = performance.now();
+        const r = await post(Number(new URL(one.url).port), heavy);
+        expect(r.status).toBe(200);
+        expect(performance.now() - t0).toBeGreaterThan(300); // else the test proves nothing
+      },
+    );
   });
 
   it('closes a reader that stops reading a streamed file after the idle timeout', async () => {
-    const one = await startServer({
-      modelPath: tinyModel(),
-      port: 0,
-      limits: { timeouts: { idle: 800 } },
-      mcSamples: 0,
-    });
-    try {
-      const p = Number(new URL(one.url).port);
-      const wasm = readdirSync(new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url)).find((f) =>
-        /^ort[\w.-]*\.wasm$/.test(f),
-      );
-      const serverClosed = new Promise<number>((ok) =>
-        one.server.once('connection', (s) => s.on('close', () => ok(performance.now()))),
-      );
-      const sock = net.connect(p, '127.0.0.1', () => sock.write(`GET /ort/${wasm} HTTP/1.1\r\nHost: x\r\n\r\n`));
-      sock.once('data', () => sock.pause()); // reads the first chunk, then never again
-      const t0 = performance.now();
-      const closedAt = await serverClosed;
-      // Node counts a write still queued as activity once, so a stalled reader goes after 1–2 idle periods.
-      expect(closedAt - t0).toBeLessThan(2 * 800 + 1500);
-      sock.destroy();
-    } finally {
-      await one.close();
-    }
+    await withServer(
+      {
+        modelPath: tinyModel(),
+        port: 0,
+        limits: { timeouts: { idle: 800 } },
+        mcSamples: 0,
+      },
+      async (p, one) => {
+        const wasm = readdirSync(new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url)).find((f) =>
+          /^ort[\w.-]*\.wasm$/.test(f),
+        );
+        const serverClosed = new Promise<number>((ok) =>
+          one.server.once('connection', (s) => s.on('close', () => ok(performance.now()))),
+        );
+        const sock = net.connect(p, '127.0.0.1', () => sock.write(`GET /ort/${wasm} HTTP/1.1\r\nHost: x\r\n\r\n`));
+        sock.once('data', () => sock.pause()); // reads the first chunk, then never again
+        const t0 = performance.now();
+        const closedAt = await serverClosed;
+        // Node counts a write still queued as activity once, so a stalled reader goes after 1–2 idle periods.
+        expect(closedAt - t0).toBeLessThan(2 * 800 + 1500);
+        sock.destroy();
+      },
+    );
   });
 
   it('queues predictions beyond the slots: 6 at once with 1 slot all get 200', async () => {
-    const one = await startServer({ modelPath: tinyModel(), port: 0, limits: { maxConcurrent: 1 }, mcSamples: 0 });
-    try {
-      const p = Number(new URL(one.url).port);
+    await withServer({ modelPath: tinyModel(), port: 0, limits: { maxConcurrent: 1 }, mcSamples: 0 }, async (p) => {
       const body = await sharp(Buffer.alloc(16 * 16 * 3, 60), { raw: { width: 16, height: 16, channels: 3 } })
         .png()
         .toBuffer();
       const replies = await Promise.all(Array.from({ length: 6 }, () => post(p, body)));
       expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
-    } finally {
-      await one.close();
-    }
+    });
   });
 
   it('400 for an SVG (or anything not PNG, JPEG or TIFF) sent as image/png', async () => {
@@ -507,9 +508,7 @@ describe.skipIf(!haveCvc)('POST /api/predict with a trained model on a real fram
       mean: { dice: number };
       images: { name: string }[];
     };
-    const one = await startServer({ modelPath: join(run, 'fold-0', 'model.onnx'), port: 0, mcSamples: 0 });
-    try {
-      const p = Number(new URL(one.url).port);
+    await withServer({ modelPath: join(run, 'fold-0', 'model.onnx'), port: 0, mcSamples: 0 }, async (p) => {
       const get = (path: string): Promise<Buffer> =>
         new Promise((ok, fail) =>
           http
@@ -540,15 +539,12 @@ describe.skipIf(!haveCvc)('POST /api/predict with a trained model on a real fram
           .toBuffer();
         expect((await sharp(png).raw().toBuffer()).equals(frame)).toBe(true);
       }
-    } finally {
-      await one.close();
-    }
+    });
   }, 600_000);
 
   it('answers the mask of npm run predict: the polyp, at the frame size', async () => {
     const model = trainedCvcModel();
-    const one = await startServer({ modelPath: model, port: 0, mcSamples: 0 });
-    try {
+    await withServer({ modelPath: model, port: 0, mcSamples: 0 }, async (_port, one) => {
       const bytes = readFileSync(join(CVC_DIR, 'images', '10.png'));
       const r = await post(Number(new URL(one.url).port), bytes);
       expect(r.status).toBe(200);
@@ -558,8 +554,6 @@ describe.skipIf(!haveCvc)('POST /api/predict with a trained model on a real fram
       expect(body.foreground).toBeLessThan(0.6);
       const node = await predictBytes(one.predictor, bytes);
       expect(Buffer.from(body.mask, 'base64').equals(await maskPng(node.probability, node.size, 384, 288))).toBe(true);
-    } finally {
-      await one.close();
-    }
+    });
   }, 600_000);
 });
