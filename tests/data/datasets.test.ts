@@ -2,7 +2,6 @@ import { resizeRgb } from '../../src/data/preprocess.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -13,12 +12,11 @@ import {
   summarizeDataset,
 } from '../../src/data/datasets.js';
 import { syntheticSet } from '../../src/data/synthetic.js';
+import { CVC_DIR, CVC_ORIGINAL_DIR, KVASIR_SAMPLE_DIR } from '../fixtures/sharedData.js';
 
-/** ../shared/data from the repository root (read in place, never copied). */
-const DATA = fileURLToPath(new URL('../../../shared/data', import.meta.url));
-const CVC = join(DATA, 'CVC-ClinicDB');
-const ORIGINAL = join(DATA, 'CVC-ClinicDB-original');
-const KVASIR = join(DATA, 'Kvasir-SEG-sample');
+const CVC = CVC_DIR;
+const ORIGINAL = CVC_ORIGINAL_DIR;
+const KVASIR = KVASIR_SAMPLE_DIR;
 
 const temps: string[] = [];
 afterAll(() =>

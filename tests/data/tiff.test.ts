@@ -1,13 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { TiffError, TiffTooLargeError, TiffUnsupportedError, decodeTiff, isTiff } from '../../src/data/tiff.js';
+import { CVC_DIR, CVC_ORIGINAL_DIR } from '../fixtures/sharedData.js';
 
-/** ../shared/data from the repository root (read in place, never copied). */
-const DATA = fileURLToPath(new URL('../../../shared/data', import.meta.url));
-const ORIGINAL = join(DATA, 'CVC-ClinicDB-original');
+const ORIGINAL = CVC_ORIGINAL_DIR;
 const FRAMES = [1, 2, 3, 200, 201, 202, 203, 204, 205, 612];
 
 interface TiffSpec {
@@ -136,7 +134,7 @@ describe.runIf(existsSync(ORIGINAL))('CVC-ClinicDB original TIFFs', () => {
       photometric: 1,
     });
     expect(image.notes.join()).toMatch(/greyscale .* 3 samples per pixel: read as RGB/);
-    const png = await sharp(join(DATA, 'CVC-ClinicDB', 'images', `${n}.png`))
+    const png = await sharp(join(CVC_DIR, 'images', `${n}.png`))
       .raw()
       .toBuffer({ resolveWithObject: true });
     expect(png.info).toMatchObject({ width: 384, height: 288, channels: 3 });
@@ -144,7 +142,7 @@ describe.runIf(existsSync(ORIGINAL))('CVC-ClinicDB original TIFFs', () => {
 
     const truth = decodeTiff(readFileSync(join(ORIGINAL, 'Ground Truth', `${n}.tif`)));
     expect(truth).toMatchObject({ width: 384, height: 288, channels: 1, bitsPerSample: 8, notes: [] });
-    const mask = await sharp(join(DATA, 'CVC-ClinicDB', 'masks', `${n}.png`))
+    const mask = await sharp(join(CVC_DIR, 'masks', `${n}.png`))
       .extractChannel(0)
       .raw()
       .toBuffer();

@@ -8,7 +8,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -23,12 +22,11 @@ import { serialize } from '../../src/graphBuilder/serialize.js';
 import { loadPredictor, planarInput, runProbability } from '../../src/serve/predictNode.js';
 import { type FullMask, decodeImage, decodeMask, loadDataset } from '../../src/data/datasets.js';
 import { imageMetrics } from '../../src/training/metrics.js';
+import { CVC_DIR, CVC_ORIGINAL_DIR, KVASIR_SAMPLE_DIR } from '../fixtures/sharedData.js';
 
-/** ../shared/data from the repository root (read in place, never copied). */
-const DATA = fileURLToPath(new URL('../../../shared/data', import.meta.url));
-const SAMPLE = join(DATA, 'Kvasir-SEG-sample');
-const CVC = join(DATA, 'CVC-ClinicDB');
-const ORIGINAL = join(DATA, 'CVC-ClinicDB-original');
+const SAMPLE = KVASIR_SAMPLE_DIR;
+const CVC = CVC_DIR;
+const ORIGINAL = CVC_ORIGINAL_DIR;
 
 const run = (...args: string[]) =>
   spawnSync('node_modules/.bin/tsx', ['src/cli/evaluate.ts', ...args], { encoding: 'utf8' });

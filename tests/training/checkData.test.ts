@@ -2,13 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CVC_DIR, KVASIR_SAMPLE_DIR } from '../fixtures/sharedData.js';
 
-const DATA = fileURLToPath(new URL('../../../shared/data', import.meta.url));
-const KVASIR = join(DATA, 'Kvasir-SEG-sample');
-const CVC = join(DATA, 'CVC-ClinicDB');
+const KVASIR = KVASIR_SAMPLE_DIR;
+const CVC = CVC_DIR;
 
 const run = (...args: string[]) =>
   spawnSync('node_modules/.bin/tsx', ['src/cli/check-data.ts', ...args], { encoding: 'utf8' });
