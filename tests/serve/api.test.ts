@@ -301,10 +301,7 @@ describe('server bounds', () => {
   it('a slow upload holds no prediction slot: another prediction gets 200 while it trickles', async () => {
     await withServer(
       {
-        modelPath: tinyModel(),
-        port: 0,
         limits: { maxConcurrent: 1, maxQueued: 0 },
-        mcSamples: 0,
       },
       async (p) => {
         const body = await png(16, 16);
@@ -320,10 +317,7 @@ describe('server bounds', () => {
   it('503 with Retry-After when the slot and the queue are full, and serves again after', async () => {
     await withServer(
       {
-        modelPath: tinyModel(),
-        port: 0,
         limits: { maxConcurrent: 1, maxQueued: 0 },
-        mcSamples: 0,
       },
       async (p) => {
         // 7000×7000 of one colour: a small upload whose decode (49 MP, under the limit) holds the slot for a while.
@@ -350,10 +344,7 @@ describe('server bounds', () => {
   it('bounds the upload bytes held at once: 503 for a declared length over the free budget, and mid-body when a chunk would pass it', async () => {
     await withServer(
       {
-        modelPath: tinyModel(),
-        port: 0,
         limits: { maxBufferedBytes: 1000 },
-        mcSamples: 0,
       },
       async (p) => {
         const declared = await post(p, Buffer.alloc(1500, 1));
@@ -377,7 +368,7 @@ describe('server bounds', () => {
 
   it('408 and close for slow headers and slow bodies, within their timeouts', async () => {
     const timeouts = { headers: 400, request: 1200, idle: 10_000 };
-    await withServer({ modelPath: tinyModel(), port: 0, limits: { timeouts }, mcSamples: 0 }, async (p) => {
+    await withServer({ limits: { timeouts } }, async (p) => {
       const closedAfter = (first: string): Promise<{ ms: number; text: string }> =>
         new Promise((ok, fail) => {
           const t0 = performance.now();
@@ -404,56 +395,40 @@ describe('server bounds', () => {
   });
 
   it('a prediction that runs longer than the idle and request timeouts still gets its answer', async () => {
-    await withServer(
-      {
-        modelPath: tinyModel(),
-        port: 0,
-        limits: { timeouts: { headers: 200, request: 300, idle: 200 } },
-        mcSamples: 0,
-      },
-      async (_port, one) => {
-        // 7000×7000: ~1 s of decoding on this project's machine, after the body arrived at once.
-        const heavy = await sharp({
-          create: { width: 7000, height: 7000, channels: 3, background: { r: 90, g: 40, b: 40 } },
-        })
-          .png({ compressionLevel: 9 })
-          .toBuffer();
-        const t0 = performance.now();
-        const r = await post(Number(new URL(one.url).port), heavy);
-        expect(r.status).toBe(200);
-        expect(performance.now() - t0).toBeGreaterThan(300); // else the test proves nothing
-      },
-    );
+    await withServer({ limits: { timeouts: { headers: 200, request: 300, idle: 200 } } }, async (p) => {
+      // 7000×7000: ~1 s of decoding on this project's machine, after the body arrived at once.
+      const heavy = await sharp({
+        create: { width: 7000, height: 7000, channels: 3, background: { r: 90, g: 40, b: 40 } },
+      })
+        .png({ compressionLevel: 9 })
+        .toBuffer();
+      const t0 = performance.now();
+      const r = await post(p, heavy);
+      expect(r.status).toBe(200);
+      expect(performance.now() - t0).toBeGreaterThan(300); // else the test proves nothing
+    });
   });
 
   it('closes a reader that stops reading a streamed file after the idle timeout', async () => {
-    await withServer(
-      {
-        modelPath: tinyModel(),
-        port: 0,
-        limits: { timeouts: { idle: 800 } },
-        mcSamples: 0,
-      },
-      async (p, one) => {
-        const wasm = readdirSync(new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url)).find((f) =>
-          /^ort[\w.-]*\.wasm$/.test(f),
-        );
-        const serverClosed = new Promise<number>((ok) =>
-          one.server.once('connection', (s) => s.on('close', () => ok(performance.now()))),
-        );
-        const sock = net.connect(p, '127.0.0.1', () => sock.write(`GET /ort/${wasm} HTTP/1.1\r\nHost: x\r\n\r\n`));
-        sock.once('data', () => sock.pause()); // reads the first chunk, then never again
-        const t0 = performance.now();
-        const closedAt = await serverClosed;
-        // Node counts a write still queued as activity once, so a stalled reader goes after 1–2 idle periods.
-        expect(closedAt - t0).toBeLessThan(2 * 800 + 1500);
-        sock.destroy();
-      },
-    );
+    await withServer({ limits: { timeouts: { idle: 800 } } }, async (p, one) => {
+      const wasm = readdirSync(new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url)).find((f) =>
+        /^ort[\w.-]*\.wasm$/.test(f),
+      );
+      const serverClosed = new Promise<number>((ok) =>
+        one.server.once('connection', (s) => s.on('close', () => ok(performance.now()))),
+      );
+      const sock = net.connect(p, '127.0.0.1', () => sock.write(`GET /ort/${wasm} HTTP/1.1\r\nHost: x\r\n\r\n`));
+      sock.once('data', () => sock.pause()); // reads the first chunk, then never again
+      const t0 = performance.now();
+      const closedAt = await serverClosed;
+      // Node counts a write still queued as activity once, so a stalled reader goes after 1–2 idle periods.
+      expect(closedAt - t0).toBeLessThan(2 * 800 + 1500);
+      sock.destroy();
+    });
   });
 
   it('queues predictions beyond the slots: 6 at once with 1 slot all get 200', async () => {
-    await withServer({ modelPath: tinyModel(), port: 0, limits: { maxConcurrent: 1 }, mcSamples: 0 }, async (p) => {
+    await withServer({ limits: { maxConcurrent: 1 } }, async (p) => {
       const body = await sharp(Buffer.alloc(16 * 16 * 3, 60), { raw: { width: 16, height: 16, channels: 3 } })
         .png()
         .toBuffer();
@@ -508,7 +483,7 @@ describe.skipIf(!haveCvc)('POST /api/predict with a trained model on a real fram
       mean: { dice: number };
       images: { name: string }[];
     };
-    await withServer({ modelPath: join(run, 'fold-0', 'model.onnx'), port: 0, mcSamples: 0 }, async (p) => {
+    await withServer({ modelPath: join(run, 'fold-0', 'model.onnx') }, async (p) => {
       const get = (path: string): Promise<Buffer> =>
         new Promise((ok, fail) =>
           http
@@ -544,9 +519,9 @@ describe.skipIf(!haveCvc)('POST /api/predict with a trained model on a real fram
 
   it('answers the mask of npm run predict: the polyp, at the frame size', async () => {
     const model = trainedCvcModel();
-    await withServer({ modelPath: model, port: 0, mcSamples: 0 }, async (_port, one) => {
+    await withServer({ modelPath: model }, async (p, one) => {
       const bytes = readFileSync(join(CVC_DIR, 'images', '10.png'));
-      const r = await post(Number(new URL(one.url).port), bytes);
+      const r = await post(p, bytes);
       expect(r.status).toBe(200);
       const body = JSON.parse(r.body.toString()) as { width: number; height: number; mask: string; foreground: number };
       expect([body.width, body.height]).toEqual([384, 288]);
