@@ -82,6 +82,24 @@ export function helpText(command: string, summary: string, flags: Record<string,
   return [usageLine, '', summary, '', 'Options:', ...rows, helpRow, '', EXIT_CODES].join('\n');
 }
 
+/** A negative number, which parseArgs would otherwise take for an option ("-0.25", "-1e-3", "-.5"). */
+const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
+
+/**
+ * `--eps -0.25` as `--eps=-0.25`: parseArgs refuses an option value that starts with a dash ("argument is
+ * ambiguous"), so a value flag followed by a negative number is joined to it before parsing.
+ */
+function joinNegativeValues(argv: readonly string[], options: Record<string, { type: string }>): string[] {
+  const out: string[] = [];
+  for (const arg of argv) {
+    const previous = out.at(-1);
+    const takesValue = previous?.startsWith('--') && options[previous.slice(2)]?.type === 'string';
+    if (previous !== undefined && takesValue && NEGATIVE_NUMBER.test(arg)) out[out.length - 1] = `${previous}=${arg}`;
+    else out.push(arg);
+  }
+  return out;
+}
+
 /**
  * Parse argv against `flags`: the parsed values and the names of the flags given (e.g. ['epochs', 'lr']).
  * Prints help and exits 0 on --help; a bad or unknown flag is a UsageError naming it.
@@ -97,7 +115,8 @@ export function readFlags<const F extends Record<string, FlagSpec>>(
   try {
     const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
     for (const [name, f] of Object.entries(flags)) options[name] = { type: isSwitch(f) ? 'boolean' : 'string' };
-    raw = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as typeof raw;
+    const args = joinNegativeValues(argv, options);
+    raw = parseArgs({ args, options, strict: true, allowPositionals: false }).values as typeof raw;
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\n\n${help()}`);
   }

@@ -39,6 +39,15 @@ describe('readFlags', () => {
     expect(more).toMatchObject({ limit: 12, epochs: 3, loss: { dice: 1 } });
   });
 
+  it('takes a negative number as a value in both spellings (the study grid passes --eps -0.25)', () => {
+    expect(read('--lr', '-0.25').values.lr).toBe(-0.25);
+    expect(read('--lr=-0.25').values.lr).toBe(-0.25);
+    expect(read('--lr', '-.5', '--epochs', '2').values).toMatchObject({ lr: -0.5, epochs: 2 });
+    expect(read('--out', '-1e-3').values.out).toBe('-1e-3');
+    // a value that is not a number still may not start with a dash: it is an option, so the flag lacks its value
+    expect(() => read('--out', '--adaptive')).toThrow(UsageError);
+  });
+
   it('turns parser errors into usage errors that name the flag', () => {
     const fails = (argv: string[], message: RegExp): void => {
       let error: unknown;

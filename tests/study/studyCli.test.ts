@@ -13,7 +13,7 @@ const study = (...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/study.ts', ...args], { encoding: 'utf8' });
 const TINY = [
   ['--data', 'synthetic', '--synthetic-count', '40', '--preset', 'tiny', '--size', '32', '--epochs', '2'],
-  ['--mc-every', '1', '--seeds', '1,2', '--folds', '2', '--eps-grid', '0,0.25', '--split', 'random', '--workers', '2'],
+  ['--mc-every', '1', '--seeds', '1,2', '--folds', '2', '--eps-grid', '-0.25,0.25', '--split', 'random', '--workers', '2'],
 ].flat();
 
 describe('npm run study', () => {
