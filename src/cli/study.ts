@@ -26,6 +26,7 @@ import {
 } from '../study/grid.js';
 import { type SplitResultsV2, readModels, splitFigures, splitMarkdown, splitResults } from '../study/resultsV2.js';
 import { type TrainRun, claimRunFolders, isFinished, runAll } from '../study/runner.js';
+import { type RunRow, readRunRow, runsCsv } from '../study/runTable.js';
 import { textTable } from '../common/table.js';
 import { readRunTiming } from '../study/report.js';
 import { readTrajectory } from '../uncertainty/trajectory.js';
@@ -234,6 +235,15 @@ const meanEpsOf =
   (up: GridRun): number =>
     meanEpsUsed(readTrajectory(join(up.dir, `fold-${up.fold}`)), s.epochs);
 
+/** The finished runs of one split's grid, every stage (a stage-3 run appears once its adaptive-up run is done). */
+function splitRunRows(one: GridSettings, epsStar: number): RunRow[] {
+  const done = (r: GridRun): boolean => isFinished(asTrainRun(r));
+  const runs2 = stage2(one, new Map([[one.splits[0]!, epsStar]]));
+  const upDone = runs2.filter((r) => r.folder === 'adaptive-up').every(done);
+  const all = [...stage1(one), ...runs2, ...(upDone ? stage3(one, meanEpsOf(one)) : [])];
+  return all.map((r) => readRunRow(r, one.epochs)).filter((r): r is RunRow => r !== null);
+}
+
 /** Video of each image (CVC's sequences; other data: each image its own cluster). */
 function videoMap(data: string): (name: string) => string {
   if (data === 'synthetic') return (name) => name;
@@ -337,6 +347,7 @@ runMain(async () => {
   }
   const videoOf = videoMap(o.data);
   const splits: SplitResultsV2[] = [];
+  const runTables: { split: Split; csv: string }[] = [];
   const missing: string[] = [];
   for (const split of s.splits) {
     const choice = epsStar.get(split);
@@ -346,7 +357,11 @@ runMain(async () => {
     }
     const read = readModels(s, split, choice.eps);
     missing.push(...read.missing);
-    if (read.missing.length === 0 || o.allowIncomplete) splits.push(splitResults(split, choice, read.models, videoOf));
+    if (read.missing.length === 0 || o.allowIncomplete) {
+      const rows = splitRunRows({ ...s, splits: [split] }, choice.eps);
+      runTables.push({ split, csv: runsCsv(rows) });
+      splits.push(splitResults(split, choice, read.models, videoOf, rows));
+    }
   }
   if (missing.length && !o.allowIncomplete) {
     progress(
@@ -372,6 +387,7 @@ runMain(async () => {
   writeFileAtomic(join(o.results, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
   writeFileAtomic(join(o.results, 'results.md'), `${md.join('\n')}\n`);
   for (const f of splits.flatMap(splitFigures)) writeFileAtomic(join(o.results, f.id), f.svg);
+  for (const t of runTables) writeFileAtomic(join(o.results, `${t.split}-runs.csv`), t.csv);
   const secs = ((performance.now() - started) / 1000).toFixed(0);
   progress(`study v2 ${missing.length === 0 ? 'complete' : 'partial'} in ${secs} s: ${join(o.results, 'results.md')}`);
 });

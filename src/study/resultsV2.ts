@@ -22,6 +22,7 @@ import {
 } from './comparisons.js';
 import type { EpsChoice } from './configs.js';
 import { type GridSettings, type Split, V2_ARMS, type V2Arm, armRunDir } from './grid.js';
+import { type RunGroup, type RunRow, runGroups, runGroupsMarkdown } from './runTable.js';
 
 /** The comparisons the design names (A − B), each on mean Dice and on the model's own worst 10%. */
 export const FAMILY: readonly (readonly [V2Arm, V2Arm])[] = [
@@ -66,6 +67,8 @@ export interface SplitResultsV2 {
   models: number;
   arms: (ArmRobustness & { trainDice: number | null })[];
   comparisons: PairedComparison[];
+  /** every run folder of the split (arms and ε₁ grid): selected epochs, training Dice, time */
+  runs: RunGroup[];
 }
 
 /**
@@ -77,6 +80,7 @@ export function splitResults(
   epsStar: EpsChoice,
   models: readonly (ModelResult & { trainDice: number | null })[],
   videoOf: (name: string) => string,
+  runs: readonly RunRow[] = [],
   seed = 1,
 ): SplitResultsV2 {
   const present = V2_ARMS.filter((a) => models.some((m) => m.arm === a));
@@ -93,7 +97,7 @@ export function splitResults(
   const family = FAMILY.filter(([a, b]) => present.includes(a) && present.includes(b)).flatMap(([a, b]) =>
     MODEL_SCORES.map((score) => compareArms(models, a, b, score, videoOf, rng, { allowUnpaired: true })),
   );
-  return { split, epsStar, models: models.length, arms, comparisons: adjustFamily(family) };
+  return { split, epsStar, models: models.length, arms, comparisons: adjustFamily(family), runs: runGroups(runs) };
 }
 
 const f3 = (x: number | null | undefined): string =>
@@ -212,6 +216,14 @@ export function splitMarkdown(r: SplitResultsV2): string {
     '',
     comparisons,
     '',
+    ...(r.runs.length
+      ? [
+          `Every run folder of the split (per-run rows: ${r.split}-runs.csv); ε₁ of an adaptive arm is the mean it applied after the warm-up:`,
+          '',
+          runGroupsMarkdown(r.runs),
+          '',
+        ]
+      : []),
     ...splitFigures(r).map((f) => `![${f.title}](${f.id})`),
     '',
   ].join('\n');

@@ -13,7 +13,20 @@ const study = (...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/study.ts', ...args], { encoding: 'utf8' });
 const TINY = [
   ['--data', 'synthetic', '--synthetic-count', '40', '--preset', 'tiny', '--size', '32', '--epochs', '2'],
-  ['--mc-every', '1', '--seeds', '1,2', '--folds', '2', '--eps-grid', '-0.25,0.25', '--split', 'random', '--workers', '2'],
+  [
+    '--mc-every',
+    '1',
+    '--seeds',
+    '1,2',
+    '--folds',
+    '2',
+    '--eps-grid',
+    '-0.25,0.25',
+    '--split',
+    'random',
+    '--workers',
+    '2',
+  ],
 ].flat();
 
 describe('npm run study', () => {
@@ -47,7 +60,7 @@ describe('npm run study', () => {
     expect(existsSync(join(out, 'results.md'))).toBe(false);
     // Shard 1: the rest of stage 1, then ε* and its half of stage 2; stage 3 waits for shard 0's adaptive-up runs.
     const second = run('--shard', '1/2');
-    expect(second).toMatch(/random: ε\* = (0|0\.25) \(chosen on validation folds\)/);
+    expect(second).toMatch(/random: ε\* = -?0\.25 \(chosen on validation folds\)/);
     expect(second).toMatch(/stage 2 .*: 14 runs, 7 in this shard, 7 to train[\s\S]*stage 3 waits for/);
     // Shard 0 again: its half of stage 2 and of stage 3; shard 1's mean-up runs are missing, so no tables.
     expect(run('--shard', '0/2')).toMatch(/stage 3 .*: 4 runs, 2 in this shard[\s\S]*not tabulated: 2 run\(s\)/);
@@ -79,6 +92,12 @@ describe('npm run study', () => {
     expect(args.slice(args.indexOf('--eps-warmup'), args.indexOf('--eps-warmup') + 2)).toEqual(['--eps-warmup', '1']);
     expect(eps).toBeGreaterThanOrEqual(split.epsStar.eps - 0.25);
     expect(eps).toBeLessThanOrEqual(split.epsStar.eps + 0.25);
+    // Every run, grid runs included, is listed with the ε₁ it trained at; mean-up's is its flag.
+    const csv = readFileSync(join(out, 'random-runs.csv'), 'utf8').trim().split('\n');
+    expect(csv).toHaveLength(1 + 12 + 14 + 4);
+    const meanUp = csv.find((line) => line.startsWith('mean-up,3,2,1,'))?.split(',');
+    expect(Number(meanUp?.[4])).toBe(eps);
+    expect(split.runs.map((g: { folder: string }) => g.folder)).toContain('eps-grid/eps--0.25');
     // A second complete call trains nothing.
     expect(run()).not.toMatch(/^start /m);
     // --status: every stage finished, nothing left.
