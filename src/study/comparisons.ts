@@ -12,6 +12,7 @@ import {
   clusterBootstrapMean,
   holm,
   mean,
+  meanStd,
   quantile,
   spearman,
   tInterval,
@@ -151,8 +152,9 @@ export function adjustFamily(family: readonly PairedComparison[]): PairedCompari
 export interface ArmRobustness {
   arm: string;
   models: number;
-  /** mean over models of each model's score (with the range over models) */
+  /** mean over models of each model's mean test Dice, and its standard deviation over the models */
   meanDice: number;
+  meanDiceSd: number;
   worst10: number;
   worst25: number;
   /** mean over models of each model's 5th percentile of per-image Dice */
@@ -200,6 +202,7 @@ export function armRobustness(
     arm,
     models: ms.length,
     meanDice: mean(ms.map((m) => modelScore(m, 'meanDice'))),
+    meanDiceSd: meanStd(ms.map((m) => modelScore(m, 'meanDice'))).std,
     worst10: mean(ms.map((m) => worstMean(dice(m), 0.1))),
     worst25: mean(ms.map((m) => worstMean(dice(m), 0.25))),
     p5: mean(ms.map((m) => quantile(dice(m), 0.05))),

@@ -128,7 +128,14 @@ export function splitFigures(r: SplitResultsV2): { id: string; title: string; sv
     width: 900,
     series: [
       { label: 'training Dice', color: '#7f7f7f', markersOnly: true, points: at((a) => a.trainDice) },
-      { label: 'test mean Dice', color: '#1f77b4', markersOnly: true, width: 3, points: at((a) => a.meanDice) },
+      {
+        label: 'test mean Dice ± SD over models',
+        color: '#1f77b4',
+        markersOnly: true,
+        width: 3,
+        points: at((a) => a.meanDice),
+        errors: r.arms.map((a) => a.meanDiceSd),
+      },
       { label: 'own worst 25%', color: '#ff7f0e', markersOnly: true, points: at((a) => a.worst25) },
       { label: 'own worst 10%', color: '#d62728', markersOnly: true, points: at((a) => a.worst10) },
     ],
@@ -164,7 +171,7 @@ export function splitMarkdown(r: SplitResultsV2): string {
     [
       'arm',
       'models',
-      'mean Dice',
+      'mean Dice (SD)',
       'worst 10%',
       'worst 25%',
       'p5',
@@ -176,7 +183,7 @@ export function splitMarkdown(r: SplitResultsV2): string {
     r.arms.map((a) => [
       a.arm,
       String(a.models),
-      f3(a.meanDice),
+      `${f3(a.meanDice)} (${f3(a.meanDiceSd)})`,
       f3(a.worst10),
       f3(a.worst25),
       f3(a.p5),

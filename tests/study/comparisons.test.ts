@@ -100,5 +100,11 @@ describe('model-level comparisons', () => {
     expect(r.difficultyVsArea!.mean).toBeCloseTo(-1, 12);
     expect(r.worst10).toBeLessThan(r.worst25);
     expect(r.worst25).toBeLessThan(r.meanDice);
+    // the spread is over the 15 models' mean Dice (sample SD), not over pooled images
+    const perModel = all.map((m) => m.images.reduce((a, x) => a + x.dice, 0) / m.images.length);
+    const mu = perModel.reduce((a, b) => a + b, 0) / perModel.length;
+    const sd = Math.sqrt(perModel.reduce((a, x) => a + (x - mu) ** 2, 0) / (perModel.length - 1));
+    expect(sd).toBeGreaterThan(0);
+    expect(r.meanDiceSd).toBeCloseTo(sd, 12);
   });
 });
