@@ -225,7 +225,8 @@ export function splitMarkdown(r: SplitResultsV2): string {
     '',
     ...(r.runs.length
       ? [
-          `Every run folder of the split (per-run rows: ${r.split}-runs.csv); ε₁ of an adaptive arm is the mean it applied after the warm-up:`,
+          `Every run folder of the split (per-run rows: ${r.split}-runs.csv). ε₁ of an adaptive arm is the mean it applied ` +
+            'after the warm-up; `polydice1-fixed` lists the seeds that trained it, its grid seeds are the `eps-grid` row of ε*:',
           '',
           runGroupsMarkdown(r.runs),
           '',

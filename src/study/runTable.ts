@@ -10,6 +10,7 @@ import { mean, median } from '../common/stats.js';
 import { csvCell, markdownTable } from '../common/table.js';
 import { readTrajectory } from '../uncertainty/trajectory.js';
 import { type GridRun, meanEpsUsed } from './grid.js';
+import { readRunTiming } from './report.js';
 
 export interface RunRow {
   /** folder under OUT/<split>/: an arm, or eps-grid/eps-E */
@@ -51,10 +52,7 @@ export function readRunRow(run: GridRun, epochs: number): RunRow | null {
     : fixed === undefined
       ? null
       : Number(fixed);
-  const wallFile = join(run.dir, 'wall-time.json');
-  const wallSeconds = existsSync(wallFile)
-    ? (JSON.parse(readFileSync(wallFile, 'utf8')) as { seconds: number }).seconds
-    : null;
+  const { wallSeconds } = readRunTiming(run.dir, run.fold);
   return {
     folder: run.folder,
     stage: run.stage,

@@ -24,6 +24,7 @@ function run(
   const entry = { fold, bestEpoch: done.best, bestValLoss: 0.3, test: { dice: done.test }, trainDice: done.train };
   writeFileSync(join(dir, 'summary.json'), JSON.stringify({ run: dir, folds: [entry] }));
   writeFileSync(join(dir, 'wall-time.json'), JSON.stringify({ seconds: 100 + fold }));
+  writeFileSync(join(dir, `fold-${fold}`, 'epochs.jsonl'), '{"epoch":1,"seconds":2}\n');
   return { stage: 1, split: 'sequence', folder, seed: 1, fold, flags, dir };
 }
 
