@@ -30,6 +30,16 @@ export function meanStd(v: readonly number[]): MeanStd {
   return { mean: m, std, n: v.length };
 }
 
+export interface MeanRange {
+  mean: number;
+  min: number;
+  max: number;
+}
+
+/** Mean, minimum and maximum of a list; null for an empty one (a spread over runs or models). */
+export const meanRange = (v: readonly number[]): MeanRange | null =>
+  v.length === 0 ? null : { mean: mean(v), min: Math.min(...v), max: Math.max(...v) };
+
 // ---- order statistics ----------------------------------------------------------------------------
 
 /**

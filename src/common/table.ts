@@ -34,3 +34,7 @@ export const csvCell = (v: string | number): string => {
 
 /** Milliseconds for a timing table: no decimals from 100, one from 10, else two. */
 export const formatMs = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+
+/** A reported value with three decimals; '–' for a missing or non-finite one. */
+export const fixed3 = (v: number | null | undefined): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(3);

@@ -12,6 +12,8 @@ import {
   clusterBootstrapMean,
   holm,
   mean,
+  type MeanRange,
+  meanRange,
   meanStd,
   quantile,
   spearman,
@@ -162,12 +164,9 @@ export interface ArmRobustness {
   /** mean Dice of the images in each polyp-area tercile (boundaries shared by every arm), pooled */
   byAreaTercile: { small: number; medium: number; large: number } | null;
   /** Spearman ρ per model (mean, min, max) of MC difficulty with Dice and with polyp area */
-  difficultyVsDice: { mean: number; min: number; max: number } | null;
-  difficultyVsArea: { mean: number; min: number; max: number } | null;
+  difficultyVsDice: MeanRange | null;
+  difficultyVsArea: MeanRange | null;
 }
-
-const spread = (xs: readonly number[]) =>
-  xs.length === 0 ? null : { mean: mean(xs), min: Math.min(...xs), max: Math.max(...xs) };
 
 /** Area boundaries (1/3 and 2/3 quantiles) over every image of a split, so that terciles are shared. */
 export function areaTerciles(areas: readonly number[]): [number, number] {
@@ -188,7 +187,7 @@ export function armRobustness(
   const tercile = (lo: number, hi: number) =>
     mean(rows.filter((r) => r.area! > lo && r.area! <= hi).map((r) => r.dice));
   const rho = (y: (r: ImageRow & { area?: number }) => number) =>
-    spread(
+    meanRange(
       ms
         .filter((m) => m.images.every((r) => r.difficulty !== undefined))
         .map((m) =>

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { type Figure, type PhaseSummary, sectionFigures, summarizePhases } from '../uncertainty/report.js';
 import { spearman } from '../common/stats.js';
 import { lineChart } from '../common/svg.js';
+import { fixed3 } from '../common/table.js';
 import { readTrajectory } from '../uncertainty/trajectory.js';
 import type { FoldMetrics, StudyResults } from './results.js';
 
@@ -168,7 +169,6 @@ export function trajectoryReport(
   };
 }
 
-const f3 = (v: number | null): string => (v === null || !Number.isFinite(v) ? '–' : v.toFixed(3));
 const secs = (v: number | null): string =>
   v === null ? '–' : v >= 120 ? `${(v / 60).toFixed(1)} min` : `${v.toFixed(1)} s`;
 
@@ -194,7 +194,7 @@ export function trajectoryMarkdown(t: TrajectoryReport): string {
   const g = (v: number): string => (Number.isFinite(v) ? v.toExponential(3) : '–');
   for (const p of t.phases)
     out.push(
-      `| ${p.phase} | ${p.epoch} | ${p.images} | ${g(p.q1)} | ${g(p.median)} | ${g(p.q3)} | ${f3(p.meanEps)} | ${f3(p.meanDice)} | ${f3(p.spearman)} |`,
+      `| ${p.phase} | ${p.epoch} | ${p.images} | ${g(p.q1)} | ${g(p.median)} | ${g(p.q3)} | ${fixed3(p.meanEps)} | ${fixed3(p.meanDice)} | ${fixed3(p.spearman)} |`,
     );
   return `${out.join('\n')}\n`;
 }
@@ -208,7 +208,7 @@ export function difficultyVsDiceMarkdown(rows: readonly DifficultyVsDice[]): str
   ];
   for (const d of rows)
     out.push(
-      `| ${d.config} | ${d.perFold.map((f) => f3(f.spearman)).join(', ')} | ${f3(d.pooled.spearman)} (${d.pooled.images}) |`,
+      `| ${d.config} | ${d.perFold.map((f) => fixed3(f.spearman)).join(', ')} | ${fixed3(d.pooled.spearman)} (${d.pooled.images}) |`,
     );
   return `${out.join('\n')}\n`;
 }

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { type MeanStd, type WilcoxonResult, mean, meanStd, quantile, wilcoxonSignedRank } from '../common/stats.js';
+import { fixed3 } from '../common/table.js';
 import { type ImageRow, METRICS, type MetricName, hardestImages } from '../training/metrics.js';
 
 /** One fold's metrics.json, as written by the trainer. */
@@ -161,7 +162,6 @@ export function computeResults(
   };
 }
 
-const f3 = (v: number | null): string => (v === null ? '–' : v.toFixed(3));
 const pm = (s: MeanStd): string => `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}`;
 const pFmt = (p: number): string => (p < 1e-4 ? p.toExponential(1) : p.toPrecision(3));
 
@@ -185,7 +185,7 @@ export function resultsMarkdown(r: StudyResults, title = 'Results'): string {
   );
   for (const s of r.summaries)
     out.push(
-      `| ${s.config} | ${s.images} | ${f3(s.pooled.dice)} | ${f3(s.pooled.iou)} | ${f3(s.pooled.precision)} | ${f3(s.pooled.recall)} | ${f3(s.hardest10)} | ${f3(s.hardest25)} | ${f3(s.diceP5)} |`,
+      `| ${s.config} | ${s.images} | ${fixed3(s.pooled.dice)} | ${fixed3(s.pooled.iou)} | ${fixed3(s.pooled.precision)} | ${fixed3(s.pooled.recall)} | ${fixed3(s.hardest10)} | ${fixed3(s.hardest25)} | ${fixed3(s.diceP5)} |`,
     );
   if (r.comparisons.length) {
     out.push(

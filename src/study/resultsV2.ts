@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { prng } from '../common/prng.js';
 import { round } from '../common/stats.js';
 import { lineChart } from '../common/svg.js';
-import { markdownTable } from '../common/table.js';
+import { markdownTable, fixed3 } from '../common/table.js';
 import type { ImageRow } from '../training/metrics.js';
 import {
   type ArmRobustness,
@@ -100,8 +100,6 @@ export function splitResults(
   return { split, epsStar, models: models.length, arms, comparisons: adjustFamily(family), runs: runGroups(runs) };
 }
 
-const f3 = (x: number | null | undefined): string =>
-  x === null || x === undefined || Number.isNaN(x) ? '–' : x.toFixed(3);
 const pFmt = (p: number): string => (p < 0.001 ? p.toExponential(1) : p.toFixed(3));
 
 /** Short arm names for crowded axes. */
@@ -129,7 +127,7 @@ export function splitFigures(r: SplitResultsV2): { id: string; title: string; sv
     series: [
       { label: 'training Dice', color: '#7f7f7f', markersOnly: true, points: at((a) => a.trainDice) },
       {
-        label: 'test mean Dice ± SD over models',
+        label: 'test Dice ± SD (models)',
         color: '#1f77b4',
         markersOnly: true,
         width: 3,
@@ -183,20 +181,20 @@ export function splitMarkdown(r: SplitResultsV2): string {
     r.arms.map((a) => [
       a.arm,
       String(a.models),
-      `${f3(a.meanDice)} (${f3(a.meanDiceSd)})`,
-      f3(a.worst10),
-      f3(a.worst25),
-      f3(a.p5),
+      `${fixed3(a.meanDice)} (${fixed3(a.meanDiceSd)})`,
+      fixed3(a.worst10),
+      fixed3(a.worst25),
+      fixed3(a.p5),
       a.byAreaTercile
-        ? `${f3(a.byAreaTercile.small)} / ${f3(a.byAreaTercile.medium)} / ${f3(a.byAreaTercile.large)}`
+        ? `${fixed3(a.byAreaTercile.small)} / ${fixed3(a.byAreaTercile.medium)} / ${fixed3(a.byAreaTercile.large)}`
         : '–',
       a.difficultyVsDice
-        ? `${f3(a.difficultyVsDice.mean)} (${f3(a.difficultyVsDice.min)} to ${f3(a.difficultyVsDice.max)})`
+        ? `${fixed3(a.difficultyVsDice.mean)} (${fixed3(a.difficultyVsDice.min)} to ${fixed3(a.difficultyVsDice.max)})`
         : '–',
       a.difficultyVsArea
-        ? `${f3(a.difficultyVsArea.mean)} (${f3(a.difficultyVsArea.min)} to ${f3(a.difficultyVsArea.max)})`
+        ? `${fixed3(a.difficultyVsArea.mean)} (${fixed3(a.difficultyVsArea.min)} to ${fixed3(a.difficultyVsArea.max)})`
         : '–',
-      f3(a.trainDice),
+      fixed3(a.trainDice),
     ]),
   );
   const comparisons = markdownTable(
@@ -205,11 +203,11 @@ export function splitMarkdown(r: SplitResultsV2): string {
       `${c.a} − ${c.b}`,
       c.score === 'meanDice' ? 'mean Dice' : 'own worst 10%',
       String(c.pairs.length),
-      `${c.delta.estimate >= 0 ? '+' : ''}${f3(c.delta.estimate)} [${f3(c.delta.low)}, ${f3(c.delta.high)}]`,
+      `${c.delta.estimate >= 0 ? '+' : ''}${fixed3(c.delta.estimate)} [${fixed3(c.delta.low)}, ${fixed3(c.delta.high)}]`,
       pFmt(c.wilcoxonP),
       pFmt(c.pHolm!),
       c.videoBootstrap
-        ? `${f3(c.videoBootstrap.estimate)} [${f3(c.videoBootstrap.low)}, ${f3(c.videoBootstrap.high)}] (${c.videoBootstrap.videos} videos)`
+        ? `${fixed3(c.videoBootstrap.estimate)} [${fixed3(c.videoBootstrap.low)}, ${fixed3(c.videoBootstrap.high)}] (${c.videoBootstrap.videos} videos)`
         : '–',
     ]),
   );

@@ -6,8 +6,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mean, median } from '../common/stats.js';
-import { csvCell, markdownTable } from '../common/table.js';
+import { type MeanRange, mean, meanRange, median } from '../common/stats.js';
+import { csvCell, fixed3, markdownTable } from '../common/table.js';
 import { readTrajectory } from '../uncertainty/trajectory.js';
 import { type GridRun, meanEpsUsed } from './grid.js';
 import { readRunTiming } from './report.js';
@@ -73,7 +73,7 @@ export interface RunGroup {
   runs: number;
   epsMean: number | null;
   bestEpoch: { median: number; min: number; max: number };
-  trainDice: { mean: number; min: number; max: number } | null;
+  trainDice: MeanRange | null;
   testDice: number;
   wallSecondsMean: number | null;
 }
@@ -91,14 +91,12 @@ export function runGroups(rows: readonly RunRow[]): RunGroup[] {
       runs: g.length,
       epsMean: eps.length ? mean(eps) : null,
       bestEpoch: { median: median(epochs), min: Math.min(...epochs), max: Math.max(...epochs) },
-      trainDice: train.length ? { mean: mean(train), min: Math.min(...train), max: Math.max(...train) } : null,
+      trainDice: meanRange(train),
       testDice: mean(g.map((r) => r.testDice)),
       wallSecondsMean: walls.every((w) => w !== null) ? mean(walls as number[]) : null,
     };
   });
 }
-
-const f3 = (x: number | null): string => (x === null ? '–' : x.toFixed(3));
 
 /** The per-folder summary as a Markdown table. */
 export function runGroupsMarkdown(groups: readonly RunGroup[]): string {
@@ -115,10 +113,10 @@ export function runGroupsMarkdown(groups: readonly RunGroup[]): string {
     groups.map((g) => [
       g.folder,
       String(g.runs),
-      f3(g.epsMean),
+      fixed3(g.epsMean),
       `${g.bestEpoch.median} (${g.bestEpoch.min}–${g.bestEpoch.max})`,
-      g.trainDice ? `${f3(g.trainDice.mean)} (${f3(g.trainDice.min)}–${f3(g.trainDice.max)})` : '–',
-      f3(g.testDice),
+      g.trainDice ? `${fixed3(g.trainDice.mean)} (${fixed3(g.trainDice.min)}–${fixed3(g.trainDice.max)})` : '–',
+      fixed3(g.testDice),
       g.wallSecondsMean === null ? '–' : g.wallSecondsMean.toFixed(0),
     ]),
   );

@@ -3,6 +3,7 @@ import {
   averageRanks,
   averageRanksWithTies,
   mean,
+  meanRange,
   meanStd,
   median,
   normalSf,
@@ -20,6 +21,11 @@ describe('means and spreads', () => {
     expect(meanStd([3])).toEqual({ mean: 3, std: 0, n: 1 });
     expect(() => meanStd([])).toThrow(/no values/);
     expect(mean([])).toBeNaN();
+  });
+
+  it('meanRange gives mean, min and max, null for no values', () => {
+    expect(meanRange([0.5, 0.75, 0.25, 1])).toEqual({ mean: 0.625, min: 0.25, max: 1 });
+    expect(meanRange([])).toBeNull();
   });
 
   it('round keeps the given decimals', () => {
