@@ -8,7 +8,7 @@
  * Run as a child: `node --import tsx src/bench/benchTrain.ts CASE_JSON` prints one JSON line.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,7 @@ import { formatMs, textTable } from '../common/table.js';
 import { otherCpuMeter } from '../runtime/machine.js';
 import { type ProfileEvent, lastRunKernels } from './ortProfile.js';
 import { progress } from '../common/progress.js';
+import { readJsonFile } from '../common/files.js';
 
 export interface TrainCase {
   base: number;
@@ -209,10 +210,7 @@ async function profileStep(
     for (let i = 0; i < 2; i++) state = (await trainStep(session, state, batch, LR, dropout)).state;
     session.endProfiling();
     await session.release();
-    return summarizeProfile(
-      JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]!), 'utf8')) as ProfileEvent[],
-      phases,
-    );
+    return summarizeProfile(readJsonFile(join(dir, readdirSync(dir)[0]!)) as ProfileEvent[], phases);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -193,14 +193,21 @@ const asTrainRun = (r: GridRun): TrainRun & GridRun => ({
   label: `${r.split}/${r.folder} seed ${r.seed} fold ${r.fold}`,
 });
 
-/** Run this shard's share of a stage; throws on failures. */
-async function runStage(stage: string, runs: readonly GridRun[], o: ReturnType<typeof parseOptions>): Promise<void> {
+/**
+ * Run this shard's share of a stage; returns the failed runs. A failure does not stop the grid: the
+ * stage's other runs and the other split go on, and the call fails at the end (a failed run leaves its
+ * stage incomplete, so the split's later stages wait).
+ */
+async function runStage(
+  stage: string,
+  runs: readonly GridRun[],
+  o: ReturnType<typeof parseOptions>,
+): Promise<string[]> {
   const mine = shard(runs.map(asTrainRun), o.shard.i, o.shard.n);
   usage(() => claimRunFolders(mine));
   const left = mine.filter((r) => !isFinished(r)).length;
   progress(`${stage}: ${runs.length} runs, ${mine.length} in this shard, ${left} to train`);
-  const failed = await runAll(mine, o.workers);
-  if (failed.length) throw new Error(`${failed.length} run(s) failed:\n  ${failed.join('\n  ')}`);
+  return runAll(mine, o.workers);
 }
 
 /** The stage's runs not finished (by any shard), or none. */
@@ -312,10 +319,11 @@ runMain(async () => {
   // One split after the other (the sequence split, the primary result, first), each as far as its
   // stages allow: a shard that waits in one split goes on with the next.
   if (!o.resultsOnly) {
+    const failed: string[] = [];
     for (const split of s.splits) {
       const one = { ...s, splits: [split] };
       const runs1 = stage1(one);
-      await runStage(`${split} stage 1 (dice, bce, ε₁ grid)`, runs1, o);
+      failed.push(...(await runStage(`${split} stage 1 (dice, bce, ε₁ grid)`, runs1, o)));
       const missing1 = unfinished(runs1);
       if (missing1.length) {
         wait(`${split} stage 2`, missing1);
@@ -324,14 +332,20 @@ runMain(async () => {
       const star = chooseEpsStar(one).get(split)!;
       progress(`${split}: ε* = ${star.eps} (chosen on validation folds)`);
       const runs2 = stage2(one, new Map([[split, star.eps]]));
-      await runStage(`${split} stage 2 (polydice1-fixed, adaptive-up/down, shuffled-up)`, runs2, o);
+      failed.push(...(await runStage(`${split} stage 2 (polydice1-fixed, adaptive-up/down, shuffled-up)`, runs2, o)));
       const missing2 = unfinished(runs2.filter((r) => r.folder === 'adaptive-up'));
       if (missing2.length) {
         wait(`${split} stage 3`, missing2);
         continue;
       }
       const runs3 = stage3(one, meanEpsOf(s));
-      await runStage(`${split} stage 3 (mean-up)`, runs3, o);
+      failed.push(...(await runStage(`${split} stage 3 (mean-up)`, runs3, o)));
+    }
+    if (failed.length) {
+      throw new Error(
+        `${failed.length} run(s) failed (the other runs went on; finished runs are kept):\n  ${failed.join('\n  ')}\n` +
+          'fix the cause (see each log) and run again: finished runs are skipped, interrupted ones resume',
+      );
     }
   }
 

@@ -1,6 +1,6 @@
 /** npm run train: k-fold training of the U-Net on a dataset (default: the built-in synthetic set). */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DATASET_FORMATS, type DatasetFormat, loadDataset } from '../data/datasets.js';
@@ -40,6 +40,7 @@ import {
   usage,
   writeFileAtomic,
 } from './cli.js';
+import { readJsonFile } from '../common/files.js';
 
 /** What train.json holds. `dataset.fingerprint` is absent in runs written before it was recorded. */
 interface SavedRun {
@@ -425,7 +426,7 @@ function progressReporter(epochs: number, label: string): Progress {
 runMain(async () => {
   const parsed = await optionsFromFlags();
   const { out, resume } = parsed;
-  const saved = resume ? (JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')) as SavedRun) : undefined;
+  const saved = resume ? (readJsonFile(join(out, 'train.json')) as SavedRun) : undefined;
   const options: RunOptions = saved ? savedRunOptions(saved.options) : parsed.options;
   if (saved) {
     const conflicts = conflictingFlags(parsed.given, options, parsed.options);

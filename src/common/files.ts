@@ -61,3 +61,13 @@ export function syncDir(dir: string, fs: FileOps = NODE_FS): void {
     fs.closeSync(fd);
   }
 }
+
+/** A JSON file's value; a missing file or invalid JSON is an error naming the file. */
+export function readJsonFile(path: string | URL): unknown {
+  const text = nodeFs.readFileSync(path, 'utf8');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${String(path)} is not valid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+}

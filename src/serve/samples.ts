@@ -5,11 +5,12 @@
  * synthetic images. Samples are served as PNG at their own resolution (a JPEG or TIFF frame is
  * decoded once here: PNG keeps the decoded pixels, and every browser decodes it).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { decodeImage, isDatasetFormat, listDataset } from '../data/datasets.js';
 import { syntheticSample } from '../data/synthetic.js';
+import { readJsonFile } from '../common/files.js';
 
 export const SAMPLE_COUNT = 4;
 /** Seed of the synthetic samples: not the training set's seed (0), so they are unseen images. */
@@ -44,10 +45,10 @@ function runOf(modelPath: string): { run: RunFiles | null; why: string } {
   if (!existsSync(metricsPath) || !existsSync(trainPath))
     return { run: null, why: `no ${existsSync(metricsPath) ? trainPath : metricsPath}` };
   try {
-    const train = JSON.parse(readFileSync(trainPath, 'utf8')) as {
+    const train = readJsonFile(trainPath) as {
       options?: { data?: string | null; format?: string };
     };
-    const metrics = JSON.parse(readFileSync(metricsPath, 'utf8')) as {
+    const metrics = readJsonFile(metricsPath) as {
       mean?: { dice?: number };
       images?: { name: string }[];
     };

@@ -11,6 +11,7 @@ import { lineChart } from '../common/svg.js';
 import { fixed3 } from '../common/table.js';
 import { readTrajectory } from '../uncertainty/trajectory.js';
 import type { FoldMetrics, StudyResults } from './results.js';
+import { readJsonFile } from '../common/files.js';
 
 /** One run's time: the trainer's per-epoch seconds (training, MC phase, validation) and the wall time of its processes. */
 export interface RunTiming {
@@ -28,9 +29,7 @@ export function readRunTiming(runDir: string, fold: number): RunTiming {
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as { seconds: number });
   const wallFile = join(runDir, 'wall-time.json');
-  const wall = existsSync(wallFile)
-    ? (JSON.parse(readFileSync(wallFile, 'utf8')) as { seconds: number }).seconds
-    : null;
+  const wall = existsSync(wallFile) ? (readJsonFile(wallFile) as { seconds: number }).seconds : null;
   return { fold, epochs: epochs.length, epochSeconds: epochs.reduce((a, e) => a + e.seconds, 0), wallSeconds: wall };
 }
 

@@ -3,10 +3,10 @@
  * robustness on the hardest test images, and paired Wilcoxon comparisons. Pure functions (apart
  * from `readFoldMetrics`), returning objects and Markdown.
  */
-import { readFileSync } from 'node:fs';
 import { type MeanStd, type WilcoxonResult, mean, meanStd, quantile, wilcoxonSignedRank } from '../common/stats.js';
 import { fixed3 } from '../common/table.js';
 import { type ImageRow, METRICS, type MetricName, hardestImages } from '../training/metrics.js';
+import { readJsonFile } from '../common/files.js';
 
 /** One fold's metrics.json, as written by the trainer. */
 export interface FoldMetrics {
@@ -16,7 +16,7 @@ export interface FoldMetrics {
 }
 
 export function readFoldMetrics(file: string, fold: number): FoldMetrics {
-  const m = JSON.parse(readFileSync(file, 'utf8')) as Omit<FoldMetrics, 'fold'>;
+  const m = readJsonFile(file) as Omit<FoldMetrics, 'fold'>;
   return { fold, mean: m.mean, images: m.images };
 }
 

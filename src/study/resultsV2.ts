@@ -3,7 +3,7 @@
  * the pre-registered family of comparisons (model-level, Holm-adjusted per split), each arm's own
  * robustness and training Dice, as an object (results.json) and Markdown (results.md).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { prng } from '../common/prng.js';
 import { round } from '../common/stats.js';
@@ -23,6 +23,7 @@ import {
 import type { EpsChoice } from './configs.js';
 import { type GridSettings, type Split, V2_ARMS, type V2Arm, armRunDir } from './grid.js';
 import { type RunGroup, type RunRow, runGroups, runGroupsMarkdown } from './runTable.js';
+import { readJsonFile } from '../common/files.js';
 
 /** The comparisons the design names (A − B), each on mean Dice and on the model's own worst 10%. */
 export const FAMILY: readonly (readonly [V2Arm, V2Arm])[] = [
@@ -55,7 +56,7 @@ export function readModels(
           missing.push(file);
           continue;
         }
-        const m = JSON.parse(readFileSync(file, 'utf8')) as MetricsFile;
+        const m = readJsonFile(file) as MetricsFile;
         models.push({ arm, seed, fold, images: m.images, trainDice: m.train?.dice ?? null });
       }
   return { models, missing };

@@ -4,13 +4,14 @@
  * weights, the test Dice and the wall time; and per run folder (arm or ε₁ grid value) a summary, so
  * convergence and selection are checked run by run, not assumed.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type MeanRange, mean, meanRange, median } from '../common/stats.js';
 import { csvCell, fixed3, markdownTable } from '../common/table.js';
 import { readTrajectory } from '../uncertainty/trajectory.js';
 import { type GridRun, meanEpsUsed } from './grid.js';
 import { readRunTiming } from './report.js';
+import { readJsonFile } from '../common/files.js';
 
 export interface RunRow {
   /** folder under OUT/<split>/: an arm, or eps-grid/eps-E */
@@ -43,7 +44,7 @@ const flagValue = (flags: readonly string[], name: string): string | undefined =
 export function readRunRow(run: GridRun, epochs: number): RunRow | null {
   const file = join(run.dir, 'summary.json');
   if (!existsSync(file)) return null;
-  const summary = JSON.parse(readFileSync(file, 'utf8')) as SummaryFile;
+  const summary = readJsonFile(file) as SummaryFile;
   const f = summary.folds.find((x) => x.fold === run.fold);
   if (!f) throw new Error(`${file}: no entry for fold ${run.fold}`);
   const fixed = flagValue(run.flags, '--eps');

@@ -5,11 +5,11 @@
  * A run folder belongs to one set of train flags, kept in <run>/study-run.json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic } from '../common/files.js';
+import { writeFileAtomic, readJsonFile } from '../common/files.js';
 import { progress } from '../common/progress.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -41,7 +41,7 @@ export function claimRunFolders(runs: readonly TrainRun[]): void {
     const file = join(r.dir, 'study-run.json');
     const args = [...r.flags, '--fold', String(r.fold)];
     if (existsSync(file)) {
-      const before = (JSON.parse(readFileSync(file, 'utf8')) as { args: string[] }).args;
+      const before = (readJsonFile(file) as { args: string[] }).args;
       if (before.join('\0') !== args.join('\0')) {
         throw new RunFolderConflict(
           `${r.dir} holds a run with other options:\n  there: ${before.join(' ')}\n  now:   ${args.join(' ')}\n` +
@@ -58,7 +58,7 @@ export function claimRunFolders(runs: readonly TrainRun[]): void {
 /** Wall-clock seconds of a run's train processes, summed over resumed invocations. */
 function addWallTime(r: TrainRun, seconds: number, threads: string): void {
   const before = existsSync(wallFile(r))
-    ? (JSON.parse(readFileSync(wallFile(r), 'utf8')) as { seconds: number; invocations: number })
+    ? (readJsonFile(wallFile(r)) as { seconds: number; invocations: number })
     : { seconds: 0, invocations: 0 };
   const after = { seconds: before.seconds + seconds, invocations: before.invocations + 1, threads };
   writeFileAtomic(wallFile(r), `${JSON.stringify(after)}\n`);

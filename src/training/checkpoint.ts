@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { type FileOps, NODE_FS, syncDir, writeFileAtomic } from '../common/files.js';
+import { type FileOps, NODE_FS, syncDir, writeFileAtomic, readJsonFile } from '../common/files.js';
 import type { ParamSlot } from '../graphBuilder/graph.js';
 import {
   decodeSafetensors,
@@ -156,7 +156,7 @@ let cachedVersions: { onnxruntime: string; toolkit: string } | undefined;
 function toolVersions(): CheckpointManifest['versions'] {
   const read = (path: string | URL): string => {
     try {
-      const v = (JSON.parse(readFileSync(path, 'utf8')) as { version?: unknown }).version;
+      const v = (readJsonFile(path) as { version?: unknown }).version;
       return typeof v === 'string' ? v : 'unknown';
     } catch {
       return 'unknown';

@@ -4,7 +4,7 @@
  * for a complete grid unless --allow-incomplete.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -46,6 +46,35 @@ describe('npm run study', () => {
     const r = study(...args);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(message);
+  });
+
+  it('a failed run does not stop the grid: the other split trains, then the call fails naming the run', () => {
+    const out = mkdtempSync(join(tmpdir(), 'study-v2-fail-'));
+    // A broken resume state (unreadable train.json and checkpoint) in one stage-1 run of each split.
+    const broken = (split: string) => {
+      const dir = join(out, split, 'dice', 'seed-1', 'run-0');
+      mkdirSync(join(dir, 'fold-0', 'checkpoint'), { recursive: true });
+      writeFileSync(join(dir, 'train.json'), 'not json');
+      writeFileSync(join(dir, 'fold-0', 'checkpoint', 'manifest.json'), 'not json');
+      return dir;
+    };
+    const dirs = ['sequence', 'random'].map(broken);
+    const tiny = TINY.map((a) => (a === 'random' ? 'both' : a)).map((a, i, all) =>
+      all[i - 1] === '--seeds' ? '1' : all[i - 1] === '--eps-grid' ? '0' : a,
+    );
+    const r = study(...tiny, '--out', out);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/sequence stage 2 waits for 1 unfinished run/);
+    // The random split's stage 1 trained after the sequence split's failure.
+    for (const fold of [0, 1])
+      expect(existsSync(join(out, 'random', 'bce', 'seed-1', `run-${fold}`, `fold-${fold}`, 'metrics.json'))).toBe(
+        true,
+      );
+    expect(r.stderr).toMatch(/2 run\(s\) failed \(the other runs went on/);
+    for (const dir of dirs) {
+      expect(r.stderr).toContain(join(dir, 'train.log'));
+      expect(readFileSync(join(dir, 'train.log'), 'utf8')).toContain(`${join(dir, 'train.json')} is not valid JSON`);
+    }
   });
 
   it('two shards finish the grid stage by stage; results wait for a complete grid', () => {
