@@ -17,6 +17,7 @@ import {
   type GridSettings,
   type Split,
   V2_EPS_GRID,
+  armRunDir,
   epsGridFolder,
   meanEpsUsed,
   shard,
@@ -24,7 +25,15 @@ import {
   stage2,
   stage3,
 } from '../study/grid.js';
-import { type SplitResultsV2, readModels, splitFigures, splitMarkdown, splitResults } from '../study/resultsV2.js';
+import {
+  type ArmModel,
+  type SplitResultsV2,
+  readModels,
+  splitFigures,
+  splitMarkdown,
+  splitResults,
+} from '../study/resultsV2.js';
+import { type DatasetCache, lastEpochScores } from '../study/lastEpoch.js';
 import { type TrainRun, claimRunFolders, isFinished, runAll } from '../study/runner.js';
 import { type RunRow, readRunRow, runsCsv } from '../study/runTable.js';
 import { textTable } from '../common/table.js';
@@ -139,6 +148,13 @@ const FLAGS = {
     switch: true,
   },
   'allow-incomplete': { help: 'tabulate an incomplete grid (the pairs it has; the tables say so)', switch: true },
+  weights: {
+    help:
+      "the weights the tables score: selected (the design's: each run's lowest validation loss) or last (each " +
+      "run's final epoch, from its checkpoint: a descriptive check of the selection rule; use its own --results)",
+    parse: oneOf(['selected', 'last']),
+    default: 'selected',
+  },
 } as const;
 
 function parseOptions() {
@@ -184,6 +200,7 @@ function parseOptions() {
     resultsOnly: f['results-only'],
     status: f.status,
     allowIncomplete: f['allow-incomplete'],
+    weights: f.weights,
     results: f.results ?? f.out,
   };
 }
@@ -249,6 +266,25 @@ function splitRunRows(one: GridSettings, epsStar: number): RunRow[] {
   const upDone = runs2.filter((r) => r.folder === 'adaptive-up').every(done);
   const all = [...stage1(one), ...runs2, ...(upDone ? stage3(one, meanEpsOf(one)) : [])];
   return all.map((r) => readRunRow(r, one.epochs)).filter((r): r is RunRow => r !== null);
+}
+
+/** Each model re-scored with its run's last-epoch weights (`--weights last`). */
+async function lastEpochModels(
+  s: GridSettings,
+  split: Split,
+  epsStar: number,
+  models: readonly ArmModel[],
+): Promise<ArmModel[]> {
+  const cache: DatasetCache = new Map();
+  const out: ArmModel[] = [];
+  for (const m of models) {
+    const scores = await lastEpochScores(armRunDir(s, split, m.arm, m.seed, m.fold, epsStar), m.fold, s.epochs, cache);
+    out.push({ ...m, images: scores.images, trainDice: scores.trainDice });
+    progress(
+      `${split}: last-epoch weights scored for ${out.length}/${models.length} models (${m.arm} seed ${m.seed} fold ${m.fold})`,
+    );
+  }
+  return out;
 }
 
 /** Video of each image (CVC's sequences; other data: each image its own cluster). */
@@ -372,6 +408,11 @@ runMain(async () => {
     const read = readModels(s, split, choice.eps);
     missing.push(...read.missing);
     if (read.missing.length === 0 || o.allowIncomplete) {
+      if (o.weights === 'last') {
+        // The run table describes the selected weights; this check tabulates the arms only.
+        splits.push(splitResults(split, choice, await lastEpochModels(s, split, choice.eps, read.models), videoOf));
+        continue;
+      }
       const rows = splitRunRows({ ...s, splits: [split] }, choice.eps);
       runTables.push({ split, csv: runsCsv(rows) });
       splits.push(splitResults(split, choice, read.models, videoOf, rows));
@@ -393,6 +434,11 @@ runMain(async () => {
     `Machine: ${machine.cpuModel}, ${machine.availableParallelism} cores, ${machine.totalMemoryGiB} GiB; ` +
       `tabulated at commit ${machine.gitCommit ?? 'unknown'}${machine.gitDirty ? ' (with uncommitted changes)' : ''}.`,
     missing.length ? `**Incomplete grid: ${missing.length} run(s) missing; comparisons use the pairs present.**` : '',
+    o.weights === 'last'
+      ? `**Weights scored: each run's last epoch (${s.epochs}, from its checkpoint), not its selected epoch.** A ` +
+        'descriptive check of the selection rule: the design tests the selected weights; training Dice is the ' +
+        "last epoch's; no MC difficulty (its ρ columns are empty)."
+      : '',
     '',
     ...splits.map(splitMarkdown),
   ];

@@ -12,7 +12,7 @@ import { DEFAULT_OPTIMIZER } from '../graphBuilder/optimizers.js';
 import { paramLayout } from '../graphBuilder/trainingModels.js';
 import { DEFAULT_AUGMENT, NO_AUGMENT } from '../training/augment.js';
 import { type ExecutionProvider, fallbackNote, parseProviders, resolveProvider } from '../runtime/runtime.js';
-import { groupedKFoldSplits, kFoldSplits } from '../training/splits.js';
+import { foldPlans } from '../training/splits.js';
 import {
   type EpochLog,
   type FoldResult,
@@ -465,10 +465,7 @@ runMain(async () => {
     );
   }
   if (parsed.overwrite && existsSync(out)) rmSync(out, { recursive: true, force: true });
-  const folds =
-    options.split === 'sequence'
-      ? usage(() => groupedKFoldSplits(data.sequences, options.folds, options.seed, options.valFraction))
-      : usage(() => kFoldSplits(data.samples.length, options.folds, options.seed, options.valFraction));
+  const folds = usage(() => foldPlans(options.split, data.sequences, options.folds, options.seed, options.valFraction));
   if (!resume)
     writeFileAtomic(
       join(out, 'train.json'),

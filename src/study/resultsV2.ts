@@ -40,13 +40,12 @@ interface MetricsFile {
   images: ImageRow[];
 }
 
+/** One trained model of the grid: its arm, seed, fold, per-image test rows and training Dice. */
+export type ArmModel = ModelResult & { arm: V2Arm; trainDice: number | null };
+
 /** Every arm's models of one split; `missing` lists the metrics.json files not there (yet). */
-export function readModels(
-  s: GridSettings,
-  split: Split,
-  epsStar: number,
-): { models: (ModelResult & { trainDice: number | null })[]; missing: string[] } {
-  const models: (ModelResult & { trainDice: number | null })[] = [];
+export function readModels(s: GridSettings, split: Split, epsStar: number): { models: ArmModel[]; missing: string[] } {
+  const models: ArmModel[] = [];
   const missing: string[] = [];
   for (const arm of V2_ARMS)
     for (const seed of s.seeds)

@@ -202,3 +202,16 @@ export function groupedKFoldSplits(
     return { fold: f, train: train.sort(ascending), val: val.sort(ascending), test };
   });
 }
+
+/** The folds of a run: grouped by video sequence (`sequence`) or by image (`random`), as train makes them. */
+export function foldPlans(
+  split: 'random' | 'sequence',
+  groups: readonly (number | undefined)[],
+  k: number,
+  seed: number,
+  valFraction: number,
+): Fold[] {
+  return split === 'sequence'
+    ? groupedKFoldSplits(groups, k, seed, valFraction)
+    : kFoldSplits(groups.length, k, seed, valFraction);
+}

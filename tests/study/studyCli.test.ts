@@ -33,7 +33,15 @@ describe('npm run study', () => {
   it('--help names the design, the shards and the incomplete-grid switch', () => {
     const r = study('--help');
     expect(r.status).toBe(0);
-    for (const s of ['--shard', '--allow-incomplete', '--results-only', '--status', '--seeds', 'DESIGN.md'])
+    for (const s of [
+      '--shard',
+      '--allow-incomplete',
+      '--results-only',
+      '--status',
+      '--seeds',
+      '--weights',
+      'DESIGN.md',
+    ])
       expect(r.stdout).toContain(s);
   });
 
@@ -129,6 +137,15 @@ describe('npm run study', () => {
     expect(split.runs.map((g: { folder: string }) => g.folder)).toContain('eps-grid/eps--0.25');
     // A second complete call trains nothing.
     expect(run()).not.toMatch(/^start /m);
+    // --weights last: the same arms and pairs, scored with each run's final-epoch checkpoint, said so.
+    const lastDir = join(out, 'last');
+    expect(run('--results-only', '--weights', 'last', '--results', lastDir)).toMatch(
+      /last-epoch weights scored for 28\/28/,
+    );
+    expect(readFileSync(join(lastDir, 'results.md'), 'utf8')).toContain("Weights scored: each run's last epoch (2,");
+    const last = JSON.parse(readFileSync(join(lastDir, 'results.json'), 'utf8')).splits[0];
+    expect(last.comparisons).toHaveLength(12);
+    for (const c of last.comparisons) expect(c.pairs).toHaveLength(4);
     // --status: every stage finished, nothing left.
     const status = study(...TINY, '--out', out, '--status');
     expect(status.status).toBe(0);
