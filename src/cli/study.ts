@@ -410,7 +410,8 @@ runMain(async () => {
     if (read.missing.length === 0 || o.allowIncomplete) {
       if (o.weights === 'last') {
         // The run table describes the selected weights; this check tabulates the arms only.
-        splits.push(splitResults(split, choice, await lastEpochModels(s, split, choice.eps, read.models), videoOf));
+        const last = await lastEpochModels(s, split, choice.eps, read.models);
+        splits.push({ ...splitResults(split, choice, last, videoOf), weights: 'last' });
         continue;
       }
       const rows = splitRunRows({ ...s, splits: [split] }, choice.eps);

@@ -63,6 +63,8 @@ export function readModels(s: GridSettings, split: Split, epsStar: number): { mo
 
 export interface SplitResultsV2 {
   split: Split;
+  /** the weights scored: each run's selected epoch (the design's), or its last (`--weights last`) */
+  weights: 'selected' | 'last';
   epsStar: EpsChoice;
   models: number;
   arms: (ArmRobustness & { trainDice: number | null })[];
@@ -97,7 +99,15 @@ export function splitResults(
   const family = FAMILY.filter(([a, b]) => present.includes(a) && present.includes(b)).flatMap(([a, b]) =>
     MODEL_SCORES.map((score) => compareArms(models, a, b, score, videoOf, rng, { allowUnpaired: true })),
   );
-  return { split, epsStar, models: models.length, arms, comparisons: adjustFamily(family), runs: runGroups(runs) };
+  return {
+    split,
+    weights: 'selected',
+    epsStar,
+    models: models.length,
+    arms,
+    comparisons: adjustFamily(family),
+    runs: runGroups(runs),
+  };
 }
 
 const pFmt = (p: number): string => (p < 0.001 ? p.toExponential(1) : p.toFixed(3));
@@ -116,10 +126,11 @@ const SHORT: Record<V2Arm, string> = {
 /** Figures of a split: each arm's model-level numbers, and the mean-Dice comparisons with their intervals. */
 export function splitFigures(r: SplitResultsV2): { id: string; title: string; svg: string }[] {
   const arms = r.arms.map((a) => a.arm);
+  const of = r.weights === 'last' ? `${r.split} split, last-epoch weights` : `${r.split} split`;
   const at = (f: (a: SplitResultsV2['arms'][number]) => number | null) =>
     r.arms.map((a, i) => [i, f(a) ?? Number.NaN] as const);
   const armsSvg = lineChart({
-    title: `Each arm's models (${r.split} split): mean over (seed, fold)`,
+    title: `Each arm's models (${of}): mean over (seed, fold)`,
     xLabel: 'arm',
     yLabel: 'Dice',
     xCategories: arms,
@@ -140,7 +151,7 @@ export function splitFigures(r: SplitResultsV2): { id: string; title: string; sv
   });
   const mean = r.comparisons.filter((c) => c.score === 'meanDice');
   const deltaSvg = lineChart({
-    title: `Paired Δ mean Dice per comparison (${r.split} split): mean over (seed, fold) with 95% t-interval`,
+    title: `Paired Δ mean Dice per comparison (${of}): mean over (seed, fold) with 95% t-interval`,
     xLabel: 'comparison (A − B; up/down = adaptive-up/down, fixed = polydice1-fixed, shuffled/mean = the controls)',
     yLabel: 'Δ mean Dice',
     xCategories: mean.map((c) => `${SHORT[c.a as V2Arm]} − ${SHORT[c.b as V2Arm]}`),
@@ -158,8 +169,8 @@ export function splitFigures(r: SplitResultsV2): { id: string; title: string; sv
     ],
   });
   return [
-    { id: `${r.split}-arms.svg`, title: `Each arm's models, ${r.split} split`, svg: armsSvg },
-    { id: `${r.split}-comparisons.svg`, title: `Paired differences, ${r.split} split`, svg: deltaSvg },
+    { id: `${r.split}-arms.svg`, title: `Each arm's models, ${of}`, svg: armsSvg },
+    { id: `${r.split}-comparisons.svg`, title: `Paired differences, ${of}`, svg: deltaSvg },
   ];
 }
 

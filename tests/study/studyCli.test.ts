@@ -119,6 +119,7 @@ describe('npm run study', () => {
       'shuffled-up',
       'mean-up',
     ]);
+    expect(split.weights).toBe('selected');
     expect(split.comparisons).toHaveLength(12);
     for (const c of split.comparisons) expect(c.pairs).toHaveLength(4);
     // The mean-up control trains at the mean ε₁ its adaptive-up run applied after the warm-up.
@@ -144,6 +145,8 @@ describe('npm run study', () => {
     );
     expect(readFileSync(join(lastDir, 'results.md'), 'utf8')).toContain("Weights scored: each run's last epoch (2,");
     const last = JSON.parse(readFileSync(join(lastDir, 'results.json'), 'utf8')).splits[0];
+    expect(last.weights).toBe('last');
+    expect(readFileSync(join(lastDir, 'random-comparisons.svg'), 'utf8')).toContain('random split, last-epoch weights');
     expect(last.comparisons).toHaveLength(12);
     for (const c of last.comparisons) expect(c.pairs).toHaveLength(4);
     // --status: every stage finished, nothing left.
