@@ -434,12 +434,16 @@ runMain(async () => {
       `${s.folds} folds; MC phase every ${s.mcEvery} epochs.`,
     `Machine: ${machine.cpuModel}, ${machine.availableParallelism} cores, ${machine.totalMemoryGiB} GiB; ` +
       `tabulated at commit ${machine.gitCommit ?? 'unknown'}${machine.gitDirty ? ' (with uncommitted changes)' : ''}.`,
-    missing.length ? `**Incomplete grid: ${missing.length} run(s) missing; comparisons use the pairs present.**` : '',
-    o.weights === 'last'
-      ? `**Weights scored: each run's last epoch (${s.epochs}, from its checkpoint), not its selected epoch.** A ` +
-        'descriptive check of the selection rule: the design tests the selected weights; training Dice is the ' +
-        "last epoch's; no MC difficulty (its ρ columns are empty)."
-      : '',
+    ...(missing.length
+      ? [`**Incomplete grid: ${missing.length} run(s) missing; comparisons use the pairs present.**`]
+      : []),
+    ...(o.weights === 'last'
+      ? [
+          `**Weights scored: each run's last epoch (${s.epochs}, from its checkpoint), not its selected epoch.** A ` +
+            'descriptive check of the selection rule: the design tests the selected weights; training Dice is the ' +
+            "last epoch's; no MC difficulty (its ρ columns are empty).",
+        ]
+      : []),
     '',
     ...splits.map(splitMarkdown),
   ];
