@@ -31,12 +31,14 @@ import {
   readModels,
   splitFigures,
   splitMarkdown,
+  selectionGain,
   splitResults,
 } from '../study/resultsV2.js';
 import { type DatasetCache, lastEpochScores } from '../study/lastEpoch.js';
 import { type TrainRun, claimRunFolders, isFinished, runAll } from '../study/runner.js';
 import { type RunRow, readRunRow, runsCsv } from '../study/runTable.js';
 import { textTable } from '../common/table.js';
+import { mean } from '../common/stats.js';
 import { readRunTiming } from '../study/report.js';
 import { readTrajectory } from '../uncertainty/trajectory.js';
 import {
@@ -327,7 +329,7 @@ function statusReport(o: ReturnType<typeof parseOptions>): string {
       rows.push([split, stage, `${done.length}/${runs.length}`]);
     }
   }
-  const avg = (xs: number[]): number | null => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+  const avg = (xs: number[]): number | null => (xs.length ? mean(xs) : null);
   const plain = avg(wall.plain);
   const mc = avg(wall.mc) ?? (plain === null ? null : plain * 1.3);
   const secondsLeft = plain === null || mc === null ? null : (left.plain * plain + left.mc * (mc ?? 0)) / o.workers;
@@ -411,7 +413,8 @@ runMain(async () => {
       if (o.weights === 'last') {
         // The run table describes the selected weights; this check tabulates the arms only.
         const last = await lastEpochModels(s, split, choice.eps, read.models);
-        splits.push({ ...splitResults(split, choice, last, videoOf), weights: 'last' });
+        const selection = selectionGain(read.models, last, Math.ceil(s.epochs / 2));
+        splits.push({ ...splitResults(split, choice, last, videoOf), weights: 'last', selection });
         continue;
       }
       const rows = splitRunRows({ ...s, splits: [split] }, choice.eps);

@@ -64,7 +64,11 @@ export function syncDir(dir: string, fs: FileOps = NODE_FS): void {
 
 /** A JSON file's value; a missing file or invalid JSON is an error naming the file. */
 export function readJsonFile(path: string | URL): unknown {
-  const text = nodeFs.readFileSync(path, 'utf8');
+  return parseJsonFile(nodeFs.readFileSync(path, 'utf8'), path);
+}
+
+/** `text` (read from `path`) parsed as JSON; invalid JSON is an error naming the file. */
+export function parseJsonFile(text: string, path: string | URL): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {

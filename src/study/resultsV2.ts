@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { prng } from '../common/prng.js';
-import { round } from '../common/stats.js';
+import { mean, round } from '../common/stats.js';
 import { lineChart } from '../common/svg.js';
 import { markdownTable, fixed3 } from '../common/table.js';
 import type { ImageRow } from '../training/metrics.js';
@@ -40,8 +40,15 @@ interface MetricsFile {
   images: ImageRow[];
 }
 
-/** One trained model of the grid: its arm, seed, fold, per-image test rows and training Dice. */
-export type ArmModel = ModelResult & { arm: V2Arm; trainDice: number | null };
+/**
+ * One trained model of the grid: its arm, seed, fold, per-image test rows, training Dice, and the epoch
+ * model selection kept (from the run's summary.json; null where that is not written).
+ */
+export type ArmModel = ModelResult & { arm: V2Arm; trainDice: number | null; selectedEpoch: number | null };
+
+interface SummaryFile {
+  folds: { fold: number; bestEpoch: number }[];
+}
 
 /** Every arm's models of one split; `missing` lists the metrics.json files not there (yet). */
 export function readModels(s: GridSettings, split: Split, epsStar: number): { models: ArmModel[]; missing: string[] } {
@@ -50,13 +57,18 @@ export function readModels(s: GridSettings, split: Split, epsStar: number): { mo
   for (const arm of V2_ARMS)
     for (const seed of s.seeds)
       for (let fold = 0; fold < s.folds; fold++) {
-        const file = join(armRunDir(s, split, arm, seed, fold, epsStar), `fold-${fold}`, 'metrics.json');
+        const runDir = armRunDir(s, split, arm, seed, fold, epsStar);
+        const file = join(runDir, `fold-${fold}`, 'metrics.json');
         if (!existsSync(file)) {
           missing.push(file);
           continue;
         }
         const m = readJsonFile(file) as MetricsFile;
-        models.push({ arm, seed, fold, images: m.images, trainDice: m.train?.dice ?? null });
+        const summary = join(runDir, 'summary.json');
+        const selectedEpoch = existsSync(summary)
+          ? ((readJsonFile(summary) as SummaryFile).folds.find((f) => f.fold === fold)?.bestEpoch ?? null)
+          : null;
+        models.push({ arm, seed, fold, images: m.images, trainDice: m.train?.dice ?? null, selectedEpoch });
       }
   return { models, missing };
 }
@@ -71,6 +83,35 @@ export interface SplitResultsV2 {
   comparisons: PairedComparison[];
   /** every run folder of the split (arms and ε₁ grid): selected epochs, training Dice, time */
   runs: RunGroup[];
+  /** with `--weights last`: what the last epoch gains over the selected one, by when selection stopped */
+  selection?: SelectionGain;
+}
+
+/** Models whose selected epoch fell before (`early`) or at/after (`late`) `epoch`, and their mean gain. */
+export interface SelectionGain {
+  epoch: number;
+  early: { models: number; gain: number | null };
+  late: { models: number; gain: number | null };
+}
+
+/**
+ * Mean test Dice of each model's last-epoch weights minus that of its selected weights, averaged over the
+ * models that selected an epoch before `epoch` and over the rest: whether the selection rule's cost comes
+ * from runs it stopped early. `last` pairs with `selected` by (arm, seed, fold).
+ */
+export function selectionGain(selected: readonly ArmModel[], last: readonly ArmModel[], epoch: number): SelectionGain {
+  const key = (m: ArmModel): string => `${m.arm}/${m.seed}/${m.fold}`;
+  const modelDice = (m: ArmModel): number => mean(m.images.map((r) => r.dice));
+  const lastOf = new Map(last.map((m) => [key(m), m]));
+  const early: number[] = [];
+  const late: number[] = [];
+  for (const m of selected) {
+    const l = lastOf.get(key(m));
+    if (!l || m.selectedEpoch === null) continue;
+    (m.selectedEpoch < epoch ? early : late).push(modelDice(l) - modelDice(m));
+  }
+  const group = (g: number[]) => ({ models: g.length, gain: g.length ? mean(g) : null });
+  return { epoch, early: group(early), late: group(late) };
 }
 
 /**
@@ -80,7 +121,7 @@ export interface SplitResultsV2 {
 export function splitResults(
   split: Split,
   epsStar: EpsChoice,
-  models: readonly (ModelResult & { trainDice: number | null })[],
+  models: readonly ArmModel[],
   videoOf: (name: string) => string,
   runs: readonly RunRow[] = [],
   seed = 1,
@@ -92,7 +133,7 @@ export function splitResults(
     const train = models.filter((m) => m.arm === arm && m.trainDice !== null).map((m) => m.trainDice!);
     return {
       ...armRobustness(models, arm, bounds),
-      trainDice: train.length ? train.reduce((a, b) => a + b, 0) / train.length : null,
+      trainDice: train.length ? mean(train) : null,
     };
   });
   const rng = prng(seed);
@@ -109,6 +150,10 @@ export function splitResults(
     runs: runGroups(runs),
   };
 }
+
+const selectionLine = (g: SelectionGain): string =>
+  `Last-epoch minus selected weights, mean test Dice per model: ${g.early.models} model(s) that selected an epoch ` +
+  `before ${g.epoch} gain ${fixed3(g.early.gain)}, the other ${g.late.models} gain ${fixed3(g.late.gain)}.`;
 
 const pFmt = (p: number): string => (p < 0.001 ? p.toExponential(1) : p.toFixed(3));
 
@@ -232,6 +277,7 @@ export function splitMarkdown(r: SplitResultsV2): string {
     '',
     comparisons,
     '',
+    ...(r.selection ? [selectionLine(r.selection), ''] : []),
     ...(r.runs.length
       ? [
           `Every run folder of the split (per-run rows: ${r.split}-runs.csv). ε₁ of an adaptive arm is the mean it applied ` +

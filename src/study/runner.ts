@@ -1,7 +1,8 @@
 /**
  * Runs a study's train runs: each an independent `src/cli/train.ts` process, `workers` at a time,
  * resumable (a run with its metrics.json is skipped, one with a checkpoint resumes from it), with its
- * stderr in <run>/train.log and its wall time summed over invocations in <run>/wall-time.json.
+ * stderr in <run>/train.log and its wall time summed over invocations in <run>/wall-time.json (kept current
+ * while it runs, so a runner killed with its session loses at most WALL_TIME_UPDATE_MS of a run's time).
  * A run folder belongs to one set of train flags, kept in <run>/study-run.json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -27,7 +28,7 @@ export interface TrainRun {
 
 export const metricsFile = (r: TrainRun): string => join(r.dir, `fold-${r.fold}`, 'metrics.json');
 export const isFinished = (r: TrainRun): boolean => existsSync(metricsFile(r));
-const wallFile = (r: TrainRun): string => join(r.dir, 'wall-time.json');
+const wallFile = (r: Pick<TrainRun, 'dir'>): string => join(r.dir, 'wall-time.json');
 
 export class RunFolderConflict extends Error {}
 
@@ -55,13 +56,33 @@ export function claimRunFolders(runs: readonly TrainRun[]): void {
   }
 }
 
-/** Wall-clock seconds of a run's train processes, summed over resumed invocations. */
-function addWallTime(r: TrainRun, seconds: number, threads: string): void {
-  const before = existsSync(wallFile(r))
-    ? (readJsonFile(wallFile(r)) as { seconds: number; invocations: number })
+/** How often a running invocation's wall time is written to wall-time.json. */
+export const WALL_TIME_UPDATE_MS = 15_000;
+
+/**
+ * The wall-time record of one invocation of run `r` (train processes' wall-clock seconds, summed over
+ * resumed invocations, in wall-time.json): each `update()` writes the previous invocations' seconds plus
+ * this one's so far and returns this one's seconds. Called periodically and at the end, so the time of
+ * an invocation killed without warning is kept up to its last update.
+ */
+export function wallTimeRecorder(
+  r: Pick<TrainRun, 'dir'>,
+  threads: string,
+  now: () => number = () => performance.now(),
+): { update: () => number } {
+  const file = wallFile(r);
+  const before = existsSync(file)
+    ? (readJsonFile(file) as { seconds: number; invocations: number })
     : { seconds: 0, invocations: 0 };
-  const after = { seconds: before.seconds + seconds, invocations: before.invocations + 1, threads };
-  writeFileAtomic(wallFile(r), `${JSON.stringify(after)}\n`);
+  const t0 = now();
+  const update = (): number => {
+    const seconds = (now() - t0) / 1000;
+    const record = { seconds: before.seconds + seconds, invocations: before.invocations + 1, threads };
+    writeFileAtomic(file, `${JSON.stringify(record)}\n`);
+    return seconds;
+  };
+  update();
+  return { update };
 }
 
 /**
@@ -97,7 +118,8 @@ export async function runAll(runs: readonly TrainRun[], workers: number): Promis
       mkdirSync(r.dir, { recursive: true });
       const log = createWriteStream(join(r.dir, 'train.log'), { flags: 'a' });
       log.write(`# node ${args.join(' ')}\n`);
-      const t0 = performance.now();
+      const wall = wallTimeRecorder(r, threads);
+      const ticker = setInterval(wall.update, WALL_TIME_UPDATE_MS);
       const code = await new Promise<number>((done) => {
         const env = { ...process.env, POLYSEG_THREADS: threads };
         const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'], env });
@@ -116,8 +138,8 @@ export async function runAll(runs: readonly TrainRun[], workers: number): Promis
         });
       });
       await new Promise<void>((ok) => log.end(ok));
-      const seconds = (performance.now() - t0) / 1000;
-      addWallTime(r, seconds, threads);
+      clearInterval(ticker);
+      const seconds = wall.update();
       const secs = seconds.toFixed(1);
       if (code === 0 && isFinished(r)) progress(`done ${r.label} in ${secs} s`);
       else {

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { type FileOps, NODE_FS, syncDir, writeFileAtomic, readJsonFile } from '../common/files.js';
+import { type FileOps, NODE_FS, syncDir, writeFileAtomic, parseJsonFile, readJsonFile } from '../common/files.js';
 import type { ParamSlot } from '../graphBuilder/graph.js';
 import {
   decodeSafetensors,
@@ -306,12 +306,7 @@ function checkManifest(m: unknown, file: string): asserts m is CheckpointManifes
 export function loadCheckpoint(dir: string): LoadedCheckpoint {
   const manifestPath = join(dir, MANIFEST_FILE);
   const text = readOrFail(manifestPath, ': not a checkpoint folder, or its save never finished').toString('utf8');
-  let manifest: unknown;
-  try {
-    manifest = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${manifestPath}: not valid JSON: ${(e as Error).message}`);
-  }
+  const manifest = parseJsonFile(text, manifestPath);
   checkManifest(manifest, manifestPath);
 
   const tensorPath = join(dir, manifest.tensors.file);

@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type GridSettings, V2_ARMS, armRunDir } from '../../src/study/grid.js';
-import { FAMILY, readModels, splitFigures, splitMarkdown, splitResults } from '../../src/study/resultsV2.js';
+import {
+  FAMILY,
+  readModels,
+  selectionGain,
+  splitFigures,
+  splitMarkdown,
+  splitResults,
+} from '../../src/study/resultsV2.js';
 
 const settings = (out: string): GridSettings => ({
   splits: ['sequence'],
@@ -48,6 +55,12 @@ function writeGrid(s: GridSettings, gain: number, skip?: string): void {
           };
         });
         writeFileSync(join(dir, 'metrics.json'), JSON.stringify({ mean: {}, train: { dice: 0.8 }, images }));
+        // the run selected epoch 2 + seed + fold; seed 3 leaves no summary.json
+        if (seed !== 3)
+          writeFileSync(
+            join(dir, '..', 'summary.json'),
+            JSON.stringify({ folds: [{ fold, bestEpoch: 2 + seed + fold, bestValLoss: 0.3, test: { dice: 0.5 } }] }),
+          );
       }
 }
 
@@ -77,6 +90,39 @@ describe('study v2 results', () => {
     for (const f of figures) expect(f.svg).toMatch(/^<svg [\s\S]*<\/svg>\s*$/);
     expect(figures[1]!.svg).toContain('up − fixed');
     expect(md).toContain('![Paired differences, sequence split](sequence-comparisons.svg)');
+  });
+
+  it("reads each model's selected epoch and splits the last-epoch gain by it", () => {
+    const s = settings(mkdtempSync(join(tmpdir(), 'v2-')));
+    writeGrid(s, 0.05);
+    const { models } = readModels(s, 'sequence', 0.25);
+    const up = models.filter((m) => m.arm === 'adaptive-up');
+    expect(up.map((m) => [m.seed, m.fold, m.selectedEpoch])).toEqual([
+      [1, 0, 3],
+      [1, 1, 4],
+      [1, 2, 5],
+      [2, 0, 4],
+      [2, 1, 5],
+      [2, 2, 6],
+      [3, 0, null],
+      [3, 1, null],
+      [3, 2, null],
+    ]);
+    // last-epoch weights: every image +0.1 where the run selected an epoch before 5, +0.02 elsewhere
+    const last = models.map((m) => ({
+      ...m,
+      images: m.images.map((r) => ({ ...r, dice: r.dice + (m.selectedEpoch! < 5 ? 0.1 : 0.02) })),
+    }));
+    const g = selectionGain(models, last, 5);
+    const perArm = V2_ARMS.length;
+    expect(g.early.models).toBe(3 * perArm);
+    expect(g.late.models).toBe(3 * perArm);
+    expect(g.early.gain).toBeCloseTo(0.1, 12);
+    expect(g.late.gain).toBeCloseTo(0.02, 12);
+    const r = { ...splitResults('sequence', CHOICE, last, (n) => n), weights: 'last' as const, selection: g };
+    expect(splitMarkdown(r)).toContain(
+      `${3 * perArm} model(s) that selected an epoch before 5 gain 0.100, the other ${3 * perArm} gain 0.020`,
+    );
   });
 
   it('lists what is missing; an incomplete grid compares the pairs it has', () => {

@@ -220,7 +220,7 @@ describe('training checkpoints', () => {
     [
       'a manifest that is not JSON',
       (d) => writeFileSync(join(d, 'manifest.json'), '{"format":'),
-      (d) => re(`${join(d, 'manifest.json')}: not valid JSON`),
+      (d) => re(`${join(d, 'manifest.json')} is not valid JSON`),
     ],
     [
       'a wrong format',
