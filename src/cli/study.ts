@@ -36,6 +36,7 @@ import {
 } from '../study/resultsV2.js';
 import { type DatasetCache, lastEpochScores } from '../study/lastEpoch.js';
 import { type TrainRun, claimRunFolders, isFinished, runAll } from '../study/runner.js';
+import { exportRecords, importRecords } from '../study/records.js';
 import { type RunRow, readRunRow, runsCsv } from '../study/runTable.js';
 import { textTable } from '../common/table.js';
 import { mean } from '../common/stats.js';
@@ -78,7 +79,7 @@ const SUMMARY =
   'on CVC-ClinicDB with sequence-grouped and random 5-fold splits and 3 seeds: 240 `npm run train` processes, ' +
   '--workers at a time, in three stages. Resumable (finished runs are skipped, interrupted ones resume). ' +
   'Then writes results.md and results.json to --results; an incomplete grid is not tabulated unless ' +
-  '--allow-incomplete. On CPU: the study preset (base 8), 64², 60 epochs, an MC phase every 5 epochs.';
+  '--allow-incomplete. --export-records/--import-records carry finished runs between machines without shared storage. On CPU: the study preset (base 8), 64², 60 epochs, an MC phase every 5 epochs.';
 
 const FLAGS = {
   data: {
@@ -145,6 +146,20 @@ const FLAGS = {
     defaultHelp: '0/1',
   },
   'results-only': { help: 'train nothing: tabulate the run folders in --out', switch: true },
+  'import-records': {
+    help:
+      'first restore the finished runs of this records file (from --export-records) into --out, then go on ' +
+      'as asked (train, --status, --results-only); a run folder with other flags is an error',
+    parse: asText,
+    default: undefined,
+  },
+  'export-records': {
+    help:
+      "train nothing: write the result files of --out's finished runs (no weights, no logs) to this file, one " +
+      'JSON line per run, to carry a grid to a machine that does not share --out',
+    parse: asText,
+    default: undefined,
+  },
   status: {
     help: 'train nothing: print how far the grid in --out is, per split and stage, and an estimate of the time left',
     switch: true,
@@ -203,6 +218,8 @@ function parseOptions() {
     status: f.status,
     allowIncomplete: f['allow-incomplete'],
     weights: f.weights,
+    importRecords: f['import-records'],
+    exportRecords: f['export-records'],
     results: f.results ?? f.out,
   };
 }
@@ -346,6 +363,18 @@ function statusReport(o: ReturnType<typeof parseOptions>): string {
 runMain(async () => {
   const o = parseOptions();
   const s = o.settings;
+  if (o.importRecords !== undefined) {
+    const file = o.importRecords;
+    if (!existsSync(file)) throw new UsageError(`--import-records: ${file} does not exist`);
+    const r = importRecords(readFileSync(file, 'utf8'), s.out, file);
+    progress(`${file}: ${r.restored} finished run(s) restored into ${s.out}, ${r.present} already there`);
+  }
+  if (o.exportRecords !== undefined) {
+    const text = exportRecords(s.out, s.splits);
+    writeFileAtomic(o.exportRecords, text);
+    progress(`${o.exportRecords}: ${text.split('\n').length - 1} finished run(s) of ${s.out} (${s.splits.join(', ')})`);
+    return;
+  }
   if (o.status) {
     process.stdout.write(`${statusReport(o)}\n`);
     return;

@@ -40,6 +40,8 @@ describe('npm run study', () => {
       '--status',
       '--seeds',
       '--weights',
+      '--export-records',
+      '--import-records',
       'DESIGN.md',
     ])
       expect(r.stdout).toContain(s);
@@ -159,6 +161,20 @@ describe('npm run study', () => {
     ] as const)
       expect(status.stdout).toMatch(new RegExp(`random +${stage} +${n}/${n}`));
     expect(status.stdout).toMatch(/left: 0 run\(s\)/);
+    // Records carry the finished grid to a study folder on another machine: restored there, nothing
+    // trains and the results are the same tables.
+    const records = join(out, 'records.jsonl');
+    expect(run('--export-records', records)).toMatch(/records\.jsonl: 30 finished run\(s\)/);
+    const moved = mkdtempSync(join(tmpdir(), 'study-v2-moved-'));
+    const there = study(...TINY, '--out', moved, '--import-records', records);
+    expect(there.status, there.stderr).toBe(0);
+    expect(there.stderr).toMatch(/30 finished run\(s\) restored/);
+    expect(there.stderr).not.toMatch(/^start /m);
+    const movedJson = JSON.parse(readFileSync(join(moved, 'results.json'), 'utf8'));
+    expect(movedJson.splits).toEqual(json.splits);
+    expect(readFileSync(join(moved, 'random-runs.csv'), 'utf8')).toBe(
+      readFileSync(join(out, 'random-runs.csv'), 'utf8'),
+    );
     // 30 tiny runs, each a process of its own: 150–156 s on 2 cores beside a training grid (measured
     // 2026-12-03), over the suite's 120 s default; the bound is for a starved machine, not a timing.
   }, 400_000);
