@@ -36,7 +36,7 @@ import {
 } from '../study/resultsV2.js';
 import { type DatasetCache, lastEpochScores } from '../study/lastEpoch.js';
 import { type TrainRun, claimRunFolders, isFinished, runAll } from '../study/runner.js';
-import { exportRecords, importRecords } from '../study/records.js';
+import { exportRecords, importRecords, readRecordsFile, writeRecordsFile } from '../study/records.js';
 import { type RunRow, readRunRow, runsCsv } from '../study/runTable.js';
 import { textTable } from '../common/table.js';
 import { mean } from '../common/stats.js';
@@ -148,7 +148,7 @@ const FLAGS = {
   'results-only': { help: 'train nothing: tabulate the run folders in --out', switch: true },
   'import-records': {
     help:
-      'first restore the finished runs of this records file (from --export-records) into --out, then go on ' +
+      'first restore the finished runs of this records file (from --export-records; plain or gzipped) into --out, then go on ' +
       'as asked (train, --status, --results-only); a run folder with other flags is an error',
     parse: asText,
     default: undefined,
@@ -156,7 +156,7 @@ const FLAGS = {
   'export-records': {
     help:
       "train nothing: write the result files of --out's finished runs (no weights, no logs) to this file, one " +
-      'JSON line per run, to carry a grid to a machine that does not share --out',
+      'JSON line per run (gzipped if the name ends in .gz), to carry a grid to a machine that does not share --out',
     parse: asText,
     default: undefined,
   },
@@ -366,12 +366,12 @@ runMain(async () => {
   if (o.importRecords !== undefined) {
     const file = o.importRecords;
     if (!existsSync(file)) throw new UsageError(`--import-records: ${file} does not exist`);
-    const r = importRecords(readFileSync(file, 'utf8'), s.out, file);
+    const r = importRecords(readRecordsFile(file), s.out, file);
     progress(`${file}: ${r.restored} finished run(s) restored into ${s.out}, ${r.present} already there`);
   }
   if (o.exportRecords !== undefined) {
     const text = exportRecords(s.out, s.splits);
-    writeFileAtomic(o.exportRecords, text);
+    writeRecordsFile(o.exportRecords, text);
     progress(`${o.exportRecords}: ${text.split('\n').length - 1} finished run(s) of ${s.out} (${s.splits.join(', ')})`);
     return;
   }

@@ -5,13 +5,19 @@
  * machine; the runner then skips the restored runs and the results step tabulates them as if trained there.
  *
  * Kept: every file of the run folder (study-run.json, train.json, summary.json, wall-time.json and, per
- * fold, metrics.json, epochs.jsonl and the trajectory), which is all the results read. Left out: the
- * weights (model.onnx, checkpoint/, a few MB a run) and train.log. So a restored run cannot be resumed,
- * re-scored with `--weights last` or predicted with: train it again for those.
+ * fold, metrics.json, epochs.jsonl and trajectory.jsonl), which is all the results read. Left out: the
+ * weights (model.onnx, checkpoint/, a few MB a run), train.log, and trajectory.csv, which import derives
+ * again from trajectory.jsonl (byte for byte). So a restored run cannot be resumed, re-scored with
+ * `--weights last` or predicted with: train it again for those.
+ *
+ * Size: an adaptive run's trajectory is most of its record (~700 kB of 5,000 rows at 64², 60 epochs);
+ * a file named *.gz is gzipped (readRecordsFile recognises gzip by its magic bytes), about 4× smaller.
  */
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { readJsonFile, writeFileAtomic } from '../common/files.js';
+import { TRAJECTORY_CSV, TRAJECTORY_JSONL, readTrajectoryRows, trajectoryCsv } from '../uncertainty/trajectory.js';
 
 /** One finished run: its folder relative to the study folder, and its files (relative path → text). */
 export interface RunRecord {
@@ -21,7 +27,25 @@ export interface RunRecord {
 
 /** What a run folder holds that a record leaves out (see the module comment). */
 const LEFT_OUT = (name: string): boolean =>
-  name === 'checkpoint' || name === 'train.log' || name.endsWith('.onnx') || name.includes('.tmp-');
+  name === 'checkpoint' ||
+  name === 'train.log' ||
+  name === TRAJECTORY_CSV ||
+  name.endsWith('.onnx') ||
+  name.includes('.tmp-');
+
+const GZIP_MAGIC = [0x1f, 0x8b];
+
+/** Write a records file (exportRecords' text), gzipped when `path` ends in .gz. */
+export function writeRecordsFile(path: string, text: string): void {
+  writeFileAtomic(path, path.endsWith('.gz') ? gzipSync(text, { level: 9 }) : text);
+}
+
+/** The text of a records file, plain or gzipped (whatever its name). */
+export function readRecordsFile(path: string): string {
+  const bytes = readFileSync(path);
+  const gzipped = bytes.length >= 2 && bytes[0] === GZIP_MAGIC[0] && bytes[1] === GZIP_MAGIC[1];
+  return (gzipped ? gunzipSync(bytes) : bytes).toString('utf8');
+}
 
 const FOLD_OF_RUN = /^run-(\d+)$/;
 
@@ -145,8 +169,12 @@ export function importRecords(text: string, out: string, source: string): Import
       rmSync(join(dir, `fold-${fold}`, 'model.onnx'), { force: true });
     }
     const metrics = `fold-${fold}/metrics.json`;
-    const order = [...Object.keys(r.files).filter((f) => f !== metrics), metrics];
-    for (const f of order) writeFileAtomic(join(dir, ...f.split('/')), r.files[f]!);
+    for (const f of Object.keys(r.files).filter((f) => f !== metrics))
+      writeFileAtomic(join(dir, ...f.split('/')), r.files[f]!);
+    const trajectory = join(dir, `fold-${fold}`, TRAJECTORY_JSONL);
+    if (`fold-${fold}/${TRAJECTORY_JSONL}` in r.files)
+      writeFileAtomic(join(dir, `fold-${fold}`, TRAJECTORY_CSV), trajectoryCsv(readTrajectoryRows(trajectory)));
+    writeFileAtomic(join(dir, ...metrics.split('/')), r.files[metrics]!);
     summary.restored++;
   }
   return summary;

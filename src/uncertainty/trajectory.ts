@@ -52,6 +52,9 @@ const jsonLine = (r: TrajectoryRow): string =>
 
 const csvLine = (r: TrajectoryRow): string => `${COLUMNS.map((c) => csvCell(r[c])).join(',')}\n`;
 
+/** trajectory.csv for these rows: what appendTrajectory leaves after appending them phase by phase. */
+export const trajectoryCsv = (rows: readonly TrajectoryRow[]): string => CSV_HEADER + rows.map(csvLine).join('');
+
 function appendSynced(path: string, text: string): void {
   const fd = openSync(path, 'a');
   try {
@@ -144,5 +147,5 @@ export function trimTrajectory(dir: string, keep: (row: TrajectoryRow) => boolea
   if (!existsSync(file)) return;
   const rows = readTrajectoryRows(file).filter(keep);
   writeFileAtomic(file, rows.map(jsonLine).join(''));
-  writeFileAtomic(join(dir, TRAJECTORY_CSV), CSV_HEADER + rows.map(csvLine).join(''));
+  writeFileAtomic(join(dir, TRAJECTORY_CSV), trajectoryCsv(rows));
 }
